@@ -1,1 +1,211 @@
-console.log('consumer check: TODO (helper)');
+#!/usr/bin/env node
+// Consumer check: do the published packages work for someone who is not us?
+//
+// Builds nothing (CI builds first). For every non-private package under packages/ it
+// runs `pnpm pack` (which rewrites `workspace:*` ranges to real versions), installs all
+// the tarballs together with plain `npm install` into a throwaway project outside the
+// workspace (os.tmpdir()), then, with plain `node` — no `@prmem/source` condition, no
+// TypeScript — imports every entry point of every package and checks that
+//   - each entry point loads and exposes at least one export;
+//   - every `types` file the package declares (top-level `types`/`typings` and every
+//     `types` condition in `exports`) is present in the installed tarball.
+// Prints one line per package; exits non-zero on any failure.
+//
+// Usage: node tools/repo-checks/src/consumer-check.mjs [--keep]
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Non-private packages under `root`/packages: what we publish. */
+export function publishablePackages(root) {
+  const dir = join(root, 'packages');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .sort()
+    .map((entry) => join(dir, entry))
+    .filter((p) => existsSync(join(p, 'package.json')))
+    .map((p) => ({ dir: p, manifest: JSON.parse(readFileSync(join(p, 'package.json'), 'utf8')) }))
+    .filter((p) => !p.manifest.private);
+}
+
+/** Every `types` path a manifest declares (top-level fields and `exports` conditions). */
+export function declaredTypes(manifest) {
+  const out = new Set();
+  for (const field of ['types', 'typings'])
+    if (typeof manifest[field] === 'string') out.add(manifest[field]);
+  const visit = (node) => {
+    if (!node || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'types' && typeof value === 'string') out.add(value);
+      else visit(value);
+    }
+  };
+  visit(manifest.exports);
+  return [...out];
+}
+
+/** The import specifiers of a package's entry points: `name` and `name/sub` per export. */
+export function entryPoints(manifest) {
+  const { name, exports } = manifest;
+  if (exports === undefined || typeof exports === 'string' || Array.isArray(exports)) return [name];
+  const keys = Object.keys(exports);
+  if (!keys.some((k) => k.startsWith('.'))) return [name]; // a bare conditions object
+  return keys
+    .filter((k) => k.startsWith('.') && !k.includes('*') && !k.endsWith('.json'))
+    .map((k) => (k === '.' ? name : `${name}${k.slice(1)}`));
+}
+
+const PROBE = `// written by tools/repo-checks/src/consumer-check.mjs
+const spec = process.argv[2];
+try {
+  const mod = await import(spec);
+  console.log(JSON.stringify({ ok: true, names: Object.keys(mod) }));
+} catch (err) {
+  console.log(JSON.stringify({ ok: false, error: String(err && err.message ? err.message : err).split('\\n')[0] }));
+}
+`;
+
+/**
+ * Import and verify installed packages in a consumer project (a directory with
+ * node_modules). Runs each import in a fresh plain `node` process. Returns one result
+ * per package: { name, ok, problems: string[], entries: [{ spec, names }] }.
+ */
+export function verifyInstalled(projectDir, names) {
+  const probe = join(projectDir, 'consumer-probe.mjs');
+  writeFileSync(probe, PROBE);
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS; // no --conditions=@prmem/source, no loaders
+  const results = [];
+  for (const name of names) {
+    const problems = [];
+    const entries = [];
+    const pkgDir = join(projectDir, 'node_modules', ...name.split('/'));
+    if (!existsSync(join(pkgDir, 'package.json'))) {
+      results.push({ name, ok: false, problems: ['not installed'], entries });
+      continue;
+    }
+    const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+    const types = declaredTypes(manifest);
+    if (types.length === 0) problems.push('declares no types');
+    for (const t of types) {
+      if (!existsSync(join(pkgDir, t)))
+        problems.push(`types file ${t} is missing from the tarball`);
+    }
+    for (const spec of entryPoints(manifest)) {
+      const run = spawnSync(process.execPath, [probe, spec], {
+        cwd: projectDir,
+        env,
+        encoding: 'utf8',
+      });
+      let report;
+      try {
+        report = JSON.parse(run.stdout.trim().split('\n').pop() ?? '');
+      } catch {
+        report = { ok: false, error: `probe crashed: ${run.stderr.trim().split('\n')[0]}` };
+      }
+      if (!report.ok) problems.push(`import('${spec}') failed: ${report.error}`);
+      else if (report.names.length === 0) problems.push(`import('${spec}') exposes no export`);
+      else entries.push({ spec, names: report.names });
+    }
+    results.push({ name, ok: problems.length === 0, problems, entries });
+  }
+  rmSync(probe, { force: true });
+  return results;
+}
+
+function run(cmd, args, cwd) {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) {
+    throw new Error(
+      `${cmd} ${args.join(' ')} (in ${cwd}) exited ${r.status}\n${r.stdout}${r.stderr}`,
+    );
+  }
+  return r.stdout;
+}
+
+export function formatResults(results) {
+  const lines = [];
+  for (const r of results) {
+    if (r.ok) {
+      const detail = r.entries.map((e) => `${e.spec}: ${e.names.length} exports`).join(', ');
+      lines.push(`  ok    ${r.name} (${detail})`);
+    } else {
+      lines.push(`  FAIL  ${r.name}`);
+      for (const p of r.problems) lines.push(`          ${p}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+async function main() {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+  const keep = process.argv.includes('--keep');
+  const pkgs = publishablePackages(root);
+  if (pkgs.length === 0) {
+    console.error('consumer check: no publishable package under packages/');
+    return 1;
+  }
+  const work = mkdtempSync(join(tmpdir(), 'prmem-consumer-'));
+  const tarballs = join(work, 'tarballs');
+  const project = join(work, 'project');
+  mkdirSync(tarballs);
+  mkdirSync(project);
+  try {
+    for (const p of pkgs) {
+      const main = join(p.dir, 'dist');
+      if (!existsSync(main))
+        console.warn(`  note: ${p.manifest.name} has no dist/ (run pnpm build first)`);
+      run('pnpm', ['pack', '--pack-destination', tarballs], p.dir);
+    }
+    const files = readdirSync(tarballs)
+      .filter((f) => f.endsWith('.tgz'))
+      .map((f) => join(tarballs, f));
+    writeFileSync(
+      join(project, 'package.json'),
+      `${JSON.stringify({ name: 'prmem-consumer-check', private: true, type: 'module' }, null, 2)}\n`,
+    );
+    // All tarballs in one install: inter-package dependencies resolve to each other.
+    run(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error', ...files],
+      project,
+    );
+    const results = verifyInstalled(
+      project,
+      pkgs.map((p) => p.manifest.name),
+    );
+    const failed = results.filter((r) => !r.ok).length;
+    console.log(`consumer check (${files.length} tarballs installed with npm in ${project}):`);
+    console.log(formatResults(results));
+    console.log(
+      failed === 0
+        ? `consumer check: all ${results.length} packages ok`
+        : `consumer check: ${failed} package(s) failed`,
+    );
+    return failed === 0 ? 0 : 1;
+  } finally {
+    if (keep) console.log(`consumer check: kept ${work}`);
+    else rmSync(work, { recursive: true, force: true });
+  }
+}
+
+const isMain = process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  main().then(
+    (code) => process.exit(code),
+    (err) => {
+      console.error(`consumer check: ${err.message}`);
+      process.exit(1);
+    },
+  );
+}

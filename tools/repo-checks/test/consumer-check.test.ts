@@ -1,0 +1,76 @@
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  declaredTypes,
+  entryPoints,
+  publishablePackages,
+  verifyInstalled,
+} from '../src/consumer-check.mjs';
+
+const fixtures = fileURLToPath(new URL('../fixtures/consumer', import.meta.url));
+const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+
+// A consumer project outside the workspace, with the fixture packages "installed" by
+// copying them into node_modules (the same layout npm gives after extracting tarballs).
+let project: string;
+beforeAll(() => {
+  project = mkdtempSync(join(tmpdir(), 'prmem-consumer-test-'));
+  writeFileSync(join(project, 'package.json'), '{ "private": true, "type": "module" }\n');
+  mkdirSync(join(project, 'node_modules', '@prmem'), { recursive: true });
+  for (const name of ['good', 'broken', 'empty']) {
+    cpSync(join(fixtures, name), join(project, 'node_modules', '@prmem', name), {
+      recursive: true,
+    });
+  }
+});
+afterAll(() => rmSync(project, { recursive: true, force: true }));
+
+describe('consumer check', () => {
+  it('passes a package whose entry points load with plain node and whose types exist', () => {
+    const [good] = verifyInstalled(project, ['@prmem/good']);
+    expect(good.problems).toEqual([]);
+    expect(good.ok).toBe(true);
+    expect(good.entries).toEqual([
+      { spec: '@prmem/good', names: ['good'] },
+      { spec: '@prmem/good/extra', names: ['extra'] },
+    ]);
+  });
+
+  it('fails a package whose exports point to a missing file and whose types are missing', () => {
+    const [broken] = verifyInstalled(project, ['@prmem/broken']);
+    expect(broken.ok).toBe(false);
+    expect(broken.problems).toHaveLength(2);
+    expect(broken.problems[0]).toBe('types file ./lib/index.d.ts is missing from the tarball');
+    expect(broken.problems[1]).toMatch(/^import\('@prmem\/broken'\) failed: .*missing\.js/);
+  });
+
+  it('fails a package that loads but exposes no export, and one that is not installed', () => {
+    const [empty, absent] = verifyInstalled(project, ['@prmem/empty', '@prmem/absent']);
+    expect(empty.problems).toEqual(["import('@prmem/empty') exposes no export"]);
+    expect(absent.problems).toEqual(['not installed']);
+  });
+
+  it('reads entry points and types from a manifest', () => {
+    const manifest = {
+      name: '@prmem/x',
+      types: './dist/index.d.ts',
+      exports: {
+        '.': { '@prmem/source': './src/index.ts', types: './dist/index.d.ts', default: './d.js' },
+        './sub': { types: './dist/sub.d.ts', default: './dist/sub.js' },
+        './wild/*': './dist/wild/*.js',
+        './package.json': './package.json',
+      },
+    };
+    expect(entryPoints(manifest)).toEqual(['@prmem/x', '@prmem/x/sub']);
+    expect(declaredTypes(manifest)).toEqual(['./dist/index.d.ts', './dist/sub.d.ts']);
+  });
+
+  it('packs every non-private package under packages/ of the real workspace', () => {
+    const names = publishablePackages(repoRoot).map((p) => p.manifest.name);
+    expect(names).toContain('@prmem/core');
+    expect(names).not.toContain('@prmem/repo-checks');
+  });
+});
