@@ -1,0 +1,96 @@
+import { PAGE_SIZE } from './addr.js';
+import type { Cpu } from './cpu.js';
+import type { Machine } from './machine.js';
+import { PG } from './phys.js';
+import { TLBF } from './tlb.js';
+
+export interface AuditFinding {
+  /** Where the writable translation was found. */
+  readonly where: 'pte' | 'tlb' | 'cpu';
+  readonly mm?: string;
+  readonly cpu?: number;
+  readonly va: number;
+  readonly pa: number;
+  readonly level: 'wr' | 'ro';
+  readonly detail: string;
+}
+
+/**
+ * Every writable translation — in any mm's tables or any CPU's TLB — to a frame that is
+ * protected, except a mechanism's own aliases of write-rare frames while they are in use
+ * by an open window on their CPU.
+ */
+export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding[] {
+  const out: AuditFinding[] = [];
+  const flags = m.phys.frameFlags;
+  const arch = m.arch;
+  const aliasMms = new Set(arch.aliasMms?.() ?? []);
+  const writable = (mm: Parameters<NonNullable<typeof arch.leafWritable>>[0], f: number) =>
+    arch.leafWritable ? arch.leafWritable(mm, f) : (f & TLBF.W) !== 0;
+  for (const mm of m.mms) {
+    const isAlias = aliasMms.has(mm);
+    arch.pt.forEachLeaf(mm, (va, pa, f) => {
+      if (!writable(mm, f)) return;
+      const pf = flags[pa / PAGE_SIZE];
+      if ((pf & PG.PROT_RO) !== 0) {
+        out.push({
+          where: 'pte',
+          mm: mm.name,
+          va,
+          pa,
+          level: 'ro',
+          detail: 'writable mapping of a read-only frame',
+        });
+      } else if ((pf & PG.PROT_WR) !== 0 && !isAlias) {
+        out.push({
+          where: 'pte',
+          mm: mm.name,
+          va,
+          pa,
+          level: 'wr',
+          detail: 'writable mapping of a write-rare frame',
+        });
+      }
+    });
+  }
+  for (const cpu of cpus) {
+    const inWindow = m.windowOpen(cpu);
+    if (aliasMms.has(cpu.mm) && !inWindow) {
+      out.push({
+        where: 'cpu',
+        cpu: cpu.id,
+        va: 0,
+        pa: cpu.mm.rootPa,
+        level: 'wr',
+        detail: `alias mm ${cpu.mm.name} loaded outside a write-rare window`,
+      });
+    }
+    for (const e of cpu.tlb.entries()) {
+      if (!writable(cpu.mm, e.flags)) continue;
+      const pf = flags[e.pa / PAGE_SIZE];
+      if ((pf & PG.PROT_RO) !== 0) {
+        out.push({
+          where: 'tlb',
+          cpu: cpu.id,
+          va: e.va,
+          pa: e.pa,
+          level: 'ro',
+          detail: 'writable TLB entry for a read-only frame',
+        });
+      } else if ((pf & PG.PROT_WR) !== 0 && !inWindow) {
+        out.push({
+          where: 'tlb',
+          cpu: cpu.id,
+          va: e.va,
+          pa: e.pa,
+          level: 'wr',
+          detail: 'writable TLB entry for a write-rare frame outside a window',
+        });
+      }
+    }
+    for (const d of arch.auditCpu?.(cpu, inWindow) ?? []) {
+      out.push({ where: 'cpu', cpu: cpu.id, va: 0, pa: 0, level: 'ro', detail: d });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,188 @@
+/**
+ * The backend contract: what an architecture package (`@prmem/arch-*`) supplies and what
+ * the machine calls. Types only; the real implementations live in their packages.
+ */
+import type { CostTable } from './costs.js';
+import type { Cpu } from './cpu.js';
+import type { Machine } from './machine.js';
+import type { Mm, MmKind } from './mm.js';
+
+/** Kernel protection levels, in the only order they may move: rw → wr → ro. */
+export type ProtLevel = 'rw' | 'wr' | 'ro';
+export const PROT_ORDER: Readonly<Record<ProtLevel, number>> = { rw: 0, wr: 1, ro: 2 };
+
+/** The protection a caller asks of one mapping, architecture-neutral. */
+export interface PteProt {
+  readonly write: boolean;
+  readonly exec: boolean;
+  readonly global: boolean;
+  readonly user?: boolean;
+  /** Protection key (x86 PKS), 0 if none. */
+  readonly pkey?: number;
+}
+
+/** Where things live in the kernel's virtual address space (48-bit VAs). */
+export interface KernelLayout {
+  /** Base of the direct (linear) map of all physical memory. */
+  readonly directMap: number;
+  readonly vmallocStart: number;
+  readonly vmallocEnd: number;
+  /** The reserved write-rare range: pools allocate here, so a target is checked by address. */
+  readonly wrStart: number;
+  readonly wrEnd: number;
+  /** Base of the kernel image's static sections. */
+  readonly imageStart: number;
+  /** End of the user half (exclusive). */
+  readonly userEnd: number;
+  /** Names of the ranges, for ptdump markers: [start, name]. */
+  readonly markers: readonly (readonly [number, string])[];
+}
+
+/**
+ * The result of a walk, preallocated by the caller and reused: a TLB miss must not
+ * allocate.
+ */
+export class WalkResult {
+  /** Physical address of the frame (page-aligned). */
+  pa = 0;
+  /** TLBF flags of the combined translation. */
+  flags = 0;
+  /** Level of the leaf (1 = PTE, 2 = PMD block, ...). */
+  level = 0;
+  /** Physical address of the leaf entry. */
+  leafPa = 0;
+  /** FAULT code of a structural failure (not present, stage 2), 0 if the walk succeeded. */
+  fault = 0;
+}
+
+/**
+ * The page-table format and walker of an architecture. These methods only read and
+ * write entries; they count nothing: the caller charges `pteWrite` etc. on the CPU that
+ * does the work.
+ */
+export interface PageTableOps {
+  /** Number of levels of a full walk. */
+  readonly levels: number;
+  /** Maps one page, allocating intermediate tables. Returns the PTE writes it made. */
+  map(mm: Mm, va: number, pa: number, prot: PteProt): number;
+  /** Unmaps one page; returns false if it was not mapped. */
+  unmap(mm: Mm, va: number): boolean;
+  /** Changes the permissions of a mapped page; returns false if it is not mapped. */
+  protect(mm: Mm, va: number, prot: PteProt): boolean;
+  /** Software walk, as the kernel's `lookup_address`: no A/D updates, no TLB, no cost. */
+  lookup(mm: Mm, va: number, out: WalkResult): boolean;
+  /**
+   * Hardware walk on a TLB miss: sets the accessed (and, for writes, dirty) bits as the
+   * architecture does, fills `out`, returns a FAULT code (0: translation found; the
+   * permission check is `ArchImpl.checkAccess`).
+   */
+  walk(cpu: Cpu, mm: Mm, va: number, write: boolean, out: WalkResult): number;
+  /** Calls `fn` for every present leaf of the mm, in address order. */
+  forEachLeaf(mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void): void;
+  /** Physical frame numbers of the mm's own tables (the root and below). */
+  tableFrames(mm: Mm): number[];
+  /** Releases an mm's tables below the shared kernel half. */
+  destroy?(mm: Mm): void;
+}
+
+/** One step of a multi-step operation, named for traces and schedules. */
+export type Step = string;
+export type Steps<T = void> = Generator<Step, T, void>;
+
+/** One write inside a write-rare window. Targets are validated before a window opens. */
+export type WrOp =
+  | { readonly kind: 'write'; readonly va: number; readonly data: Uint8Array }
+  | { readonly kind: 'set'; readonly va: number; readonly value: number; readonly len: number }
+  | {
+      readonly kind: 'rmw';
+      readonly va: number;
+      readonly size: 1 | 2 | 4 | 8;
+      readonly fn: (old: bigint) => bigint;
+      /** Filled in by the mechanism: the value before the write. */
+      old: bigint;
+    };
+
+/** A write-rare mechanism: open a window on the current CPU, write, close. */
+export interface WriteRareMechanism {
+  readonly name: string;
+  /** One line a reader of a comparison table understands. */
+  readonly summary: string;
+  /** True if one window can serve many targets (wrBatch runs them together). */
+  readonly batchable: boolean;
+  /**
+   * Opens a window covering every op's target on `cpu`, performs the ops, closes it.
+   * Yields after every architectural step, so the scheduler can interleave other CPUs.
+   */
+  session(cpu: Cpu, ops: readonly WrOp[]): Steps;
+}
+
+/** What an architecture does, bound to one machine. */
+export interface ArchImpl {
+  readonly pt: PageTableOps;
+  /** Creates an address space with a fresh root (the kernel half shared as the arch does). */
+  createMm(kind: MmKind, name: string): Mm;
+  /** Boot-time work after the kernel mm and direct map exist (wr_mm, stage 2, ...). */
+  boot?(): void;
+  /** A context switch on `cpu` (CR3 / TTBR0 write) with the architecture's flush rules. */
+  switchMm(cpu: Cpu, mm: Mm): void;
+  /** Drops one page's translation on the local CPU (INVLPG / TLBI VALE1). */
+  flushLocalPage(cpu: Cpu, va: number): void;
+  /** Shoots down [start, end) of kernel translations on every CPU (IPIs or TLBI …IS). */
+  flushKernelRange(cpu: Cpu, start: number, end: number): Steps;
+  /**
+   * The access-time check of a cached translation: the permission bits and whatever
+   * per-CPU state the architecture adds (CR0.WP, PKRS, ...). Returns a FAULT code.
+   */
+  checkAccess(cpu: Cpu, flags: number, access: number): number;
+  /**
+   * Changes the protection of kernel pages [start, end) — and of their direct-map alias —
+   * to `level`, with whatever shootdown that needs. `level` 'rw' is only used to release
+   * memory of a destroyed area.
+   */
+  setProtection(cpu: Cpu, start: number, end: number, level: ProtLevel): Steps;
+  /** Whether a leaf mapping with these TLBF flags lets the kernel write (audits). */
+  leafWritable?(mm: Mm, flags: number): boolean;
+  /** The mechanisms this arch offers, by name. */
+  mechanism(name: string): WriteRareMechanism;
+  /** Mms whose writable mappings of write-rare frames are the mechanism's own aliases. */
+  aliasMms?(): readonly Mm[];
+  /** CPU state that makes protected memory writable (CR0.WP clear, PKRS open), for audits. */
+  auditCpu?(cpu: Cpu, inWindow: boolean): string[];
+  /** Called on every fault before it is raised (EL2 logging, ...). */
+  onFault?(cpu: Cpu, va: number, access: number, code: number): void;
+  /**
+   * Data path for entries flagged SLOW_R/SLOW_W (a cache model); when absent, memory is
+   * accessed directly.
+   */
+  memAccess?(cpu: Cpu, va: number, pa: number, bytes: Uint8Array, write: boolean): void;
+}
+
+/** A backend: everything an `arch` config value may name. */
+export interface Backend {
+  /** The config name (`x86-64`, `arm64`, `nommu-alias`, or a third party's). */
+  readonly name: string;
+  readonly description: string;
+  readonly layout: KernelLayout;
+  /** How remote TLBs are invalidated. */
+  readonly tlbMaintenance: 'ipi' | 'broadcast';
+  readonly costs: CostTable;
+  readonly mechanisms: readonly string[];
+  readonly defaultMechanism: string;
+  /**
+   * Binds the architecture to a machine under construction. Called before the kernel mm
+   * exists: create it in `createMm('kernel', ...)`, and do boot work in `boot()`.
+   */
+  attach(machine: Machine): ArchImpl;
+}
+
+export function isBackend(v: unknown): v is Backend {
+  if (typeof v !== 'object' || v === null) return false;
+  const b = v as Partial<Backend>;
+  return (
+    typeof b.name === 'string' &&
+    typeof b.attach === 'function' &&
+    Array.isArray(b.mechanisms) &&
+    typeof b.defaultMechanism === 'string' &&
+    typeof b.layout === 'object'
+  );
+}

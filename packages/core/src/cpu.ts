@@ -1,0 +1,404 @@
+import { checkRange, checkVa, fromCanonical, PAGE_SIZE, toCanonicalHi, VA_LIMIT } from './addr.js';
+import type { ArchImpl } from './backend.js';
+import { WalkResult } from './backend.js';
+import { EV } from './costs.js';
+import { BadAddressError, InvalidArgumentError } from './errors.js';
+import { ACC_READ, ACC_WRITE, ACCESS_NAMES, FAULT_REASONS, PageFault } from './fault.js';
+import type { Machine } from './machine.js';
+import type { Mm } from './mm.js';
+import type { PhysMem } from './phys.js';
+import type { Counters } from './stats.js';
+import { GLOBAL_TAG, TLBF, Tlb } from './tlb.js';
+
+const SLOW = TLBF.SLOW_R | TLBF.SLOW_W;
+
+/**
+ * One CPU: its current mm and ASID, IRQ and preemption state, its TLB, and the kernel's
+ * loads and stores through its MMU. The TLB-hit path of each access is a tag compare and
+ * a typed-array read; everything else lives in the cold slow path.
+ */
+export class Cpu {
+  readonly tlb: Tlb;
+  /** The loaded address space. Change it only through `machine.switchMm`. */
+  mm: Mm;
+  /** The tag of the loaded context (PCID/ASID; 0 when tagging is off). */
+  asid = 0;
+  irqsDisabled = false;
+  preemptCount = 0;
+  /** Architecture registers that matter to the model (CR0.WP, PKRS, ...), owned by the arch. */
+  readonly regs: Record<string, number> = {};
+  /** TLB hits, counted here so the hit path touches nothing else. */
+  hits = 0;
+  /** TLBF flags of the last slow-path translation. */
+  lastFlags = 0;
+
+  private readonly u32: Uint32Array;
+  private readonly bytes: Uint8Array;
+  private readonly view: DataView;
+  private readonly rtag: Float64Array;
+  private readonly wtag: Float64Array;
+  private readonly tpa: Float64Array;
+  private readonly tmask: number;
+  private readonly walkOut = new WalkResult();
+  private arch!: ArchImpl;
+
+  constructor(
+    readonly id: number,
+    private readonly machine: Machine,
+    phys: PhysMem,
+    private readonly counters: Counters,
+    tlbEntries: number,
+    mm: Mm,
+  ) {
+    this.tlb = new Tlb(tlbEntries);
+    this.u32 = phys.u32;
+    this.bytes = phys.bytes;
+    this.view = phys.view;
+    this.rtag = this.tlb.rtag;
+    this.wtag = this.tlb.wtag;
+    this.tpa = this.tlb.pa;
+    this.tmask = this.tlb.mask;
+    this.mm = mm;
+    this.asid = mm.asid;
+  }
+
+  /** @internal */
+  bindArch(arch: ArchImpl): void {
+    this.arch = arch;
+  }
+
+  // ---- loads -------------------------------------------------------------------------
+
+  read8(va: number): number {
+    const off = va & 0xfff;
+    const base = va - off;
+    const idx = (base / PAGE_SIZE) & this.tmask;
+    const t = this.rtag[idx];
+    if (t === base + this.asid || t === base + GLOBAL_TAG) {
+      this.hits++;
+      return this.bytes[this.tpa[idx] + off];
+    }
+    return this.loadSlow(va, 1);
+  }
+
+  read16(va: number): number {
+    const off = va & 0xfff;
+    const base = va - off;
+    const idx = (base / PAGE_SIZE) & this.tmask;
+    const t = this.rtag[idx];
+    if ((t === base + this.asid || t === base + GLOBAL_TAG) && off <= 0xffe) {
+      this.hits++;
+      return this.view.getUint16(this.tpa[idx] + off, true);
+    }
+    return this.loadSlow(va, 2);
+  }
+
+  read32(va: number): number {
+    const off = va & 0xfff;
+    const base = va - off;
+    const idx = (base / PAGE_SIZE) & this.tmask;
+    const t = this.rtag[idx];
+    if ((t === base + this.asid || t === base + GLOBAL_TAG) && (off & 3) === 0) {
+      this.hits++;
+      return this.u32[(this.tpa[idx] + off) >>> 2];
+    }
+    return this.loadSlow(va, 4);
+  }
+
+  /** A 64-bit load; single-copy atomic when naturally aligned. */
+  read64(va: number): bigint {
+    const lo = this.read32pair(va);
+    return (BigInt(this.pairHi) << 32n) | BigInt(lo);
+  }
+
+  /** Reads a canonical kernel pointer and returns it as a 48-bit VA. */
+  readPtr(va: number): number {
+    const lo = this.read32pair(va);
+    const p = fromCanonical(lo, this.pairHi);
+    if (p < 0) throw new BadAddressError(va, 'the value stored there is not a canonical pointer');
+    return p;
+  }
+
+  readBytes(va: number, len: number): Uint8Array {
+    checkRange(va, len, true);
+    const out = new Uint8Array(len);
+    let done = 0;
+    while (done < len) {
+      const cur = va + done;
+      const n = Math.min(len - done, PAGE_SIZE - (cur % PAGE_SIZE));
+      const pa = this.translate(cur, ACC_READ);
+      this.moveData(cur, pa, out.subarray(done, done + n), false);
+      done += n;
+    }
+    return out;
+  }
+
+  // ---- stores ------------------------------------------------------------------------
+
+  write8(va: number, v: number): void {
+    if ((v & 0xff) !== v)
+      throw new InvalidArgumentError('u8 value', v, 'not an integer in [0, 255]');
+    const off = va & 0xfff;
+    const base = va - off;
+    const idx = (base / PAGE_SIZE) & this.tmask;
+    const t = this.wtag[idx];
+    if (t === base + this.asid || t === base + GLOBAL_TAG) {
+      this.hits++;
+      this.bytes[this.tpa[idx] + off] = v;
+      return;
+    }
+    this.storeSlow(va, 1, v & 0xff, 0);
+  }
+
+  write16(va: number, v: number): void {
+    if ((v & 0xffff) !== v)
+      throw new InvalidArgumentError('u16 value', v, 'not an integer in [0, 65535]');
+    const off = va & 0xfff;
+    const base = va - off;
+    const idx = (base / PAGE_SIZE) & this.tmask;
+    const t = this.wtag[idx];
+    if ((t === base + this.asid || t === base + GLOBAL_TAG) && off <= 0xffe) {
+      this.hits++;
+      this.view.setUint16(this.tpa[idx] + off, v, true);
+      return;
+    }
+    this.storeSlow(va, 2, v & 0xffff, 0);
+  }
+
+  write32(va: number, v: number): void {
+    if (v >>> 0 !== v && (v | 0) !== v)
+      throw new InvalidArgumentError('u32 value', v, 'not a 32-bit integer');
+    const off = va & 0xfff;
+    const base = va - off;
+    const idx = (base / PAGE_SIZE) & this.tmask;
+    const t = this.wtag[idx];
+    if ((t === base + this.asid || t === base + GLOBAL_TAG) && (off & 3) === 0) {
+      this.hits++;
+      this.u32[(this.tpa[idx] + off) >>> 2] = v;
+      return;
+    }
+    this.storeSlow(va, 4, v >>> 0, 0);
+  }
+
+  /** A 64-bit store; single-copy atomic when naturally aligned. */
+  write64(va: number, v: bigint): void {
+    if (typeof v !== 'bigint' || v < -(1n << 63n) || v >= 1n << 64n) {
+      throw new InvalidArgumentError('u64 value', v, 'not a 64-bit bigint');
+    }
+    const u = BigInt.asUintN(64, v);
+    this.write64parts(va, Number(u & 0xffffffffn), Number(u >> 32n));
+  }
+
+  /** A 64-bit store from two u32 halves (no BigInt); one step, never torn. */
+  write64parts(va: number, lo: number, hi: number): void {
+    const off = va & 0xfff;
+    const base = va - off;
+    const idx = (base / PAGE_SIZE) & this.tmask;
+    const t = this.wtag[idx];
+    if ((t === base + this.asid || t === base + GLOBAL_TAG) && (off & 7) === 0) {
+      this.hits++;
+      const w = (this.tpa[idx] + off) >>> 2;
+      this.u32[w] = lo;
+      this.u32[w + 1] = hi;
+      return;
+    }
+    this.storeSlow(va, 8, lo >>> 0, hi >>> 0);
+  }
+
+  /** Stores a kernel pointer (a 48-bit VA) in its canonical 64-bit form. */
+  writePtr(va: number, ptr: number): void {
+    checkVa(ptr, 'pointer value');
+    this.write64parts(va, ptr % 0x1_0000_0000, toCanonicalHi(ptr));
+  }
+
+  /** Copies `data` to `va`; every page is translated before any byte is written. */
+  writeBytes(va: number, data: Uint8Array): void {
+    checkRange(va, data.length, true);
+    const len = data.length;
+    if (len === 0) return;
+    const first = this.translate(va, ACC_WRITE);
+    const firstFlags = this.lastFlags;
+    const pages = Math.ceil((len + (va % PAGE_SIZE)) / PAGE_SIZE);
+    if (pages === 1) {
+      this.moveDataFlags(va, first, data, true, firstFlags);
+      return;
+    }
+    const pas = new Float64Array(pages);
+    const fl = new Uint32Array(pages);
+    pas[0] = first;
+    fl[0] = firstFlags;
+    let cur = va - (va % PAGE_SIZE) + PAGE_SIZE;
+    for (let i = 1; i < pages; i++, cur += PAGE_SIZE) {
+      pas[i] = this.translate(cur, ACC_WRITE);
+      fl[i] = this.lastFlags;
+    }
+    let done = 0;
+    for (let i = 0; i < pages; i++) {
+      const at = va + done;
+      const n = Math.min(len - done, PAGE_SIZE - (at % PAGE_SIZE));
+      this.moveDataFlags(at, pas[i], data.subarray(done, done + n), true, fl[i]);
+      done += n;
+    }
+  }
+
+  // ---- the slow path -----------------------------------------------------------------
+
+  private pairHi = 0;
+
+  private read32pair(va: number): number {
+    const off = va & 0xfff;
+    const base = va - off;
+    const idx = (base / PAGE_SIZE) & this.tmask;
+    const t = this.rtag[idx];
+    if ((t === base + this.asid || t === base + GLOBAL_TAG) && (off & 7) === 0) {
+      this.hits++;
+      const w = (this.tpa[idx] + off) >>> 2;
+      this.pairHi = this.u32[w + 1];
+      return this.u32[w];
+    }
+    const b = this.readBytes(va, 8);
+    const dv = new DataView(b.buffer);
+    this.pairHi = dv.getUint32(4, true);
+    return dv.getUint32(0, true);
+  }
+
+  private loadSlow(va: number, size: number): number {
+    const b = this.readBytes(va, size);
+    if (size === 1) return b[0];
+    const dv = new DataView(b.buffer);
+    return size === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
+  }
+
+  private storeSlow(va: number, size: number, lo: number, hi: number): void {
+    checkRange(va, size);
+    const b = new Uint8Array(size);
+    const dv = new DataView(b.buffer);
+    if (size === 1) b[0] = lo;
+    else if (size === 2) dv.setUint16(0, lo, true);
+    else {
+      dv.setUint32(0, lo, true);
+      if (size === 8) dv.setUint32(4, hi, true);
+    }
+    this.writeBytes(va, b);
+  }
+
+  private moveData(va: number, pa: number, buf: Uint8Array, write: boolean): void {
+    this.moveDataFlags(va, pa, buf, write, this.lastFlags);
+  }
+
+  private moveDataFlags(
+    va: number,
+    pa: number,
+    buf: Uint8Array,
+    write: boolean,
+    flags: number,
+  ): void {
+    if ((flags & SLOW) !== 0 && this.arch.memAccess) {
+      this.arch.memAccess(this, va, pa, buf, write);
+      return;
+    }
+    if (write) this.bytes.set(buf, pa);
+    else buf.set(this.bytes.subarray(pa, pa + buf.length));
+  }
+
+  /**
+   * Translates `va` for `access` (ACC_READ/WRITE/EXEC) the way the MMU does: the TLB,
+   * then a walk that fills it; a refused access raises a PageFault after the kernel's
+   * spurious-fault check (tables already allow it → flush locally, retry, count it).
+   */
+  translate(va: number, access: number): number {
+    if (!(va >= 0 && va < VA_LIMIT) || !Number.isInteger(va)) checkVa(va);
+    const off = va % PAGE_SIZE;
+    const base = va - off;
+    const tlb = this.tlb;
+    const arch = this.arch;
+    const c = this.counters;
+    for (let attempt = 0; ; attempt++) {
+      const idx = (base / PAGE_SIZE) & tlb.mask;
+      const t = tlb.tag[idx];
+      if (t === base + this.asid || t === base + GLOBAL_TAG) {
+        const flags = tlb.flags[idx];
+        const f = arch.checkAccess(this, flags, access);
+        if (f === 0) {
+          if (access !== ACC_WRITE || (flags & TLBF.D) !== 0) {
+            this.hits++;
+            this.lastFlags = flags;
+            return tlb.pa[idx] + off;
+          }
+          // A write through a clean entry: the MMU walks again to set the dirty bit.
+        } else {
+          c.charge(this.id, EV.fault);
+          if (attempt === 0 && this.isSpurious(va, access)) {
+            // spurious_kernel_fault(): the tables already allow it; the entry was stale.
+            c.charge(this.id, EV.spuriousFault);
+            arch.flushLocalPage(this, base);
+            this.machine.trace.instant(this.id, 'spurious fault', 'fault', { va });
+            continue;
+          }
+          this.raise(va, access, f);
+        }
+      }
+      c.charge(this.id, EV.tlbMiss);
+      c.charge(this.id, EV.pageWalk);
+      const w = this.walkOut;
+      let f = arch.pt.walk(this, this.mm, va, access === ACC_WRITE, w);
+      if (f === 0) f = arch.checkAccess(this, w.flags, access);
+      if (f !== 0) {
+        c.charge(this.id, EV.fault);
+        this.raise(va, access, f);
+      }
+      tlb.fill(base, this.asid, w.pa, w.flags);
+      this.lastFlags = w.flags;
+      return w.pa + off;
+    }
+  }
+
+  /** Would the page tables, walked afresh, allow this access? */
+  private isSpurious(va: number, access: number): boolean {
+    const w = this.walkOut;
+    if (!this.arch.pt.lookup(this.mm, va, w) || w.fault !== 0) return false;
+    return this.arch.checkAccess(this, w.flags, access) === 0;
+  }
+
+  private raise(va: number, access: number, code: number): never {
+    this.arch.onFault?.(this, va, access, code);
+    this.machine.trace.instant(this.id, 'page fault', 'fault', {
+      va,
+      access: ACCESS_NAMES[access],
+      reason: FAULT_REASONS[code],
+    });
+    throw new PageFault(va, ACCESS_NAMES[access], this.id, FAULT_REASONS[code]);
+  }
+
+  // ---- CPU state ---------------------------------------------------------------------
+
+  localIrqDisable(): void {
+    this.irqsDisabled = true;
+    this.counters.charge(this.id, EV.irqToggle);
+  }
+
+  localIrqEnable(): void {
+    this.irqsDisabled = false;
+    this.counters.charge(this.id, EV.irqToggle);
+  }
+
+  /** smp_mb(): a full barrier. Accesses here are sequentially consistent; it is costed. */
+  smpMb(): void {
+    this.counters.charge(this.id, EV.barrier);
+  }
+
+  /** The machine's counters, for code that charges events on this CPU. */
+  get machineCounters(): Counters {
+    return this.counters;
+  }
+
+  /** The machine this CPU belongs to. */
+  get owner(): Machine {
+    return this.machine;
+  }
+
+  /** The CPU's modeled clock, in cycles. */
+  get cycles(): number {
+    return this.counters.clock[this.id];
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Typed errors. Every error has a stable `code` and carries the offending value, so a
+ * caller (or a test) can tell exactly what was refused without parsing messages.
+ */
+export class PrmemError extends Error {
+  readonly code: string;
+  readonly details: Readonly<Record<string, unknown>>;
+  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** A value that is not a valid virtual address (negative, fractional, past 2^48). */
+export class BadAddressError extends PrmemError {
+  readonly address: unknown;
+  constructor(address: unknown, why: string) {
+    super('EBADADDR', `bad address ${formatUnknown(address)}: ${why}`, { address });
+    this.address = address;
+  }
+}
+
+/** A size or count that is negative, fractional, zero where meaningless, or too large. */
+export class BadSizeError extends PrmemError {
+  readonly size: unknown;
+  constructor(size: unknown, why: string) {
+    super('EBADSIZE', `bad size ${formatUnknown(size)}: ${why}`, { size });
+    this.size = size;
+  }
+}
+
+/** Any other invalid argument: an unknown section, a bad alignment, a wrong level. */
+export class InvalidArgumentError extends PrmemError {
+  readonly value: unknown;
+  constructor(what: string, value: unknown, why: string) {
+    super('EINVAL', `invalid ${what} ${formatUnknown(value)}: ${why}`, { what, value });
+    this.value = value;
+  }
+}
+
+/** The frame allocator (or an address range) is exhausted; nothing was allocated. */
+export class OutOfMemoryError extends PrmemError {
+  readonly requested: number;
+  readonly available: number;
+  constructor(what: string, requested: number, available: number) {
+    super('ENOMEM', `out of ${what}: requested ${requested}, available ${available}`, {
+      requested,
+      available,
+    });
+    this.requested = requested;
+    this.available = available;
+  }
+}
+
+/** The configuration failed validation. `issues` names every bad field and its value. */
+export class ConfigError extends PrmemError {
+  readonly issues: readonly { path: string; value: unknown; message: string }[];
+  constructor(issues: { path: string; value: unknown; message: string }[]) {
+    super(
+      'ECONFIG',
+      `invalid prmem config:\n${issues
+        .map((i) => `  - ${i.path || '(root)'}: ${i.message} (got ${formatUnknown(i.value)})`)
+        .join('\n')}`,
+      { issues },
+    );
+    this.issues = issues;
+  }
+}
+
+/** A backend or mechanism name that nothing provides. */
+export class UnknownMechanismError extends PrmemError {
+  readonly mechanism: string;
+  readonly available: readonly string[];
+  constructor(arch: string, mechanism: string, available: readonly string[]) {
+    super(
+      'EUNKNOWNMECH',
+      `arch ${arch} has no write-rare mechanism "${mechanism}" (available: ${available.join(', ')})`,
+      { arch, mechanism, available },
+    );
+    this.mechanism = mechanism;
+    this.available = available;
+  }
+}
+
+/** The operation is not allowed in the machine's current state (e.g. boot already finished). */
+export class StateError extends PrmemError {
+  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+    super(code, message, details);
+  }
+}
+
+export function formatUnknown(v: unknown): string {
+  if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return `0x${v.toString(16)}`;
+  if (typeof v === 'bigint') return `0x${v.toString(16)}n`;
+  if (typeof v === 'string') return JSON.stringify(v);
+  try {
+    return String(v);
+  } catch {
+    return '[unprintable]';
+  }
+}

@@ -1,0 +1,599 @@
+import { canonical, checkRange, checkSize, checkVa, PAGE_SIZE, pageUp } from './addr.js';
+import {
+  type ArchImpl,
+  type Backend,
+  type KernelLayout,
+  PROT_ORDER,
+  type ProtLevel,
+  type Steps,
+  WalkResult,
+  type WriteRareMechanism,
+} from './backend.js';
+import { costVector, EV, EVENT_COUNT, EVENT_NAMES, type EventName } from './costs.js';
+import { Cpu } from './cpu.js';
+import {
+  BadAddressError,
+  InvalidArgumentError,
+  OutOfMemoryError,
+  StateError,
+  UnknownMechanismError,
+} from './errors.js';
+import { Mm, type MmKind } from './mm.js';
+import { PG, PG_PROTECTED, PhysMem } from './phys.js';
+import {
+  type CpuStats,
+  Counters,
+  type EventCounts,
+  emptyCounts,
+  type MachineStats,
+} from './stats.js';
+import { Trace } from './trace.js';
+import { VM, VmapArea } from './vmap.js';
+import { auditProtections, type AuditFinding } from './audit.js';
+import { ptdump, type PtdumpOptions } from './ptdump.js';
+import { mulberry32 } from './rng.js';
+
+/** The static sections a caller can reserve variables in. */
+export const SECTIONS = [
+  '.rodata',
+  '.data..ro_after_init',
+  '.data..wr_after_init',
+  '.data',
+] as const;
+export type SectionName = (typeof SECTIONS)[number];
+/** The protection each section gets at finishBoot() (mark_rodata_ro). */
+const SECTION_LEVEL: Readonly<Record<SectionName, ProtLevel>> = {
+  '.rodata': 'ro',
+  '.data..ro_after_init': 'ro',
+  '.data..wr_after_init': 'wr',
+  '.data': 'rw',
+};
+
+export interface Section {
+  readonly name: SectionName;
+  readonly start: number;
+  readonly size: number;
+  used: number;
+}
+
+export interface StaticSymbol {
+  readonly name: string;
+  readonly va: number;
+  readonly size: number;
+  readonly section: SectionName;
+}
+
+export interface SecurityEvent {
+  /** What was refused or caught: 'wr-refused', 'stage2-fault', 'hvc-refused', ... */
+  readonly kind: string;
+  readonly cpu: number;
+  readonly address: number;
+  readonly size: number;
+  /** The operation that was attempted (wrAssign, HVC write_64, plain write, ...). */
+  readonly operation: string;
+  readonly detail: string;
+  /** The CPU's clock when it happened. */
+  readonly cycles: number;
+}
+
+/** The resolved machine options (see config.ts for the user-facing schema). */
+export interface MachineOptions {
+  readonly backend: Backend;
+  readonly mechanism?: string;
+  readonly cpus?: number;
+  readonly memoryMiB?: number;
+  readonly tlbEntries?: number;
+  readonly seed?: number;
+  readonly trace?: boolean;
+  readonly costs?: Partial<Record<EventName, number>>;
+  readonly clockGHz?: number;
+  /** Pages per static section. */
+  readonly sectionPages?: number;
+  /** Trace process id (one per run/backend in a combined trace). */
+  readonly tracePid?: number;
+}
+
+export interface VmallocOptions {
+  /** 'vmalloc' (the general range) or 'wr' (the reserved write-rare range). */
+  readonly range?: 'vmalloc' | 'wr';
+  readonly flags?: number;
+  readonly owner?: number;
+  readonly name?: string;
+}
+
+export interface VfreeOptions {
+  /** Scrub and keep the frames out of the free list (a destroyed pool's quarantine). */
+  readonly quarantine?: boolean;
+}
+
+/**
+ * The simulated machine: physical memory, the kernel mm and its layout, CPUs with their
+ * TLBs, the backend's architecture and write-rare mechanism, counters and a trace.
+ */
+export class Machine {
+  readonly backend: Backend;
+  readonly arch: ArchImpl;
+  readonly layout: KernelLayout;
+  readonly phys: PhysMem;
+  readonly counters: Counters;
+  readonly trace: Trace;
+  readonly kernelMm: Mm;
+  readonly cpuCount: number;
+  readonly seed: number;
+  readonly clockGHz: number;
+  /** A deterministic random source (randomized alias bases, ...), seeded from the config. */
+  readonly random: () => number;
+  readonly mechanismName: string;
+  private mech: WriteRareMechanism | undefined;
+  private readonly cpus: Cpu[] = [];
+  private readonly mmList: Mm[] = [];
+  private readonly areas: VmapArea[] = [];
+  private readonly sectionMap = new Map<SectionName, Section>();
+  private readonly symbols = new Map<string, StaticSymbol>();
+  private readonly secEvents: SecurityEvent[] = [];
+  private readonly windows: Int32Array;
+  private nextVmalloc: number;
+  private nextWr: number;
+  private nextAsid = 1;
+  private bootDone = false;
+  private readonly scratch = new WalkResult();
+
+  constructor(opts: MachineOptions) {
+    const cpus = opts.cpus ?? 1;
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > 256) {
+      throw new InvalidArgumentError('cpus', cpus, 'must be an integer in [1, 256]');
+    }
+    const tlbEntries = opts.tlbEntries ?? 1024;
+    if (
+      !Number.isInteger(tlbEntries) ||
+      tlbEntries < 8 ||
+      tlbEntries > 65536 ||
+      (tlbEntries & (tlbEntries - 1)) !== 0
+    ) {
+      throw new InvalidArgumentError(
+        'tlbEntries',
+        tlbEntries,
+        'must be a power of two in [8, 65536]',
+      );
+    }
+    this.backend = opts.backend;
+    this.layout = opts.backend.layout;
+    this.cpuCount = cpus;
+    this.seed = opts.seed ?? 1;
+    this.clockGHz = opts.clockGHz ?? 3;
+    this.random = mulberry32(this.seed);
+    const mechanism = opts.mechanism ?? opts.backend.defaultMechanism;
+    if (!opts.backend.mechanisms.includes(mechanism)) {
+      throw new UnknownMechanismError(opts.backend.name, mechanism, opts.backend.mechanisms);
+    }
+    this.mechanismName = mechanism;
+    this.phys = new PhysMem(opts.memoryMiB ?? 64);
+    this.counters = new Counters(cpus, costVector(opts.backend.costs, opts.costs));
+    this.trace = new Trace(
+      opts.trace ?? false,
+      this.counters,
+      opts.tracePid ?? 1,
+      `${opts.backend.name}/${mechanism}`,
+      this.clockGHz,
+    );
+    this.windows = new Int32Array(cpus);
+    this.nextVmalloc = this.layout.vmallocStart;
+    this.nextWr = this.layout.wrStart;
+
+    this.arch = opts.backend.attach(this);
+    this.kernelMm = this.arch.createMm('kernel', 'init_mm');
+    for (let i = 0; i < cpus; i++) {
+      const cpu = new Cpu(i, this, this.phys, this.counters, tlbEntries, this.kernelMm);
+      cpu.bindArch(this.arch);
+      this.cpus.push(cpu);
+    }
+    this.bootMappings(opts.sectionPages ?? 4);
+    this.arch.boot?.();
+    this.resetStats();
+  }
+
+  /** Registers an mm created by the arch (called by ArchImpl.createMm implementations). */
+  registerMm(kind: MmKind, name: string, rootPa: number, asid?: number): Mm {
+    const mm = new Mm(
+      this.mmList.length,
+      name,
+      kind,
+      rootPa,
+      asid ?? (kind === 'kernel' ? 0 : this.nextAsid++),
+    );
+    this.mmList.push(mm);
+    return mm;
+  }
+
+  private bootMappings(sectionPages: number): void {
+    const pt = this.arch.pt;
+    const { directMap } = this.layout;
+    // The direct map of all physical memory: RW, NX, global (PAGE_KERNEL).
+    for (let pfn = 0; pfn < this.phys.frameCount; pfn++) {
+      pt.map(this.kernelMm, directMap + pfn * PAGE_SIZE, pfn * PAGE_SIZE, {
+        write: true,
+        exec: false,
+        global: true,
+      });
+    }
+    let va = this.layout.imageStart;
+    for (const name of SECTIONS) {
+      const pfns = this.phys.allocFrames(sectionPages);
+      for (let i = 0; i < pfns.length; i++) {
+        this.phys.frameFlags[pfns[i]] |= PG.KERNEL_IMAGE;
+        pt.map(this.kernelMm, va + i * PAGE_SIZE, pfns[i] * PAGE_SIZE, {
+          write: true,
+          exec: false,
+          global: true,
+        });
+      }
+      this.sectionMap.set(name, { name, start: va, size: sectionPages * PAGE_SIZE, used: 0 });
+      va += sectionPages * PAGE_SIZE;
+    }
+  }
+
+  // ---- CPUs and mms ------------------------------------------------------------------
+
+  cpu(i: number): Cpu {
+    if (!Number.isInteger(i) || i < 0 || i >= this.cpuCount) {
+      throw new InvalidArgumentError('cpu', i, `must be an integer in [0, ${this.cpuCount})`);
+    }
+    return this.cpus[i];
+  }
+
+  get mms(): readonly Mm[] {
+    return this.mmList;
+  }
+
+  createMm(kind: MmKind, name: string): Mm {
+    return this.arch.createMm(kind, name);
+  }
+
+  switchMm(cpu: Cpu, mm: Mm): void {
+    this.arch.switchMm(cpu, mm);
+  }
+
+  /** The write-rare mechanism the machine was built with. */
+  get mechanism(): WriteRareMechanism {
+    this.mech ??= this.arch.mechanism(this.mechanismName);
+    return this.mech;
+  }
+
+  // ---- static sections ---------------------------------------------------------------
+
+  /** Reserves a static variable in a section (before finishBoot, as the linker would). */
+  defineStatic(section: SectionName, size: number, name: string): number {
+    const sec = this.sectionMap.get(section);
+    if (!sec)
+      throw new InvalidArgumentError('section', section, `must be one of ${SECTIONS.join(', ')}`);
+    checkSize(size, false, sec.size);
+    if (typeof name !== 'string' || name.length === 0)
+      throw new InvalidArgumentError('name', name, 'must be a non-empty string');
+    if (this.symbols.has(name))
+      throw new InvalidArgumentError('name', name, 'symbol already defined');
+    if (this.bootDone)
+      throw new StateError('EBOOTDONE', `cannot define static ${name} after finishBoot()`, {
+        name,
+      });
+    const align = Math.min(8, 2 ** Math.ceil(Math.log2(size)));
+    const off = Math.ceil(sec.used / align) * align;
+    if (off + size > sec.size)
+      throw new OutOfMemoryError(`section ${section}`, size, sec.size - off);
+    sec.used = off + size;
+    const va = sec.start + off;
+    this.symbols.set(name, { name, va, size, section });
+    return va;
+  }
+
+  symbol(name: string): StaticSymbol | undefined {
+    return this.symbols.get(name);
+  }
+
+  section(name: SectionName): Section {
+    const s = this.sectionMap.get(name);
+    if (!s) throw new InvalidArgumentError('section', name, 'unknown section');
+    return s;
+  }
+
+  /** The static section containing [va, va+len), or undefined. */
+  sectionOf(va: number, len = 1): Section | undefined {
+    for (const s of this.sectionMap.values()) {
+      if (va >= s.start && va + len <= s.start + s.size) return s;
+    }
+    return undefined;
+  }
+
+  get booted(): boolean {
+    return this.bootDone;
+  }
+
+  /** mark_rodata_ro(): .rodata and .data..ro_after_init read-only, .data..wr_after_init write-rare. */
+  finishBoot(cpu = 0): void {
+    if (this.bootDone) throw new StateError('EBOOTDONE', 'finishBoot() was already called');
+    for (const s of this.sectionMap.values()) {
+      const level = SECTION_LEVEL[s.name];
+      if (level !== 'rw') this.protect(s.start, s.size, level, cpu);
+    }
+    this.bootDone = true;
+  }
+
+  // ---- vmalloc areas -----------------------------------------------------------------
+
+  /** Allocates and maps a virtually contiguous area (RW), all or nothing. */
+  vmalloc(size: number, opts: VmallocOptions = {}): VmapArea {
+    checkSize(size, false, this.phys.size);
+    const range = opts.range ?? 'vmalloc';
+    if (range !== 'vmalloc' && range !== 'wr')
+      throw new InvalidArgumentError('range', range, "must be 'vmalloc' or 'wr'");
+    const bytes = pageUp(size);
+    const pages = bytes / PAGE_SIZE;
+    const start = range === 'wr' ? this.nextWr : this.nextVmalloc;
+    const limit = range === 'wr' ? this.layout.wrEnd : this.layout.vmallocEnd;
+    if (start + bytes + PAGE_SIZE > limit)
+      throw new OutOfMemoryError(`${range} address space`, bytes, limit - start);
+    // Worst case for new tables: one per 512 pages per level below the root, plus a path.
+    const tables = (this.arch.pt.levels - 1) * (Math.ceil(pages / 512) + 1);
+    if (pages + tables > this.phys.freeFrames)
+      throw new OutOfMemoryError('physical frames', pages + tables, this.phys.freeFrames);
+    const id = this.areas.length;
+    const pfns = this.phys.allocFrames(pages, opts.owner ?? -1);
+    for (let i = 0; i < pages; i++) {
+      this.phys.frameFlags[pfns[i]] |= PG.VMALLOC;
+      this.phys.frameArea[pfns[i]] = id;
+      this.arch.pt.map(this.kernelMm, start + i * PAGE_SIZE, pfns[i] * PAGE_SIZE, {
+        write: true,
+        exec: false,
+        global: true,
+      });
+    }
+    this.counters.charge(0, EV.pteWrite, pages);
+    const flags = (opts.flags ?? 0) | VM.ALLOC | (range === 'wr' ? VM.WR_RANGE : 0);
+    const area = new VmapArea(id, start, bytes, flags, pfns, opts.name ?? `vmalloc#${id}`);
+    area.owner = opts.owner ?? -1;
+    this.areas.push(area);
+    // A guard page follows every area, as vmalloc leaves one.
+    if (range === 'wr') this.nextWr = start + bytes + PAGE_SIZE;
+    else this.nextVmalloc = start + bytes + PAGE_SIZE;
+    return area;
+  }
+
+  /** Unmaps an area and releases (or quarantines) its frames, with the needed shootdown. */
+  vfree(area: VmapArea, opts: VfreeOptions = {}, cpu = 0): void {
+    if (this.areas[area.id] !== area)
+      throw new InvalidArgumentError('area', area.id, 'not an area of this machine');
+    if (area.freed)
+      throw new StateError('EDOUBLEFREE', `area ${area.name} was already freed`, { area: area.id });
+    const c = this.cpu(cpu);
+    // Protection is released only here, when the memory goes away (the hypervisor
+    // unregisters the range; the direct-map alias becomes writable again).
+    if (area.level !== 'rw') drain(this.arch.setProtection(c, area.start, area.end, 'rw'));
+    for (let i = 0; i < area.pfns.length; i++)
+      this.arch.pt.unmap(this.kernelMm, area.start + i * PAGE_SIZE);
+    this.counters.charge(cpu, EV.pteWrite, area.pfns.length);
+    drain(this.arch.flushKernelRange(c, area.start, area.end));
+    for (const pfn of area.pfns) {
+      this.phys.bytes.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
+      this.phys.frameFlags[pfn] &= ~(PG_PROTECTED | PG.VMALLOC);
+      this.phys.frameArea[pfn] = -1;
+      if (opts.quarantine) this.phys.frameFlags[pfn] |= PG.QUARANTINED;
+      else this.phys.freeFrame(pfn);
+    }
+    area.freed = true;
+    area.level = 'rw';
+  }
+
+  /** The live area containing `va` (address → page → area, as vmalloc_to_page()->private). */
+  findArea(va: number): VmapArea | undefined {
+    if (typeof va !== 'number' || !Number.isInteger(va) || va < 0 || va >= 2 ** 48)
+      return undefined;
+    const w = this.scratch;
+    if (!this.arch.pt.lookup(this.kernelMm, va, w) || w.fault !== 0) return undefined;
+    const id = this.phys.frameArea[w.pa / PAGE_SIZE];
+    if (id < 0) return undefined;
+    const a = this.areas[id];
+    return a && !a.freed && a.contains(va) ? a : undefined;
+  }
+
+  areaById(id: number): VmapArea | undefined {
+    return this.areas[id];
+  }
+
+  get liveAreas(): readonly VmapArea[] {
+    return this.areas.filter((a) => !a.freed);
+  }
+
+  /** O(1): does `va` lie in the reserved write-rare range? */
+  inWrRange(va: number): boolean {
+    return va >= this.layout.wrStart && va < this.layout.wrEnd;
+  }
+
+  // ---- protection --------------------------------------------------------------------
+
+  /**
+   * Moves kernel pages [start, start+len) to `level`, only toward more restrictive
+   * (rw → wr → ro). Checks everything before changing anything.
+   */
+  protect(start: number, len: number, level: ProtLevel, cpu = 0): void {
+    drain(this.protectSteps(start, len, level, cpu));
+  }
+
+  *protectSteps(start: number, len: number, level: ProtLevel, cpu = 0): Steps {
+    checkRange(start, len);
+    if (start % PAGE_SIZE !== 0 || len % PAGE_SIZE !== 0) {
+      throw new InvalidArgumentError('range', start, 'protection works on whole pages');
+    }
+    if (level !== 'wr' && level !== 'ro')
+      throw new InvalidArgumentError('level', level, "must be 'wr' or 'ro'");
+    const c = this.cpu(cpu);
+    const pfns: number[] = [];
+    const w = this.scratch;
+    for (let va = start; va < start + len; va += PAGE_SIZE) {
+      if (!this.arch.pt.lookup(this.kernelMm, va, w) || w.fault !== 0)
+        throw new BadAddressError(va, 'not mapped in the kernel');
+      const pfn = w.pa / PAGE_SIZE;
+      const cur = this.frameLevel(pfn);
+      if (PROT_ORDER[level] < PROT_ORDER[cur]) {
+        throw new StateError(
+          'EPROTDOWNGRADE',
+          `cannot move ${canonical(va)} from ${cur} to ${level}`,
+          { va, from: cur, to: level },
+        );
+      }
+      pfns.push(pfn);
+    }
+    for (const pfn of pfns) {
+      this.phys.frameFlags[pfn] =
+        (this.phys.frameFlags[pfn] & ~PG_PROTECTED) | (level === 'ro' ? PG.PROT_RO : PG.PROT_WR);
+    }
+    const area = this.findArea(start);
+    if (area && area.start === start && area.size === len) area.level = level;
+    yield* this.arch.setProtection(c, start, start + len, level);
+  }
+
+  /** The protection level of the frame behind a kernel VA, or undefined if unmapped. */
+  protectionOf(va: number): ProtLevel | undefined {
+    const w = this.scratch;
+    if (!this.arch.pt.lookup(this.kernelMm, va, w) || w.fault !== 0) return undefined;
+    return this.frameLevel(w.pa / PAGE_SIZE);
+  }
+
+  frameLevel(pfn: number): ProtLevel {
+    const f = this.phys.frameFlags[pfn];
+    return (f & PG.PROT_RO) !== 0 ? 'ro' : (f & PG.PROT_WR) !== 0 ? 'wr' : 'rw';
+  }
+
+  /** Software translation through an mm's tables (no TLB, no A/D): the PA, or -1. */
+  translate(va: number, mm: Mm = this.kernelMm): number {
+    checkVa(va);
+    const w = this.scratch;
+    if (!this.arch.pt.lookup(mm, va, w) || w.fault !== 0) return -1;
+    return w.pa + (va % PAGE_SIZE);
+  }
+
+  /** The direct-map VA of a physical address. */
+  directMapVa(pa: number): number {
+    return this.layout.directMap + pa;
+  }
+
+  // ---- cross-CPU work ----------------------------------------------------------------
+
+  /**
+   * Sends an IPI from `from` to each target and runs `handler` there, one step per target;
+   * the sender then waits for every acknowledgement (smp_call_function_many, wait=1).
+   */
+  *ipi(from: Cpu, targets: readonly number[], name: string, handler: (target: Cpu) => void): Steps {
+    const c = this.counters;
+    const flows: number[] = [];
+    for (let i = 0; i < targets.length; i++) {
+      c.charge(from.id, EV.ipiSent);
+      flows.push(this.trace.flowStart(from.id, name));
+    }
+    let done = c.clock[from.id];
+    for (let i = 0; i < targets.length; i++) {
+      const t = this.cpus[targets[i]];
+      const start = Math.max(c.clock[t.id], c.clock[from.id]);
+      c.clock[t.id] = start;
+      this.trace.flowEnd(t.id, name, flows[i]);
+      c.charge(t.id, EV.ipiHandled);
+      handler(t);
+      this.trace.span(t.id, name, 'ipi', start);
+      done = Math.max(done, c.clock[t.id]);
+      yield `${name}: IPI CPU${from.id} -> CPU${t.id}`;
+    }
+    c.clock[from.id] = done;
+  }
+
+  /** A broadcast TLB maintenance instruction (TLBI …IS + DSB ISH): hardware updates every TLB. */
+  broadcastTlbi(from: Cpu, name: string, fn: (target: Cpu) => void): void {
+    this.counters.charge(from.id, EV.tlbiBroadcast);
+    for (const t of this.cpus) fn(t);
+    this.counters.charge(from.id, EV.dsb);
+    this.trace.instant(from.id, name, 'tlbi');
+  }
+
+  /** Ids of every CPU but `cpu`. */
+  otherCpus(cpu: Cpu): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.cpuCount; i++) if (i !== cpu.id) out.push(i);
+    return out;
+  }
+
+  // ---- write-rare windows and security events ----------------------------------------
+
+  /** Mechanisms mark their window open on a CPU; audits allow its writable aliases there. */
+  openWindow(cpu: Cpu): void {
+    this.windows[cpu.id]++;
+    this.counters.charge(cpu.id, EV.wrWindow);
+  }
+
+  closeWindow(cpu: Cpu): void {
+    if (this.windows[cpu.id] > 0) this.windows[cpu.id]--;
+  }
+
+  windowOpen(cpu: Cpu | number): boolean {
+    return this.windows[typeof cpu === 'number' ? cpu : cpu.id] > 0;
+  }
+
+  reportSecurityEvent(ev: Omit<SecurityEvent, 'cycles'>): void {
+    const e = { ...ev, cycles: this.counters.clock[ev.cpu] ?? 0 };
+    this.secEvents.push(e);
+    this.trace.instant(ev.cpu, `security: ${ev.kind}`, 'security', {
+      address: canonical(ev.address),
+      operation: ev.operation,
+    });
+  }
+
+  securityEvents(): readonly SecurityEvent[] {
+    return this.secEvents.slice();
+  }
+
+  // ---- stats, audit, dumps -----------------------------------------------------------
+
+  stats(): MachineStats {
+    const total = emptyCounts();
+    const perCpu: CpuStats[] = [];
+    let cycles = 0;
+    let maxCycles = 0;
+    const hitCost = this.counters.cost[EV.memAccess];
+    for (const cpu of this.cpus) {
+      const events: EventCounts = emptyCounts();
+      for (let e = 0; e < EVENT_COUNT; e++) {
+        const n = this.counters.counts[cpu.id * EVENT_COUNT + e];
+        events[EVENT_NAMES[e]] = n;
+      }
+      events.memAccess += cpu.hits;
+      const cyc = this.counters.clock[cpu.id] + cpu.hits * hitCost;
+      for (const n of EVENT_NAMES) total[n] += events[n];
+      cycles += cyc;
+      maxCycles = Math.max(maxCycles, cyc);
+      perCpu.push({ cpu: cpu.id, cycles: cyc, events });
+    }
+    return { events: total, cycles, maxCycles, perCpu };
+  }
+
+  resetStats(): void {
+    this.counters.reset();
+    for (const c of this.cpus) c.hits = 0;
+    this.trace.clear();
+  }
+
+  auditProtections(): AuditFinding[] {
+    return auditProtections(this, this.cpus);
+  }
+
+  ptdump(mm: Mm = this.kernelMm, opts: PtdumpOptions = {}): string {
+    return ptdump(this, mm, opts);
+  }
+
+  toChromeTrace() {
+    return this.trace.toChromeTrace(this.cpuCount);
+  }
+}
+
+/** Runs a step generator to completion (the synchronous form of a multi-step operation). */
+export function drain<T>(steps: Generator<unknown, T, void>): T {
+  for (;;) {
+    const r = steps.next();
+    if (r.done) return r.value;
+  }
+}

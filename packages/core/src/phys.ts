@@ -1,0 +1,124 @@
+import { PAGE_SHIFT, PAGE_SIZE } from './addr.js';
+import { BadSizeError, InvalidArgumentError, OutOfMemoryError } from './errors.js';
+
+/** Frame flags: the model of `struct page` flags that matter here. */
+export const PG = {
+  ALLOCATED: 1 << 0,
+  /** Holds a page table (any level, any stage). */
+  PAGETABLE: 1 << 1,
+  /** Backs a static kernel section (.rodata, .data..ro_after_init, ...). */
+  KERNEL_IMAGE: 1 << 2,
+  /** Backs a vmalloc/vmap area; `area` says which. */
+  VMALLOC: 1 << 3,
+  /** Protected write-rare: writable only through the write-rare mechanism. */
+  PROT_WR: 1 << 4,
+  /** Protected read-only: never writable again. */
+  PROT_RO: 1 << 5,
+  /** Reserved at boot (frame 0, firmware); never allocated. */
+  RESERVED: 1 << 6,
+  /** Scrubbed and parked in a destroyed pool's cache or quarantine. */
+  QUARANTINED: 1 << 7,
+} as const;
+
+export const PG_PROTECTED = PG.PROT_WR | PG.PROT_RO;
+
+export type FrameUse = 'pagetable' | 'image' | 'vmalloc' | 'other';
+
+/**
+ * Simulated physical memory: one ArrayBuffer, 4 KiB frames, a deterministic frame
+ * allocator and per-frame metadata in typed arrays (flags, owner, area link).
+ */
+export class PhysMem {
+  readonly size: number;
+  readonly frameCount: number;
+  /** Raw physical memory. Callers may dump it; writing it bypasses the MMU (an attack). */
+  readonly bytes: Uint8Array;
+  readonly u32: Uint32Array;
+  readonly view: DataView;
+  /** Per-frame `struct page` model. */
+  readonly frameFlags: Uint16Array;
+  /** Owner id (an mm id for tables, a pool id for pool pages), -1 if none. */
+  readonly frameOwner: Int32Array;
+  /** The vmap area that uses the frame (page->private), -1 if none. */
+  readonly frameArea: Int32Array;
+  private readonly freeStack: Int32Array;
+  private freeTop: number;
+
+  constructor(memoryMiB: number) {
+    if (!Number.isInteger(memoryMiB) || memoryMiB < 1 || memoryMiB > 2048) {
+      throw new BadSizeError(memoryMiB, 'memoryMiB must be an integer in [1, 2048]');
+    }
+    this.size = memoryMiB * 1024 * 1024;
+    const buf = new ArrayBuffer(this.size);
+    this.bytes = new Uint8Array(buf);
+    this.u32 = new Uint32Array(buf);
+    this.view = new DataView(buf);
+    this.frameCount = this.size / PAGE_SIZE;
+    this.frameFlags = new Uint16Array(this.frameCount);
+    this.frameOwner = new Int32Array(this.frameCount).fill(-1);
+    this.frameArea = new Int32Array(this.frameCount).fill(-1);
+    this.freeStack = new Int32Array(this.frameCount);
+    // Frame 0 stays reserved so that a zero PFN is never a valid allocation.
+    this.frameFlags[0] = PG.RESERVED;
+    this.freeTop = 0;
+    for (let pfn = this.frameCount - 1; pfn >= 1; pfn--) this.freeStack[this.freeTop++] = pfn;
+  }
+
+  get freeFrames(): number {
+    return this.freeTop;
+  }
+
+  /**
+   * Allocates `n` zeroed frames, all or nothing. Lowest PFNs first, so runs are
+   * deterministic for a seed.
+   */
+  allocFrames(n: number, owner = -1): number[] {
+    if (!Number.isInteger(n) || n < 1) throw new BadSizeError(n, 'frame count must be >= 1');
+    if (n > this.freeTop) throw new OutOfMemoryError('physical frames', n, this.freeTop);
+    const out: number[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const pfn = this.freeStack[--this.freeTop];
+      this.frameFlags[pfn] = PG.ALLOCATED;
+      this.frameOwner[pfn] = owner;
+      this.frameArea[pfn] = -1;
+      this.bytes.fill(0, pfn << PAGE_SHIFT, (pfn + 1) << PAGE_SHIFT);
+      out[i] = pfn;
+    }
+    return out;
+  }
+
+  allocFrame(owner = -1): number {
+    return this.allocFrames(1, owner)[0];
+  }
+
+  freeFrame(pfn: number): void {
+    this.checkPfn(pfn);
+    if ((this.frameFlags[pfn] & PG.ALLOCATED) === 0) {
+      throw new InvalidArgumentError('pfn', pfn, 'double free of a frame');
+    }
+    this.frameFlags[pfn] = 0;
+    this.frameOwner[pfn] = -1;
+    this.frameArea[pfn] = -1;
+    this.freeStack[this.freeTop++] = pfn;
+  }
+
+  checkPfn(pfn: number): void {
+    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.frameCount) {
+      throw new InvalidArgumentError('pfn', pfn, `must be in [0, ${this.frameCount})`);
+    }
+  }
+
+  /** The number of frames currently allocated (including page tables). */
+  get allocatedFrames(): number {
+    return this.frameCount - 1 - this.freeTop;
+  }
+
+  read32(pa: number): number {
+    return (pa & 3) === 0 ? this.u32[pa >>> 2] : this.view.getUint32(pa, true);
+  }
+
+  write32(pa: number, v: number): void {
+    if ((pa & 3) === 0) this.u32[pa >>> 2] = v;
+    else this.view.setUint32(pa, v, true);
+  }
+}

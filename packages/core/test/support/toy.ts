@@ -1,0 +1,268 @@
+/**
+ * A small test-only backend: a 4-level, 9-bits-per-level radix table with x86-like bits
+ * (P 0, RW 1, US 2, A 5, D 6, G 8, NX 63), IPI shootdowns, and one write-rare mechanism
+ * ('toy-remap': make the page writable, write, make it read-only again). It exists so core
+ * can be tested without any real architecture package.
+ */
+import {
+  type ArchImpl,
+  type Backend,
+  type Cpu,
+  EV,
+  FAULT,
+  type Machine,
+  type Mm,
+  type MmKind,
+  PAGE_SIZE,
+  type PteProt,
+  type Steps,
+  TLBF,
+  type WalkResult,
+  type WriteRareMechanism,
+  type WrOp,
+  applyOpsViaCpu,
+  drain,
+  opsSpan,
+  UnknownMechanismError,
+  ACC_WRITE,
+  ACC_EXEC,
+} from '../../src/index.js';
+
+const P = 1;
+const RW = 2;
+const US = 4;
+const A = 0x20;
+const D = 0x40;
+const G = 0x100;
+const NX_HI = 0x8000_0000;
+
+export const TOY_LAYOUT = {
+  directMap: 0x8880_0000_0000,
+  vmallocStart: 0xc900_0000_0000,
+  vmallocEnd: 0xe900_0000_0000,
+  wrStart: 0xf000_0000_0000,
+  wrEnd: 0xf100_0000_0000,
+  imageStart: 0xffff_8000_0000,
+  userEnd: 0x8000_0000_0000,
+  markers: [
+    [0, 'User Space'],
+    [0x8000_0000_0000, 'Kernel Space'],
+    [0x8880_0000_0000, 'Low Kernel Mapping'],
+    [0xc900_0000_0000, 'vmalloc() Area'],
+    [0xf000_0000_0000, 'Write-rare Area'],
+    [0xffff_8000_0000, 'High Kernel Mapping'],
+  ] as const,
+};
+
+export interface ToyOptions {
+  /** Skip the remote shootdown in setProtection (an injected bug, for tests). */
+  skipShootdown?: boolean;
+}
+
+export function toyBackend(opts: ToyOptions = {}): Backend {
+  return {
+    name: 'toy',
+    description: 'test-only radix MMU',
+    layout: TOY_LAYOUT,
+    tlbMaintenance: 'ipi',
+    costs: {
+      memAccess: { cycles: 1, source: 'test' },
+      pageWalk: { cycles: 30, source: 'test' },
+      ipiSent: { cycles: 500, source: 'test' },
+      ipiHandled: { cycles: 700, source: 'test' },
+      localFlushPage: { cycles: 100, source: 'test' },
+      pteWrite: { cycles: 5, source: 'test' },
+    },
+    mechanisms: ['toy-remap'],
+    defaultMechanism: 'toy-remap',
+    attach: (m) => new ToyArch(m, opts),
+  };
+}
+
+const idx = (va: number, level: number) => Math.floor(va / 2 ** (12 + 9 * (level - 1))) % 512;
+
+class ToyArch implements ArchImpl {
+  readonly pt;
+  constructor(
+    private readonly m: Machine,
+    private readonly opts: ToyOptions,
+  ) {
+    const phys = m.phys;
+    const entryAt = (table: number, i: number) => table + i * 8;
+    const lo = (pa: number) => phys.u32[pa >>> 2];
+    const hi = (pa: number) => phys.u32[(pa >>> 2) + 1];
+    const set = (pa: number, l: number, h: number) => {
+      phys.u32[pa >>> 2] = l >>> 0;
+      phys.u32[(pa >>> 2) + 1] = h >>> 0;
+    };
+    const flagsOf = (l: number, h: number) =>
+      TLBF.R |
+      (l & RW ? TLBF.W : 0) |
+      (l & US ? TLBF.U : 0) |
+      (l & G ? TLBF.G : 0) |
+      (l & D ? TLBF.D : 0) |
+      (h & NX_HI ? 0 : TLBF.X);
+    const leafEntry = (mm: Mm, va: number, alloc: boolean): number => {
+      let table = mm.rootPa;
+      for (let level = 4; level > 1; level--) {
+        const e = entryAt(table, idx(va, level));
+        if (!(lo(e) & P)) {
+          if (!alloc) return -1;
+          const pfn = phys.allocFrame(mm.id);
+          phys.frameFlags[pfn] |= 0x2; // PG.PAGETABLE
+          set(e, pfn * PAGE_SIZE + (P | RW | US), 0);
+        }
+        table = (lo(e) & ~0xfff) >>> 0;
+      }
+      return entryAt(table, idx(va, 1));
+    };
+    const encode = (pa: number, prot: PteProt) =>
+      [
+        (pa | P | A | D | (prot.write ? RW : 0) | (prot.user ? US : 0) | (prot.global ? G : 0)) >>>
+          0,
+        prot.exec ? 0 : NX_HI,
+      ] as const;
+    this.pt = {
+      levels: 4,
+      map: (mm: Mm, va: number, pa: number, prot: PteProt) => {
+        const e = leafEntry(mm, va, true);
+        const [l, h] = encode(pa, prot);
+        set(e, l, h);
+        return 1;
+      },
+      unmap: (mm: Mm, va: number) => {
+        const e = leafEntry(mm, va, false);
+        if (e < 0 || !(lo(e) & P)) return false;
+        set(e, 0, 0);
+        return true;
+      },
+      protect: (mm: Mm, va: number, prot: PteProt) => {
+        const e = leafEntry(mm, va, false);
+        if (e < 0 || !(lo(e) & P)) return false;
+        const [l, h] = encode((lo(e) & ~0xfff) >>> 0, prot);
+        set(e, l, h);
+        return true;
+      },
+      lookup: (mm: Mm, va: number, out: WalkResult) => {
+        const e = leafEntry(mm, va, false);
+        if (e < 0 || !(lo(e) & P)) return false;
+        out.pa = (lo(e) & ~0xfff) >>> 0;
+        out.flags = flagsOf(lo(e), hi(e));
+        out.level = 1;
+        out.leafPa = e;
+        out.fault = 0;
+        return true;
+      },
+      walk: (_cpu: Cpu, mm: Mm, va: number, write: boolean, out: WalkResult) => {
+        const e = leafEntry(mm, va, false);
+        if (e < 0 || !(lo(e) & P)) return FAULT.NOT_PRESENT;
+        let l = lo(e) | A;
+        if (write && l & RW) l |= D;
+        set(e, l, hi(e));
+        out.pa = (l & ~0xfff) >>> 0;
+        out.flags = flagsOf(l, hi(e));
+        out.level = 1;
+        out.leafPa = e;
+        out.fault = 0;
+        return 0;
+      },
+      forEachLeaf: (mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void) => {
+        const rec = (table: number, level: number, base: number) => {
+          for (let i = 0; i < 512; i++) {
+            const e = entryAt(table, i);
+            const l = lo(e);
+            if (!(l & P)) continue;
+            const va = base + i * 2 ** (12 + 9 * (level - 1));
+            if (level === 1) fn(va, (l & ~0xfff) >>> 0, flagsOf(l, hi(e)), 1);
+            else rec((l & ~0xfff) >>> 0, level - 1, va);
+          }
+        };
+        rec(mm.rootPa, 4, 0);
+      },
+      tableFrames: (mm: Mm) => [mm.rootPa / PAGE_SIZE],
+    };
+  }
+
+  createMm(kind: MmKind, name: string): Mm {
+    const pfn = this.m.phys.allocFrame();
+    const root = pfn * PAGE_SIZE;
+    if (kind !== 'kernel') {
+      const k = this.m.kernelMm.rootPa;
+      this.m.phys.bytes.copyWithin(root + 2048, k + 2048, k + 4096);
+    }
+    return this.m.registerMm(kind, name, root);
+  }
+
+  switchMm(cpu: Cpu, mm: Mm): void {
+    cpu.mm = mm;
+    cpu.asid = mm.asid;
+    this.m.counters.charge(cpu.id, EV.mmSwitch);
+  }
+
+  flushLocalPage(cpu: Cpu, va: number): void {
+    cpu.tlb.flushPage(va - (va % PAGE_SIZE), cpu.asid);
+    this.m.counters.charge(cpu.id, EV.localFlushPage);
+  }
+
+  *flushKernelRange(cpu: Cpu, start: number, end: number): Steps {
+    cpu.tlb.flushRange(start, end);
+    this.m.counters.charge(cpu.id, EV.localFlushPage);
+    yield* this.m.ipi(cpu, this.m.otherCpus(cpu), 'flush_tlb_kernel_range', (t) => {
+      t.tlb.flushRange(start, end);
+    });
+  }
+
+  checkAccess(_cpu: Cpu, flags: number, access: number): number {
+    if (access === ACC_WRITE && !(flags & TLBF.W)) return FAULT.WRITE_PROTECT;
+    if (access === ACC_EXEC && !(flags & TLBF.X)) return FAULT.EXEC_PROTECT;
+    return 0;
+  }
+
+  *setProtection(cpu: Cpu, start: number, end: number, level: 'rw' | 'wr' | 'ro'): Steps {
+    const prot = { write: level === 'rw', exec: false, global: true };
+    const aliases: number[] = [];
+    const w = { pa: 0, flags: 0, level: 0, leafPa: 0, fault: 0 };
+    for (let va = start; va < end; va += PAGE_SIZE) {
+      if (this.pt.lookup(this.m.kernelMm, va, w)) aliases.push(this.m.directMapVa(w.pa));
+      this.pt.protect(this.m.kernelMm, va, prot);
+    }
+    for (const a of aliases) this.pt.protect(this.m.kernelMm, a, prot);
+    this.m.counters.charge(cpu.id, EV.pteWrite, (end - start) / PAGE_SIZE + aliases.length);
+    yield 'ptes';
+    if (this.opts.skipShootdown) {
+      cpu.tlb.flushRange(start, end);
+      for (const a of aliases) cpu.tlb.flushRange(a, a + PAGE_SIZE);
+      return;
+    }
+    yield* this.flushKernelRange(cpu, start, end);
+    for (const a of aliases) yield* this.flushKernelRange(cpu, a, a + PAGE_SIZE);
+  }
+
+  mechanism(name: string): WriteRareMechanism {
+    if (name !== 'toy-remap') throw new UnknownMechanismError('toy', name, ['toy-remap']);
+    const self = this;
+    return {
+      name: 'toy-remap',
+      summary: 'remap writable in place, write, remap read-only (window open to all CPUs)',
+      batchable: true,
+      *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
+        const { start, end } = opsSpan(ops);
+        const s = start - (start % PAGE_SIZE);
+        const e = Math.ceil(end / PAGE_SIZE) * PAGE_SIZE;
+        for (let va = s; va < e; va += PAGE_SIZE)
+          self.pt.protect(self.m.kernelMm, va, { write: true, exec: false, global: true });
+        yield* self.flushKernelRange(cpu, s, e);
+        self.m.openWindow(cpu);
+        try {
+          yield* applyOpsViaCpu(cpu, ops, 0);
+        } finally {
+          for (let va = s; va < e; va += PAGE_SIZE)
+            self.pt.protect(self.m.kernelMm, va, { write: false, exec: false, global: true });
+          drain(self.flushKernelRange(cpu, s, e));
+          self.m.closeWindow(cpu);
+        }
+        yield 'closed';
+      },
+    };
+  }
+}
