@@ -146,6 +146,13 @@ export interface ArchImpl {
   mechanism(name: string): WriteRareMechanism;
   /** Mms whose writable mappings of write-rare frames are the mechanism's own aliases. */
   aliasMms?(): readonly Mm[];
+  /**
+   * Called before vmalloc maps frames at a new VA. An MMU that forbids aliases takes the
+   * frames out of the direct map here (with the needed shootdown).
+   */
+  vmapFrames?(cpu: Cpu, pfns: readonly number[]): void;
+  /** Called after vfree unmapped an area, before its frames are released. */
+  vunmapFrames?(cpu: Cpu, pfns: readonly number[]): void;
   /** CPU state that makes protected memory writable (CR0.WP clear, PKRS open), for audits. */
   auditCpu?(cpu: Cpu, inWindow: boolean): string[];
   /** Called on every fault before it is raised (EL2 logging, ...). */

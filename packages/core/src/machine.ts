@@ -337,6 +337,7 @@ export class Machine {
       throw new OutOfMemoryError('physical frames', pages + tables, this.phys.freeFrames);
     const id = this.areas.length;
     const pfns = this.phys.allocFrames(pages, opts.owner ?? -1);
+    this.arch.vmapFrames?.(this.cpus[0], pfns);
     for (let i = 0; i < pages; i++) {
       this.phys.frameFlags[pfns[i]] |= PG.VMALLOC;
       this.phys.frameArea[pfns[i]] = id;
@@ -371,6 +372,7 @@ export class Machine {
       this.arch.pt.unmap(this.kernelMm, area.start + i * PAGE_SIZE);
     this.counters.charge(cpu, EV.pteWrite, area.pfns.length);
     drain(this.arch.flushKernelRange(c, area.start, area.end));
+    this.arch.vunmapFrames?.(c, area.pfns);
     for (const pfn of area.pfns) {
       this.phys.bytes.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
       this.phys.frameFlags[pfn] &= ~(PG_PROTECTED | PG.VMALLOC);

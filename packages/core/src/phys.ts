@@ -87,6 +87,40 @@ export class PhysMem {
     return out;
   }
 
+  /**
+   * Allocates `n` physically contiguous zeroed frames whose first PFN is a multiple of
+   * `alignFrames` (e.g. a 16 KiB ARM L1 table), all or nothing. Returns the first PFN.
+   */
+  allocContiguous(n: number, alignFrames = 1, owner = -1): number {
+    if (!Number.isInteger(n) || n < 1) throw new BadSizeError(n, 'frame count must be >= 1');
+    if (!Number.isInteger(alignFrames) || alignFrames < 1) {
+      throw new InvalidArgumentError('alignment', alignFrames, 'must be a positive integer');
+    }
+    const free = new Uint8Array(this.frameCount);
+    for (let i = 0; i < this.freeTop; i++) free[this.freeStack[i]] = 1;
+    for (let first = alignFrames; first + n <= this.frameCount; first += alignFrames) {
+      let ok = true;
+      for (let j = 0; j < n && ok; j++) ok = free[first + j] === 1;
+      if (!ok) continue;
+      // Take exactly these frames out of the free stack, keeping the rest in order.
+      let w = 0;
+      for (let i = 0; i < this.freeTop; i++) {
+        const pfn = this.freeStack[i];
+        if (pfn < first || pfn >= first + n) this.freeStack[w++] = pfn;
+      }
+      this.freeTop = w;
+      for (let j = 0; j < n; j++) {
+        const pfn = first + j;
+        this.frameFlags[pfn] = PG.ALLOCATED;
+        this.frameOwner[pfn] = owner;
+        this.frameArea[pfn] = -1;
+      }
+      this.bytes.fill(0, first << PAGE_SHIFT, (first + n) << PAGE_SHIFT);
+      return first;
+    }
+    throw new OutOfMemoryError(`contiguous frames (align ${alignFrames})`, n, 0);
+  }
+
   allocFrame(owner = -1): number {
     return this.allocFrames(1, owner)[0];
   }
