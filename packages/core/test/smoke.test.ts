@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createMachine, PageFault } from '../src/index.js';
-import { toyBackend } from './support/toy.js';
+import { toyBackend } from '../src/testing/toy.js';
 
 describe('smoke', () => {
   it('boots, writes, protects, faults', async () => {

@@ -1,5 +1,5 @@
 /**
- * A small test-only backend: a 4-level, 9-bits-per-level radix table with x86-like bits
+ * A small reference backend (test use only): a 4-level, 9-bits-per-level radix table with x86-like bits
  * (P 0, RW 1, US 2, A 5, D 6, G 8, NX 63), IPI shootdowns, and one write-rare mechanism
  * ('toy-remap': make the page writable, write, make it read-only again). It exists so core
  * can be tested without any real architecture package.
@@ -26,7 +26,7 @@ import {
   UnknownMechanismError,
   ACC_WRITE,
   ACC_EXEC,
-} from '../../src/index.js';
+} from '../index.js';
 
 const P = 1;
 const RW = 2;
