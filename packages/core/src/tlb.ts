@@ -37,11 +37,15 @@ export const MAX_ASID = GLOBAL_TAG - 1;
 export class Tlb {
   readonly size: number;
   readonly mask: number;
-  /** The entry's comparator, pageBase + tag, or -1 if the slot is empty. */
+  /** The entry's comparator, pageBase + tag, or NaN if the slot is empty. */
   readonly tag: Float64Array;
-  /** Fast-path read comparator: equal to `tag` unless reads must take the slow path. */
+  /**
+   * Fast-path read comparator: equal to `tag` unless reads must take the slow path. Empty
+   * slots hold NaN, which no computed key (even from a negative or fractional address)
+   * can equal, so the hit path needs no validity check.
+   */
   readonly rtag: Float64Array;
-  /** Write comparator: equal to rtag when fast writes are allowed, else -1. */
+  /** Fast-path write comparator: equal to `tag` when fast writes are allowed, else NaN. */
   readonly wtag: Float64Array;
   /** Physical address of the frame. */
   readonly pa: Float64Array;
@@ -50,9 +54,9 @@ export class Tlb {
   constructor(entries: number) {
     this.size = entries;
     this.mask = entries - 1;
-    this.tag = new Float64Array(entries).fill(-1);
-    this.rtag = new Float64Array(entries).fill(-1);
-    this.wtag = new Float64Array(entries).fill(-1);
+    this.tag = new Float64Array(entries).fill(Number.NaN);
+    this.rtag = new Float64Array(entries).fill(Number.NaN);
+    this.wtag = new Float64Array(entries).fill(Number.NaN);
     this.pa = new Float64Array(entries);
     this.flags = new Uint32Array(entries);
   }
@@ -66,10 +70,10 @@ export class Tlb {
     const idx = (base / PAGE_SIZE) & this.mask;
     const tag = base + ((flags & TLBF.G) !== 0 ? GLOBAL_TAG : asid);
     this.tag[idx] = tag;
-    this.rtag[idx] = (flags & TLBF.SLOW_R) !== 0 ? -1 : tag;
+    this.rtag[idx] = (flags & TLBF.SLOW_R) !== 0 ? Number.NaN : tag;
     const fastWrite =
       (flags & (TLBF.W | TLBF.D)) === (TLBF.W | TLBF.D) && (flags & TLBF.SLOW_W) === 0;
-    this.wtag[idx] = fastWrite ? tag : -1;
+    this.wtag[idx] = fastWrite ? tag : Number.NaN;
     this.pa[idx] = pa;
     this.flags[idx] = flags;
     return idx;
@@ -83,14 +87,14 @@ export class Tlb {
   }
 
   private drop(idx: number): void {
-    this.tag[idx] = -1;
-    this.rtag[idx] = -1;
-    this.wtag[idx] = -1;
+    this.tag[idx] = Number.NaN;
+    this.rtag[idx] = Number.NaN;
+    this.wtag[idx] = Number.NaN;
     this.flags[idx] = 0;
   }
 
   valid(idx: number): boolean {
-    return this.tag[idx] !== -1;
+    return this.tag[idx] >= 0;
   }
 
   /** INVLPG: the page's entry for this ASID, and its global entry. */
@@ -122,7 +126,7 @@ export class Tlb {
     if (pages >= this.size) {
       for (let i = 0; i < this.size; i++) {
         const t = this.tag[i];
-        if (t < 0) continue;
+        if (!(t >= 0)) continue;
         const b = t - (t % PAGE_SIZE);
         if (b >= start && b < end) {
           this.drop(i);
@@ -166,11 +170,11 @@ export class Tlb {
   flushAll(): number {
     let n = 0;
     for (let i = 0; i < this.size; i++) {
-      if (this.tag[i] !== -1) n++;
+      if (this.tag[i] >= 0) n++;
     }
-    this.tag.fill(-1);
-    this.rtag.fill(-1);
-    this.wtag.fill(-1);
+    this.tag.fill(Number.NaN);
+    this.rtag.fill(Number.NaN);
+    this.wtag.fill(Number.NaN);
     this.flags.fill(0);
     return n;
   }
@@ -179,7 +183,7 @@ export class Tlb {
   *entries(): Generator<TlbEntry> {
     for (let i = 0; i < this.size; i++) {
       const t = this.tag[i];
-      if (t < 0) continue;
+      if (!(t >= 0)) continue;
       const tag = t % PAGE_SIZE;
       yield {
         slot: i,
