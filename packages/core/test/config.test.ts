@@ -1,0 +1,142 @@
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  BackendNotFoundError,
+  ConfigError,
+  createMachine,
+  loadConfig,
+  parseConfig,
+  resolveBackend,
+  UnknownMechanismError,
+} from '../src/index.js';
+import { toyBackend } from '../src/testing/index.js';
+
+function configError(f: () => unknown): ConfigError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('config', () => {
+  it('accepts a good config and fills nothing in it silently', () => {
+    const c = parseConfig({
+      arch: 'x86-64',
+      cpus: 4,
+      memoryMiB: 64,
+      seed: 1,
+      tlbEntries: 512,
+      trace: true,
+      costs: { ipiSent: 100 },
+    });
+    expect(c).toMatchObject({ arch: 'x86-64', cpus: 4, memoryMiB: 64, seed: 1 });
+  });
+
+  it('names every bad field and its value in one ConfigError', () => {
+    const e = configError(() =>
+      parseConfig({
+        arch: '',
+        cpus: 0,
+        memoryMiB: 1.5,
+        tlbEntries: 100,
+        seed: -1,
+        trace: 'yes',
+        costs: { warpDrive: 3 },
+        colour: 'red',
+      }),
+    );
+    expect(e.code).toBe('ECONFIG');
+    const byPath = Object.fromEntries(e.issues.map((i) => [i.path, i.value]));
+    expect(byPath).toMatchObject({
+      arch: '',
+      cpus: 0,
+      memoryMiB: 1.5,
+      tlbEntries: 100,
+      seed: -1,
+      trace: 'yes',
+      costs: { warpDrive: 3 },
+      colour: 'red',
+    });
+    expect(e.message).toContain('cpus');
+    expect(e.message).toContain('colour');
+  });
+
+  it('rejects a config with no arch and non-objects', () => {
+    expect(configError(() => parseConfig({})).issues[0].path).toBe('arch');
+    expect(configError(() => parseConfig(42)).issues).toHaveLength(1);
+  });
+
+  it('loads prmem.config.json and reports unreadable or invalid files', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'prmem-cfg-'));
+    await writeFile(join(dir, 'prmem.config.json'), JSON.stringify({ arch: 'arm64', cpus: 2 }));
+    const c = await loadConfig(join(dir, 'prmem.config.json'));
+    expect(c).toMatchObject({ arch: 'arm64', cpus: 2, configDir: dir });
+    await writeFile(join(dir, 'bad.json'), '{ "arch": ');
+    await expect(loadConfig(join(dir, 'bad.json'))).rejects.toBeInstanceOf(ConfigError);
+    await expect(loadConfig(join(dir, 'missing.json'))).rejects.toBeInstanceOf(ConfigError);
+    await writeFile(join(dir, 'wrong.json'), JSON.stringify({ arch: 'arm64', cpus: 300 }));
+    await expect(loadConfig(join(dir, 'wrong.json'))).rejects.toMatchObject({
+      issues: [expect.objectContaining({ path: 'cpus', value: 300 })],
+    });
+  });
+
+  it("resolves a third party's backend package from the config file's folder", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'prmem-plugin-'));
+    const pkg = join(dir, 'node_modules', 'prmem-backend-fake');
+    await mkdir(pkg, { recursive: true });
+    await writeFile(
+      join(pkg, 'package.json'),
+      JSON.stringify({ name: 'prmem-backend-fake', type: 'module', exports: './index.js' }),
+    );
+    await writeFile(
+      join(pkg, 'index.js'),
+      `export const backend = { name: 'fake', description: 'x', layout: {}, tlbMaintenance: 'ipi', costs: {}, mechanisms: ['m'], defaultMechanism: 'm', attach() { throw new Error('not a real backend'); } };`,
+    );
+    const b = await resolveBackend('prmem-backend-fake', dir);
+    expect(b.name).toBe('fake');
+    await expect(resolveBackend('prmem-backend-missing', dir)).rejects.toBeInstanceOf(
+      BackendNotFoundError,
+    );
+    await expect(resolveBackend('prmem-backend-missing', dir)).rejects.toThrow(
+      /npm install prmem-backend-missing/,
+    );
+    const empty = join(dir, 'node_modules', 'prmem-backend-empty');
+    await mkdir(empty, { recursive: true });
+    await writeFile(
+      join(empty, 'package.json'),
+      JSON.stringify({ name: 'prmem-backend-empty', type: 'module', exports: './index.js' }),
+    );
+    await writeFile(join(empty, 'index.js'), 'export const nothing = 1;');
+    await expect(resolveBackend('prmem-backend-empty', dir)).rejects.toThrow(/exports no backend/);
+  });
+
+  it('refuses an unknown mechanism by name', async () => {
+    await expect(
+      createMachine({ arch: toyBackend(), mechanism: 'teleport' }),
+    ).rejects.toBeInstanceOf(UnknownMechanismError);
+    await expect(
+      createMachine({ arch: toyBackend(), mechanism: 'teleport' }),
+    ).rejects.toMatchObject({ available: ['toy-remap'] });
+  });
+
+  it('applies cost overrides from the config', async () => {
+    const m = await createMachine({
+      arch: toyBackend(),
+      cpus: 2,
+      memoryMiB: 4,
+      costs: { ipiSent: 1000 },
+    });
+    m.resetStats();
+    const a = m.vmalloc(4096);
+    m.protect(a.start, a.size, 'ro');
+    const s = m.stats();
+    expect(s.events.ipiSent).toBeGreaterThan(0);
+    const cpu0 = s.perCpu[0];
+    expect(cpu0.cycles).toBeGreaterThanOrEqual(s.events.ipiSent * 1000);
+  });
+});
