@@ -25,6 +25,7 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
   const flags = m.phys.frameFlags;
   const arch = m.arch;
   const aliasMms = new Set(arch.aliasMms?.() ?? []);
+  const aliasAsids = new Set([...aliasMms].map((mm) => mm.asid));
   const writable = (mm: Parameters<NonNullable<typeof arch.leafWritable>>[0], f: number) =>
     arch.leafWritable ? arch.leafWritable(mm, f) : (f & TLBF.W) !== 0;
   for (const mm of m.mms) {
@@ -66,6 +67,9 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
       });
     }
     for (const e of cpu.tlb.entries()) {
+      // A non-global entry tagged with an alias mm's ASID, on a CPU running another mm, is
+      // dormant: usable only once that mm is loaded again, which is flagged above.
+      if (!e.global && e.asid !== cpu.asid && aliasAsids.has(e.asid)) continue;
       if (!writable(cpu.mm, e.flags)) continue;
       const pf = flags[e.pa / PAGE_SIZE];
       if ((pf & PG.PROT_RO) !== 0) {
