@@ -1,1 +1,59 @@
-export const PLACEHOLDER = 'arch-arm64';
+import { type Backend, InvalidArgumentError } from '@prmem/core';
+import { Arm64Arch } from './arch.js';
+import { arm64Costs, HYPERVISOR_PROFILES, type HypervisorProfile } from './costs.js';
+import { ARM64_LAYOUT } from './layout.js';
+import { MECHANISMS } from './mechanisms.js';
+
+export { Arm64Arch, MAX_TLBI_OPS } from './arch.js';
+export { arm64Costs, HYPERVISOR_PROFILES, type HypervisorProfile } from './costs.js';
+export * from './descriptors.js';
+export {
+  type AtomicSize,
+  El2,
+  type HvcCall,
+  type HvcLevel,
+  type HvcName,
+  type Registration,
+} from './el2.js';
+export { HVC_REFUSAL, HypercallRefused, type HvcRefusalCode } from './errors.js';
+export { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
+export { type Arm64Mechanism, hvcFor, MECHANISMS } from './mechanisms.js';
+export { A64F, combineFlags, encodeLeaf } from './stage1.js';
+export { EL2_OWNER, IPA_BITS, S2_START_LEVEL, S2AP_RO, S2AP_RW, S2P, Stage2 } from './stage2.js';
+
+export interface Arm64Options {
+  /** The EL2 design whose hypercall cost applies: KVM-style (default) or thin (Xen-style). */
+  readonly hypervisor?: HypervisorProfile;
+}
+
+/** An arm64 backend with the given hypervisor cost profile. */
+export function createArm64Backend(opts: Arm64Options = {}): Backend {
+  const profile = opts.hypervisor ?? 'kvm';
+  if (!HYPERVISOR_PROFILES.includes(profile))
+    throw new InvalidArgumentError(
+      'hypervisor',
+      profile,
+      `must be one of ${HYPERVISOR_PROFILES.join(', ')}`,
+    );
+  return {
+    name: 'arm64',
+    description: `arm64: 4-level stage 1 (TTBR0/TTBR1, ASIDs) + EL2 stage 2 (${profile} hypervisor profile); TLBI …IS broadcasts, no IPIs`,
+    layout: ARM64_LAYOUT,
+    tlbMaintenance: 'broadcast',
+    costs: arm64Costs(profile),
+    mechanisms: MECHANISMS,
+    defaultMechanism: 'hyp-assist',
+    attach: (m) => new Arm64Arch(m, profile),
+  };
+}
+
+/** The arm64 backend, KVM-style hypervisor profile. */
+export const backend: Backend = createArm64Backend();
+export default backend;
+
+/** The Arm64Arch of a machine built with this backend (to reach EL2, wr_mm, ...). */
+export function arm64Of(m: { readonly arch: unknown }): Arm64Arch {
+  if (!(m.arch instanceof Arm64Arch))
+    throw new InvalidArgumentError('machine', 'arch', 'was not built with the arm64 backend');
+  return m.arch;
+}

@@ -1,0 +1,260 @@
+import {
+  ACC_EXEC,
+  ACC_WRITE,
+  ACCESS_NAMES,
+  type ArchImpl,
+  BadAddressError,
+  canonical,
+  type Cpu,
+  EV,
+  FAULT,
+  InvalidArgumentError,
+  type Machine,
+  MAX_ASID,
+  type Mm,
+  type MmKind,
+  PAGE_SIZE,
+  PG,
+  type ProtLevel,
+  StateError,
+  type Steps,
+  TLBF,
+  UnknownMechanismError,
+  VA_LIMIT,
+  WalkResult,
+  type WriteRareMechanism,
+} from '@prmem/core';
+import type { HypervisorProfile } from './costs.js';
+import { paHi } from './descriptors.js';
+import { El2 } from './el2.js';
+import { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
+import { aliasMm, hypAssist, MECHANISMS } from './mechanisms.js';
+import { A64F, Stage1 } from './stage1.js';
+
+/** Linux's MAX_TLBI_OPS: past this many pages a range flush becomes TLBI VMALLE1IS. */
+export const MAX_TLBI_OPS = 512;
+
+/**
+ * arm64 bound to one machine: the kernel at EL1 with stage-1 tables (TTBR1 for the kernel
+ * half, TTBR0 per mm with its ASID) and, from boot, an EL2 that owns stage 2.
+ */
+export class Arm64Arch implements ArchImpl {
+  readonly pt: Stage1;
+  /** wr_mm of the alias-mm mechanism (created at boot under alias-mm only). */
+  wrMm!: Mm;
+  /** Randomized base of alias-mm's window in wr_mm's TTBR0 half. */
+  aliasBase = 0;
+  private el2Impl: El2 | undefined;
+  private kmm: Mm | undefined;
+  private ttbr1 = 0;
+  private kernelTtbr0 = 0;
+  /** What the kernel registered with EL2: start → [end, level] (its own bookkeeping). */
+  private readonly registered = new Map<number, number>();
+  private readonly w = new WalkResult();
+
+  constructor(
+    readonly m: Machine,
+    readonly profile: HypervisorProfile,
+  ) {
+    this.pt = new Stage1(m.phys, {
+      ttbr1: () => this.ttbr1,
+      ttbr0: (mm) => (mm === this.kmm ? this.kernelTtbr0 : mm.rootPa),
+      stage2: () => this.el2Impl?.stage2,
+      allocTable: (mm) => this.allocTable(mm.id),
+    });
+  }
+
+  /** The EL2 model (exists once the machine has booted). */
+  get el2(): El2 {
+    if (!this.el2Impl) throw new StateError('ENOEL2', 'EL2 is set up at boot');
+    return this.el2Impl;
+  }
+
+  private allocTable(owner: number): number {
+    const pfn = this.m.phys.allocFrame(owner);
+    this.m.phys.frameFlags[pfn] |= PG.PAGETABLE;
+    return pfn * PAGE_SIZE;
+  }
+
+  createMm(kind: MmKind, name: string): Mm {
+    if (kind === 'kernel') {
+      if (this.kmm) throw new StateError('EKERNELMM', 'the kernel mm exists already');
+      this.ttbr1 = this.allocTable(-1);
+      this.kernelTtbr0 = this.allocTable(-1);
+      this.kmm = this.m.registerMm('kernel', name, this.ttbr1);
+      return this.kmm;
+    }
+    if (this.m.mms.length >= MAX_ASID)
+      throw new StateError('EASID', 'out of ASIDs (rollover is not modeled)');
+    const root = this.allocTable(-1);
+    const mm = this.m.registerMm(kind, name, root);
+    this.m.phys.frameOwner[root / PAGE_SIZE] = mm.id;
+    return mm;
+  }
+
+  boot(): void {
+    this.el2Impl = new El2(this.m, this.pt, () => this.kernelMm);
+    for (let i = 0; i < this.m.cpuCount; i++) {
+      const cpu = this.m.cpu(i);
+      setTtbr(cpu, 'TTBR1_EL1', this.ttbr1, 0);
+      setTtbr(cpu, 'TTBR0_EL1', this.ttbr0Of(cpu.mm), cpu.mm.asid);
+    }
+    if (this.m.mechanismName === 'alias-mm') {
+      this.wrMm = this.createMm('wr', 'wr_mm');
+      const slots = (ALIAS_MAX - ALIAS_MIN) / PAGE_SIZE - ALIAS_WINDOW_PAGES;
+      this.aliasBase = ALIAS_MIN + Math.floor(this.m.random() * slots) * PAGE_SIZE;
+    }
+  }
+
+  private get kernelMm(): Mm {
+    if (!this.kmm) throw new StateError('ENOKERNELMM', 'no kernel mm yet');
+    return this.kmm;
+  }
+
+  private ttbr0Of(mm: Mm): number {
+    return mm === this.kmm ? this.kernelTtbr0 : mm.rootPa;
+  }
+
+  /** MSR TTBR0_EL1 (ASID in bits 48–63, TCR_EL1.A1 = 0) + ISB. No flush: entries are ASID-tagged. */
+  switchMm(cpu: Cpu, mm: Mm): void {
+    cpu.mm = mm;
+    cpu.asid = mm.asid;
+    setTtbr(cpu, 'TTBR0_EL1', this.ttbr0Of(mm), mm.asid);
+    this.m.counters.charge(cpu.id, EV.mmSwitch);
+  }
+
+  /** TLBI VAE1 (+ DSB NSH) on this CPU only. */
+  flushLocalPage(cpu: Cpu, va: number): void {
+    cpu.tlb.flushPage(va - (va % PAGE_SIZE), cpu.asid);
+    this.m.counters.charge(cpu.id, EV.localFlushPage);
+  }
+
+  /**
+   * flush_tlb_kernel_range(): one TLBI VAALE1IS per page, then DSB ISH — or TLBI
+   * VMALLE1IS past MAX_TLBI_OPS pages. Hardware broadcasts: no IPI.
+   */
+  *flushKernelRange(cpu: Cpu, start: number, end: number): Steps {
+    const pages = Math.ceil((end - start) / PAGE_SIZE);
+    if (pages <= 0) return;
+    if (pages > MAX_TLBI_OPS) {
+      this.m.broadcastTlbi(cpu, 'TLBI VMALLE1IS', (t) => {
+        t.tlb.flushAll();
+      });
+    } else {
+      this.m.broadcastTlbi(cpu, `TLBI VAALE1IS x${pages}`, (t) => {
+        t.tlb.flushRange(start, end);
+      });
+      if (pages > 1) this.m.counters.charge(cpu.id, EV.tlbiBroadcast, pages - 1);
+    }
+    yield `TLBI …IS ${canonical(start)}+${pages}p; DSB ISH`;
+  }
+
+  checkAccess(_cpu: Cpu, flags: number, access: number): number {
+    if (access === ACC_WRITE && (flags & TLBF.W) === 0)
+      return (flags & A64F.S1W) !== 0 ? FAULT.STAGE2 : FAULT.WRITE_PROTECT;
+    if (access === ACC_EXEC && (flags & TLBF.X) === 0)
+      return (flags & A64F.S1X) !== 0 ? FAULT.STAGE2 : FAULT.EXEC_PROTECT;
+    return 0;
+  }
+
+  /** A stage-1 writable mapping of a stage-2 read-only frame is not writable. */
+  leafWritable(_mm: Mm, flags: number): boolean {
+    return (flags & TLBF.W) !== 0 && (flags & A64F.S2RO) === 0;
+  }
+
+  /** A stage-2 fault is taken to EL2, which logs it; the kernel cannot fix it up. */
+  onFault(cpu: Cpu, va: number, access: number, code: number): void {
+    if (code !== FAULT.STAGE2) return;
+    this.m.counters.charge(cpu.id, EV.stage2Fault);
+    const ok = this.pt.lookup(cpu.mm, va, this.w);
+    const ipa = ok
+      ? `IPA ${canonical(this.w.pa + (this.w.fault === 0 ? va % PAGE_SIZE : 0))}`
+      : 'no IPA';
+    this.m.reportSecurityEvent({
+      kind: 'stage2-fault',
+      cpu: cpu.id,
+      address: va,
+      // ESR_EL2.ISS.SAS would give the size; the fault hook is not told it.
+      size: 0,
+      operation: ACCESS_NAMES[access] ?? 'access',
+      detail: `stage-2 ${ACCESS_NAMES[access] ?? ''} permission fault at EL2 (${ipa}); not delivered to the kernel`,
+    });
+  }
+
+  *setProtection(cpu: Cpu, start: number, end: number, level: ProtLevel): Steps {
+    if (level !== 'rw' && level !== 'wr' && level !== 'ro')
+      throw new InvalidArgumentError('level', level, "must be 'rw', 'wr' or 'ro'");
+    for (const [v, what] of [
+      [start, 'start'],
+      [end, 'end'],
+    ] as const) {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < KERNEL_HALF || v > VA_LIMIT)
+        throw new BadAddressError(v, `${what} must be a kernel (TTBR1) address`);
+      if (v % PAGE_SIZE !== 0) throw new BadAddressError(v, `${what} must be page-aligned`);
+    }
+    if (end <= start)
+      throw new InvalidArgumentError('range', end - start, 'end must be above start');
+    const pas: number[] = [];
+    for (let va = start; va < end; va += PAGE_SIZE) {
+      if (!this.pt.lookup(this.kernelMm, va, this.w) || this.w.fault !== 0)
+        throw new BadAddressError(va, 'not mapped in the kernel');
+      pas.push(this.w.pa);
+    }
+    const size = end - start;
+    const el2 = this.el2;
+    // EL2 first: a refused registration leaves stage 1 untouched.
+    if (level === 'rw') {
+      if (this.registered.get(start) === end) {
+        yield* el2.call(cpu, { fn: 'unregister', start, size });
+        this.registered.delete(start);
+      }
+    } else if (level === 'ro' || this.m.mechanismName === 'hyp-assist') {
+      // Pools live in vmalloc / the write-rare range and may be destroyed; the image may not.
+      const reclaimable = start < this.m.layout.imageStart;
+      yield* el2.call(cpu, {
+        fn: level === 'ro' ? 'register_ro' : 'register_rowm',
+        start,
+        size,
+        reclaimable,
+      });
+      this.registered.set(start, end);
+    }
+    const prot = { write: level === 'rw', exec: false, global: true };
+    const aliases: number[] = [];
+    for (let i = 0; i < pas.length; i++) {
+      this.pt.protect(this.kernelMm, start + i * PAGE_SIZE, prot);
+      const alias = this.m.directMapVa(pas[i]);
+      if (alias >= start && alias < end) continue;
+      if (this.pt.protect(this.kernelMm, alias, prot)) aliases.push(alias);
+    }
+    this.m.counters.charge(cpu.id, EV.pteWrite, pas.length + aliases.length);
+    yield 'stage-1 PTEs and linear-map aliases';
+    yield* this.flushKernelRange(cpu, start, end);
+    // change_memory_common() flushes each linear-map alias page on its own.
+    for (const a of aliases) yield* this.flushKernelRange(cpu, a, a + PAGE_SIZE);
+  }
+
+  mechanism(name: string): WriteRareMechanism {
+    if (!(MECHANISMS as readonly string[]).includes(name))
+      throw new UnknownMechanismError('arm64', name, MECHANISMS);
+    if (name !== this.m.mechanismName)
+      throw new StateError(
+        'EMECHANISM',
+        `this machine was built for ${this.m.mechanismName}; ${name} needs its own machine (its stage-2 registrations differ)`,
+        { mechanism: name },
+      );
+    return name === 'hyp-assist' ? hypAssist(this) : aliasMm(this);
+  }
+
+  aliasMms(): readonly Mm[] {
+    return this.m.mechanismName === 'alias-mm' && this.wrMm ? [this.wrMm] : [];
+  }
+}
+
+/** Stores a TTBR as two u32 halves in cpu.regs (`<name>_LO`, `<name>_HI`). */
+function setTtbr(cpu: Cpu, name: string, base: number, asid: number): void {
+  cpu.regs[`${name}_LO`] = base % 2 ** 32;
+  cpu.regs[`${name}_HI`] = ((asid << 16) | paHi(base)) >>> 0;
+}
+
+export { ARM64_LAYOUT };

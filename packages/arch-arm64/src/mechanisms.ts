@@ -1,0 +1,153 @@
+import {
+  applyOpsViaCpu,
+  BadAddressError,
+  type Cpu,
+  EV,
+  PAGE_SIZE,
+  type Steps,
+  type WriteRareMechanism,
+  type WrOp,
+} from '@prmem/core';
+import type { Arm64Arch } from './arch.js';
+import type { HvcCall } from './el2.js';
+import { ALIAS_WINDOW_PAGES } from './layout.js';
+
+export const MECHANISMS = ['hyp-assist', 'alias-mm'] as const;
+export type Arm64Mechanism = (typeof MECHANISMS)[number];
+
+function opLen(op: WrOp): number {
+  return op.kind === 'write' ? op.data.length : op.kind === 'set' ? op.len : op.size;
+}
+
+function leValue(b: Uint8Array): bigint {
+  let v = 0n;
+  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+  return v;
+}
+
+/** The HKIP-style hypercall for one write-rare op. */
+export function hvcFor(op: WrOp): HvcCall {
+  if (op.kind === 'rmw') return { fn: 'rmw', op };
+  if (op.kind === 'set')
+    return op.value === 0
+      ? { fn: 'clear', dst: op.va, len: op.len }
+      : { fn: 'set', dst: op.va, value: op.value, len: op.len };
+  const n = op.data.length;
+  if ((n === 1 || n === 2 || n === 4 || n === 8) && op.va % n === 0) {
+    const fn = n === 1 ? 'write_8' : n === 2 ? 'write_16' : n === 4 ? 'write_32' : 'write_64';
+    return { fn, dst: op.va, value: leValue(op.data) };
+  }
+  return { fn: 'write', dst: op.va, data: op.data };
+}
+
+/**
+ * hyp-assist: the kernel asks EL2 to write, one HVC per op as HKIP's per-op calls do.
+ * The kernel validates nothing here: EL2 checks the target against its ranges.
+ */
+export function hypAssist(arch: Arm64Arch): WriteRareMechanism {
+  return {
+    name: 'hyp-assist',
+    summary:
+      'HVC per write: EL2 writes ROWM ranges that are read-only at stage 2 (survives a kernel page-table attack)',
+    batchable: false,
+    *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
+      const el2 = arch.el2;
+      arch.m.openWindow(cpu);
+      try {
+        for (const op of ops) yield* el2.call(cpu, hvcFor(op));
+      } finally {
+        arch.m.closeWindow(cpu);
+      }
+    },
+  };
+}
+
+/** Splits ops into runs that each touch at most ALIAS_WINDOW_PAGES distinct pages, in order. */
+function windows(ops: readonly WrOp[]): WrOp[][] {
+  const out: WrOp[][] = [];
+  let cur: WrOp[] = [];
+  let pages = new Set<number>();
+  for (const op of ops) {
+    const mine = pagesOf(op);
+    const merged = new Set([...pages, ...mine]);
+    if (cur.length > 0 && merged.size > ALIAS_WINDOW_PAGES) {
+      out.push(cur);
+      cur = [];
+      pages = new Set(mine);
+    } else pages = merged;
+    cur.push(op);
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
+}
+
+function pagesOf(op: WrOp): number[] {
+  const out: number[] = [];
+  const end = op.va + opLen(op);
+  for (let p = op.va - (op.va % PAGE_SIZE); p < end; p += PAGE_SIZE) out.push(p);
+  return out;
+}
+
+/**
+ * alias-mm: the x86 text_poke design on arm64. wr_mm's TTBR0 half gets EL1-only, non-global
+ * writable aliases (AP = 00, nG, PXN, UXN) of the target pages at a randomized base; IRQs
+ * off, TTBR0 switched with wr_mm's ASID, write, switch back, clear the PTEs, local
+ * TLBI VALE1 + DSB. No other CPU ever has wr_mm loaded, so nothing is broadcast.
+ * Stage 1 only: a kernel that rewrites its own page tables defeats it.
+ */
+export function aliasMm(arch: Arm64Arch): WriteRareMechanism {
+  return {
+    name: 'alias-mm',
+    summary:
+      'temporary wr_mm (TTBR0 + ASID) with non-global EL1 aliases, local TLBI only (stage 1 only: no defence against page-table attacks)',
+    batchable: true,
+    *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
+      for (const group of windows(ops)) yield* aliasWindow(arch, cpu, group);
+    },
+  };
+}
+
+function* aliasWindow(arch: Arm64Arch, cpu: Cpu, ops: readonly WrOp[]): Steps {
+  const m = arch.m;
+  const wrMm = arch.wrMm;
+  const slots = new Map<number, number>();
+  for (const op of ops) for (const p of pagesOf(op)) slots.set(p, 0);
+  const pages = [...slots.keys()].sort((a, b) => a - b);
+  // Resolve every target frame before anything changes.
+  const pas = pages.map((p) => {
+    const pa = m.translate(p);
+    if (pa < 0) throw new BadAddressError(p, 'write-rare target is not mapped');
+    return pa;
+  });
+  for (let i = 0; i < pages.length; i++) slots.set(pages[i], i);
+  const alias = (i: number) => arch.aliasBase + i * PAGE_SIZE;
+  const prevMm = cpu.mm;
+  const irqsWereOff = cpu.irqsDisabled;
+  if (!irqsWereOff) cpu.localIrqDisable();
+  for (let i = 0; i < pages.length; i++)
+    arch.pt.map(wrMm, alias(i), pas[i], { write: true, exec: false, global: false });
+  m.counters.charge(cpu.id, EV.pteWrite, pages.length);
+  yield 'alias-mm: wr_mm PTEs set';
+  arch.switchMm(cpu, wrMm);
+  m.openWindow(cpu);
+  try {
+    yield 'alias-mm: TTBR0 <- wr_mm';
+    for (const op of ops) {
+      const page = op.va - (op.va % PAGE_SIZE);
+      yield* applyOpsViaCpu(cpu, [op], alias(slots.get(page) ?? 0) - page);
+    }
+  } finally {
+    arch.switchMm(cpu, prevMm);
+    for (let i = 0; i < pages.length; i++) {
+      arch.pt.unmap(wrMm, alias(i));
+      // TLBI VALE1 (this CPU only) with wr_mm's ASID.
+      cpu.tlb.flushPage(alias(i), wrMm.asid);
+    }
+    m.counters.charge(cpu.id, EV.pteWrite, pages.length);
+    m.counters.charge(cpu.id, EV.localFlushPage, pages.length);
+    m.counters.charge(cpu.id, EV.dsb);
+    m.closeWindow(cpu);
+    if (!irqsWereOff) cpu.localIrqEnable();
+  }
+  yield 'alias-mm: closed';
+}

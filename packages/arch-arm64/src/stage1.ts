@@ -1,0 +1,303 @@
+import {
+  type Cpu,
+  FAULT,
+  type Mm,
+  PAGE_SIZE,
+  PG,
+  type PageTableOps,
+  type PhysMem,
+  type PteProt,
+  TLBF,
+  type WalkResult,
+} from '@prmem/core';
+import {
+  leafSize,
+  MT_NORMAL,
+  outputAddress,
+  paHi,
+  S1,
+  S1_HI,
+  SH_INNER,
+  tableIndex,
+} from './descriptors.js';
+import { KERNEL_HALF } from './layout.js';
+import { S2P, type Stage2 } from './stage2.js';
+
+/** Arch-private TLBF bits (core reserves bits below 1 << 12). */
+export const A64F = {
+  /** Stage 1 alone would allow an EL1 write (AP[2] clear, or DBM set: writable-clean). */
+  S1W: 1 << 12,
+  /** Stage 1 alone would allow EL1 execution. */
+  S1X: 1 << 13,
+  /** Stage 2 denies writes to the frame (S2AP = 01). */
+  S2RO: 1 << 14,
+} as const;
+
+const VALID_TABLE = S1.VALID | S1.TABLE;
+
+/**
+ * The TLBF flags an EL1 access sees for a stage-1 leaf (lo, hi) over a frame with stage-2
+ * permissions `s2`: the combined result the TLB caches. TCR_EL1.HD = 1, so DBM makes a
+ * read-only-looking entry writable-clean (the hardware clears AP[2] on the first write).
+ */
+export function combineFlags(lo: number, hi: number, s2: number): number {
+  const ap2 = (lo & S1.AP2) !== 0;
+  const ap1 = (lo & S1.AP1) !== 0;
+  const s1w = !ap2 || (hi & S1_HI.DBM) !== 0;
+  // EL1 never executes PXN pages nor pages EL0 can write (AP[2:1] = 01).
+  const s1x = (hi & S1_HI.PXN) === 0 && !(ap1 && !ap2);
+  const s2w = (s2 & S2P.W) !== 0;
+  return (
+    TLBF.R |
+    (s1w && s2w ? TLBF.W : 0) |
+    (ap2 ? 0 : TLBF.D) |
+    (ap1 ? TLBF.U : 0) |
+    ((lo & S1.NG) === 0 ? TLBF.G : 0) |
+    (s1x && (s2 & S2P.X) !== 0 ? TLBF.X : 0) |
+    (s1w ? A64F.S1W : 0) |
+    (s1x ? A64F.S1X : 0) |
+    (s2w ? 0 : A64F.S2RO)
+  );
+}
+
+/** The stage-1 leaf descriptor halves Linux would write for `prot` (PAGE_KERNEL & co). */
+export function encodeLeaf(pa: number, prot: PteProt): [number, number] {
+  const user = prot.user === true;
+  const lo =
+    ((pa % 2 ** 32) & ~0xfff) |
+    VALID_TABLE |
+    (MT_NORMAL << S1.ATTRINDX_SHIFT) |
+    (user ? S1.AP1 : 0) |
+    (prot.write ? 0 : S1.AP2) |
+    (SH_INNER << S1.SH_SHIFT) |
+    S1.AF |
+    (prot.global ? 0 : S1.NG);
+  const hi =
+    paHi(pa) |
+    // PTE_WRITE is DBM on arm64 Linux: writable entries carry it.
+    (prot.write ? S1_HI.DBM : 0) |
+    (prot.exec && !user ? 0 : S1_HI.PXN) |
+    (prot.exec && user ? 0 : S1_HI.UXN);
+  return [lo >>> 0, hi >>> 0];
+}
+
+/** Where the arch's walker finds the tables: TTBR1 for the kernel half, TTBR0 otherwise. */
+export interface TableRoots {
+  /** TTBR1_EL1: the kernel's table. */
+  ttbr1(): number;
+  /** TTBR0_EL1 base of an mm (the kernel mm's is an empty table). */
+  ttbr0(mm: Mm): number;
+  /** Stage 2, once EL2 has built it (undefined while the kernel boots with stage 2 off). */
+  stage2(): Stage2 | undefined;
+  /** Marks a freshly allocated frame as a stage-1 table of `mm`. */
+  allocTable(mm: Mm): number;
+}
+
+/**
+ * The stage-1 tables (4 KiB granule, 4 levels, 48-bit VA) and the MMU's two-stage walk.
+ * Every stage-1 table address is an IPA that is itself checked and translated by stage 2.
+ */
+export class Stage1 implements PageTableOps {
+  readonly levels = 4;
+  private readonly u32: Uint32Array;
+
+  constructor(
+    private readonly phys: PhysMem,
+    private readonly roots: TableRoots,
+  ) {
+    this.u32 = phys.u32;
+  }
+
+  private rootFor(mm: Mm, va: number): number {
+    return va >= KERNEL_HALF ? this.roots.ttbr1() : this.roots.ttbr0(mm);
+  }
+
+  /** The level-3 descriptor's PA for `va`, allocating tables if asked; -1 if absent. */
+  private leafEntry(mm: Mm, va: number, alloc: boolean): number {
+    const u32 = this.u32;
+    let table = this.rootFor(mm, va);
+    for (let level = 0; level < 3; level++) {
+      const e = table + tableIndex(va, level) * 8;
+      const w = e >>> 2;
+      if ((u32[w] & S1.VALID) === 0) {
+        if (!alloc) return -1;
+        const next = this.roots.allocTable(mm);
+        u32[w] = ((next % 2 ** 32) | VALID_TABLE) >>> 0;
+        u32[w + 1] = paHi(next);
+      } else if ((u32[w] & S1.TABLE) === 0) {
+        // A block: no level-3 entry exists. The model never creates blocks.
+        return -1;
+      }
+      table = outputAddress(u32[w], u32[w + 1]);
+    }
+    return table + tableIndex(va, 3) * 8;
+  }
+
+  map(mm: Mm, va: number, pa: number, prot: PteProt): number {
+    const e = this.leafEntry(mm, va, true);
+    const [lo, hi] = encodeLeaf(pa, prot);
+    this.u32[e >>> 2] = lo;
+    this.u32[(e >>> 2) + 1] = hi;
+    return 1;
+  }
+
+  unmap(mm: Mm, va: number): boolean {
+    const e = this.leafEntry(mm, va, false);
+    if (e < 0 || (this.u32[e >>> 2] & S1.VALID) === 0) return false;
+    this.u32[e >>> 2] = 0;
+    this.u32[(e >>> 2) + 1] = 0;
+    return true;
+  }
+
+  protect(mm: Mm, va: number, prot: PteProt): boolean {
+    const e = this.leafEntry(mm, va, false);
+    if (e < 0 || (this.u32[e >>> 2] & S1.VALID) === 0) return false;
+    const pa = outputAddress(this.u32[e >>> 2], this.u32[(e >>> 2) + 1]);
+    // Permission-only changes need no break-before-make on arm64.
+    const [lo, hi] = encodeLeaf(pa, prot);
+    this.u32[e >>> 2] = lo;
+    this.u32[(e >>> 2) + 1] = hi;
+    return true;
+  }
+
+  lookup(mm: Mm, va: number, out: WalkResult): boolean {
+    out.va = va;
+    const f = this.resolve(mm, false, false, out);
+    if (f === FAULT.NOT_PRESENT) return false;
+    out.fault = f;
+    return true;
+  }
+
+  walk(_cpu: Cpu, mm: Mm, write: boolean, out: WalkResult): number {
+    return this.resolve(mm, write, true, out);
+  }
+
+  /**
+   * The two-stage walk. `hw`: the MMU's walk (sets AF, and for a write through a
+   * writable-clean entry clears AP[2], as FEAT_HAFDBS does); otherwise a software walk
+   * that changes nothing. Allocates nothing.
+   */
+  private resolve(mm: Mm, write: boolean, hw: boolean, out: WalkResult): number {
+    const u32 = this.u32;
+    const s2 = this.roots.stage2();
+    // The VA travels in `out` (core's rule: no boxed numbers as arguments on a miss).
+    const va = out.va;
+    let table = va >= KERNEL_HALF ? this.roots.ttbr1() : this.roots.ttbr0(mm);
+    for (let level = 0; level <= 3; level++) {
+      // Each table read is an access to an IPA, translated and checked by stage 2.
+      if (s2 !== undefined) {
+        s2.ipa = table;
+        if ((s2.perm() & S2P.R) === 0) return this.fail(out, FAULT.STAGE2, table);
+        table = s2.lastPa;
+      }
+      const e = table + (Math.floor(va / 2 ** (39 - 9 * level)) & 511) * 8;
+      const w = e >>> 2;
+      let lo = u32[w];
+      const hi = u32[w + 1];
+      if ((lo & S1.VALID) === 0) return this.fail(out, FAULT.NOT_PRESENT, e);
+      const isTable = (lo & S1.TABLE) !== 0;
+      if (level < 3 && isTable) {
+        table = outputAddress(lo, hi);
+        continue;
+      }
+      // Level-0 blocks and level-3 descriptors with bit 1 clear are reserved: translation fault.
+      if (level === 0 || (level === 3 && !isTable)) return this.fail(out, FAULT.NOT_PRESENT, e);
+      const size = leafSize(level);
+      const base = outputAddress(lo, hi);
+      let ipa = base - (base % size) + (va % size);
+      ipa -= ipa % PAGE_SIZE;
+      let perm = S2P.R | S2P.W | S2P.X;
+      let pa = ipa;
+      if (s2 !== undefined) {
+        s2.ipa = ipa;
+        perm = s2.perm();
+        if ((perm & S2P.R) === 0) return this.fail(out, FAULT.STAGE2, e);
+        pa = s2.lastPa;
+      }
+      if (hw) {
+        let nlo = lo | S1.AF;
+        // Hardware dirty-state update, only for a write stage 2 will let through.
+        if (write && (nlo & S1.AP2) !== 0 && (hi & S1_HI.DBM) !== 0 && (perm & S2P.W) !== 0)
+          nlo &= ~S1.AP2;
+        if (nlo !== lo) {
+          lo = nlo >>> 0;
+          u32[w] = lo;
+        }
+      }
+      out.pa = pa;
+      out.flags = combineFlags(lo, hi, perm);
+      out.level = 4 - level;
+      out.leafPa = e;
+      out.fault = 0;
+      return 0;
+    }
+    return this.fail(out, FAULT.NOT_PRESENT, table);
+  }
+
+  private fail(out: WalkResult, code: number, at: number): number {
+    out.fault = code;
+    out.leafPa = at;
+    out.flags = 0;
+    return code;
+  }
+
+  forEachLeaf(mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void): void {
+    const s2 = this.roots.stage2();
+    const rec = (table: number, level: number, base: number) => {
+      for (let i = 0; i < 512; i++) {
+        const w = (table + i * 8) >>> 2;
+        const lo = this.u32[w];
+        if ((lo & S1.VALID) === 0) continue;
+        const hi = this.u32[w + 1];
+        const va = base + i * leafSize(level);
+        if (level < 3 && (lo & S1.TABLE) !== 0) {
+          rec(outputAddress(lo, hi), level + 1, va);
+          continue;
+        }
+        if (level === 0 || (level === 3 && (lo & S1.TABLE) === 0)) continue;
+        const pa = outputAddress(lo, hi);
+        let perm = S2P.R | S2P.W | S2P.X;
+        if (s2) {
+          s2.ipa = pa;
+          perm = s2.perm();
+        }
+        fn(va, pa, (perm & S2P.R) === 0 ? 0 : combineFlags(lo, hi, perm), 4 - level);
+      }
+    };
+    for (const root of this.rootsOf(mm)) rec(root, 0, 0);
+  }
+
+  tableFrames(mm: Mm): number[] {
+    const out: number[] = [];
+    const rec = (table: number, level: number) => {
+      out.push(table / PAGE_SIZE);
+      if (level === 3) return;
+      for (let i = 0; i < 512; i++) {
+        const w = (table + i * 8) >>> 2;
+        if ((this.u32[w] & VALID_TABLE) === VALID_TABLE)
+          rec(outputAddress(this.u32[w], this.u32[w + 1]), level + 1);
+      }
+    };
+    for (const root of this.rootsOf(mm)) rec(root, 0);
+    return out;
+  }
+
+  /** Frees an mm's TTBR0 tables below its root (the kernel half is never the mm's own). */
+  destroy(mm: Mm): void {
+    if (mm.kind === 'kernel') return;
+    const root = this.roots.ttbr0(mm);
+    for (const pfn of this.tableFrames(mm)) {
+      if (pfn * PAGE_SIZE === root) continue;
+      this.phys.frameFlags[pfn] &= ~PG.PAGETABLE;
+      this.phys.freeFrame(pfn);
+    }
+    this.phys.bytes.fill(0, root, root + PAGE_SIZE);
+  }
+
+  /** The tables an mm owns: the kernel mm its TTBR0 (empty) and TTBR1; others their TTBR0. */
+  private rootsOf(mm: Mm): number[] {
+    return mm.kind === 'kernel'
+      ? [this.roots.ttbr0(mm), this.roots.ttbr1()]
+      : [this.roots.ttbr0(mm)];
+  }
+}

@@ -1,0 +1,154 @@
+import { PAGE_SIZE, PG, type PhysMem } from '@prmem/core';
+import {
+  outputAddress,
+  paHi,
+  S2,
+  S2_HI,
+  S2_MEMATTR_NORMAL_WB,
+  SH_INNER,
+  tableIndex,
+} from './descriptors.js';
+
+/** Stage-2 permissions of one IPA, as a small bit set (0: stage-2 fault). */
+export const S2P = { R: 1, W: 2, X: 4 } as const;
+
+/** S2AP values (bits 6–7). */
+export const S2AP_RO = S2.S2AP_R;
+export const S2AP_RW = S2.S2AP_R | S2.S2AP_W;
+
+/** IPA size: VTCR_EL2.T0SZ = 25 (39 bits), walk starting at level 1 (SL0 = 1). */
+export const IPA_BITS = 39;
+export const S2_START_LEVEL = 1;
+
+/** Owner id of frames that belong to EL2 (frameOwner). */
+export const EL2_OWNER = -2;
+
+/**
+ * The stage-2 (IPA → PA) tables of the one guest, in simulated physical memory: 4 KiB
+ * granule, 3 levels from level 1, page mappings only (a hypervisor that changes per-page
+ * permissions splits blocks anyway). Built once at boot as an identity map of every frame
+ * except EL2's own, which stage 2 leaves unmapped so the kernel cannot reach them.
+ */
+export class Stage2 {
+  /** VTTBR_EL2's base address (the level-1 table). VMID is constant: one guest. */
+  readonly rootPa: number;
+  /** Input of `perm`: the IPA (a field, not an argument: no boxed number on a TLB miss). */
+  ipa = 0;
+  /** Output PA of the last successful `perm` call (identity here, but read from the table). */
+  lastPa = 0;
+  private readonly u32: Uint32Array;
+  private readonly el2Frames: Uint8Array;
+
+  constructor(phys: PhysMem) {
+    this.u32 = phys.u32;
+    const frames = phys.frameCount;
+    const l3Count = Math.ceil(frames / 512);
+    const l2Count = Math.ceil(l3Count / 512);
+    const pfns = phys.allocFrames(1 + l2Count + l3Count, EL2_OWNER);
+    this.el2Frames = new Uint8Array(frames);
+    for (const pfn of pfns) {
+      phys.frameFlags[pfn] |= PG.PAGETABLE;
+      this.el2Frames[pfn] = 1;
+    }
+    this.rootPa = pfns[0] * PAGE_SIZE;
+    const l2 = pfns.slice(1, 1 + l2Count);
+    const l3 = pfns.slice(1 + l2Count);
+    for (let i = 0; i < l2Count; i++) this.setTable(this.rootPa + i * 8, l2[i] * PAGE_SIZE);
+    for (let i = 0; i < l3Count; i++)
+      this.setTable(l2[i >>> 9] * PAGE_SIZE + (i & 511) * 8, l3[i] * PAGE_SIZE);
+    for (let pfn = 0; pfn < frames; pfn++) {
+      const e = l3[pfn >>> 9] * PAGE_SIZE + (pfn & 511) * 8;
+      if (this.el2Frames[pfn]) this.write(e, 0, 0);
+      else this.write(e, pageLo(pfn * PAGE_SIZE, S2AP_RW), paHi(pfn * PAGE_SIZE));
+    }
+  }
+
+  /** The stage-2 permissions of an IPA (cold paths). */
+  permOf(ipa: number): number {
+    this.ipa = ipa;
+    return this.perm();
+  }
+
+  /** Is the frame EL2's own memory (its stage-2 tables)? */
+  isEl2Frame(pfn: number): boolean {
+    return this.el2Frames[pfn] === 1;
+  }
+
+  /**
+   * Hardware stage-2 walk of `this.ipa`: the permissions (S2P bits, 0 on a translation or
+   * access-flag fault) and, in `lastPa`, the output address of the page. Allocates nothing.
+   */
+  perm(): number {
+    const ipa = this.ipa;
+    if (!(ipa >= 0 && ipa < 2 ** IPA_BITS)) return 0;
+    const u32 = this.u32;
+    let table = this.rootPa;
+    for (let level = S2_START_LEVEL; level <= 3; level++) {
+      const w = (table + (Math.floor(ipa / 2 ** (39 - 9 * level)) & 511) * 8) >>> 2;
+      const lo = u32[w];
+      const hi = u32[w + 1];
+      if ((lo & S2.VALID) === 0) return 0;
+      if (level < 3) {
+        // Blocks are never created here; a block descriptor is treated as a fault.
+        if ((lo & S2.TABLE) === 0) return 0;
+        table = outputAddress(lo, hi);
+        continue;
+      }
+      if ((lo & S2.TABLE) === 0 || (lo & S2.AF) === 0) return 0;
+      this.lastPa = outputAddress(lo, hi) + (ipa % PAGE_SIZE);
+      const xn = (hi & S2_HI.XN_MASK) >>> S2_HI.XN_SHIFT;
+      return (
+        ((lo & S2.S2AP_R) !== 0 ? S2P.R : 0) |
+        ((lo & S2.S2AP_W) !== 0 ? S2P.W : 0) |
+        // EL1 may execute for XN = 0b00 and 0b11 (FEAT_XNX).
+        (xn === 0 || xn === 3 ? S2P.X : 0)
+      );
+    }
+    return 0;
+  }
+
+  /** Physical address of the level-3 descriptor mapping `ipa`, or -1. */
+  entryPa(ipa: number): number {
+    if (!(ipa >= 0 && ipa < 2 ** IPA_BITS)) return -1;
+    let table = this.rootPa;
+    for (let level = S2_START_LEVEL; level < 3; level++) {
+      const w = (table + tableIndex(ipa, level) * 8) >>> 2;
+      if ((this.u32[w] & (S2.VALID | S2.TABLE)) !== (S2.VALID | S2.TABLE)) return -1;
+      table = outputAddress(this.u32[w], this.u32[w + 1]);
+    }
+    return table + tableIndex(ipa, 3) * 8;
+  }
+
+  /** Rewrites S2AP of one mapped page; returns false if the IPA has no page descriptor. */
+  setAccess(ipa: number, s2ap: number): boolean {
+    const e = this.entryPa(ipa);
+    if (e < 0) return false;
+    const w = e >>> 2;
+    if ((this.u32[w] & S2.VALID) === 0) return false;
+    this.u32[w] = ((this.u32[w] & ~(S2.S2AP_R | S2.S2AP_W)) | s2ap) >>> 0;
+    return true;
+  }
+
+  private setTable(e: number, next: number): void {
+    this.write(e, (next | S2.VALID | S2.TABLE) >>> 0, paHi(next));
+  }
+
+  private write(e: number, lo: number, hi: number): void {
+    this.u32[e >>> 2] = lo >>> 0;
+    this.u32[(e >>> 2) + 1] = hi >>> 0;
+  }
+}
+
+/** A stage-2 page descriptor's low word: Normal WB, inner shareable, AF set, XN = 00. */
+function pageLo(pa: number, s2ap: number): number {
+  return (
+    ((pa % 2 ** 32) |
+      S2.VALID |
+      S2.TABLE |
+      (S2_MEMATTR_NORMAL_WB << S2.MEMATTR_SHIFT) |
+      s2ap |
+      (SH_INNER << S2.SH_SHIFT) |
+      S2.AF) >>>
+    0
+  );
+}
