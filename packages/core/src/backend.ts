@@ -43,6 +43,12 @@ export interface KernelLayout {
  * allocate.
  */
 export class WalkResult {
+  /**
+   * Input of `walk`: the VA to translate. It travels in this preallocated object, not as
+   * an argument, because V8 boxes a non-Smi number (any kernel VA) passed to a call that
+   * is not inlined — an allocation on every TLB miss.
+   */
+  va = 0;
   /** Physical address of the frame (page-aligned). */
   pa = 0;
   /** TLBF flags of the combined translation. */
@@ -72,11 +78,12 @@ export interface PageTableOps {
   /** Software walk, as the kernel's `lookup_address`: no A/D updates, no TLB, no cost. */
   lookup(mm: Mm, va: number, out: WalkResult): boolean;
   /**
-   * Hardware walk on a TLB miss: sets the accessed (and, for writes, dirty) bits as the
-   * architecture does, fills `out`, returns a FAULT code (0: translation found; the
-   * permission check is `ArchImpl.checkAccess`).
+   * Hardware walk on a TLB miss for the VA in `out.va`: sets the accessed (and, for
+   * writes, dirty) bits as the architecture does, fills `out`, returns a FAULT code (0:
+   * translation found; the permission check is `ArchImpl.checkAccess`). It must not
+   * allocate: keep VAs out of arguments of non-inlined helpers on this path.
    */
-  walk(cpu: Cpu, mm: Mm, va: number, write: boolean, out: WalkResult): number;
+  walk(cpu: Cpu, mm: Mm, write: boolean, out: WalkResult): number;
   /** Calls `fn` for every present leaf of the mm, in address order. */
   forEachLeaf(mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void): void;
   /** Physical frame numbers of the mm's own tables (the root and below). */

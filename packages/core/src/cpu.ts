@@ -11,11 +11,14 @@ import type { Counters } from './stats.js';
 import { GLOBAL_TAG, TLBF, Tlb } from './tlb.js';
 
 const SLOW = TLBF.SLOW_R | TLBF.SLOW_W;
+/** Multiplying by an exact power-of-two reciprocal is cheaper than dividing. */
+const INV_PAGE = 1 / PAGE_SIZE;
 
 /**
  * One CPU: its current mm and ASID, IRQ and preemption state, its TLB, and the kernel's
- * loads and stores through its MMU. The TLB-hit path of each access is a tag compare and
- * a typed-array read; everything else lives in the cold slow path.
+ * loads and stores through its MMU. The TLB-hit path of each access is QEMU's: the slot
+ * from the page number, `tag - pageBase` must be this CPU's ASID or the global tag (an
+ * empty slot's NaN never is), the PA is `va + addend`. Everything else is the slow path.
  */
 export class Cpu {
   readonly tlb: Tlb;
@@ -37,7 +40,7 @@ export class Cpu {
   private readonly view: DataView;
   private readonly rtag: Float64Array;
   private readonly wtag: Float64Array;
-  private readonly tpa: Float64Array;
+  private readonly addend: Float64Array;
   private readonly tmask: number;
   private readonly walkOut = new WalkResult();
   private arch!: ArchImpl;
@@ -56,7 +59,7 @@ export class Cpu {
     this.view = phys.view;
     this.rtag = this.tlb.rtag;
     this.wtag = this.tlb.wtag;
-    this.tpa = this.tlb.pa;
+    this.addend = this.tlb.addend;
     this.tmask = this.tlb.mask;
     this.mm = mm;
     this.asid = mm.asid;
@@ -70,39 +73,36 @@ export class Cpu {
   // ---- loads -------------------------------------------------------------------------
 
   read8(va: number): number {
-    const off = va & 0xfff;
-    const base = va - off;
-    const idx = (base / PAGE_SIZE) & this.tmask;
-    const t = this.rtag[idx];
-    if (t === base + this.asid || t === base + GLOBAL_TAG) {
+    const idx = (va * INV_PAGE) & this.tmask;
+    const d = this.rtag[idx] - va + (va & 0xfff);
+    if (d === this.asid || d === GLOBAL_TAG) {
       this.hits++;
-      return this.bytes[this.tpa[idx] + off];
+      return this.bytes[va + this.addend[idx]];
     }
-    return this.loadSlow(va, 1);
+    this.xva = va;
+    return this.loadSlow(1);
   }
 
   read16(va: number): number {
-    const off = va & 0xfff;
-    const base = va - off;
-    const idx = (base / PAGE_SIZE) & this.tmask;
-    const t = this.rtag[idx];
-    if ((t === base + this.asid || t === base + GLOBAL_TAG) && off <= 0xffe) {
+    const idx = (va * INV_PAGE) & this.tmask;
+    const d = this.rtag[idx] - va + (va & 0xfff);
+    if ((d === this.asid || d === GLOBAL_TAG) && (va & 0xfff) <= 0xffe) {
       this.hits++;
-      return this.view.getUint16(this.tpa[idx] + off, true);
+      return this.view.getUint16(va + this.addend[idx], true);
     }
-    return this.loadSlow(va, 2);
+    this.xva = va;
+    return this.loadSlow(2);
   }
 
   read32(va: number): number {
-    const off = va & 0xfff;
-    const base = va - off;
-    const idx = (base / PAGE_SIZE) & this.tmask;
-    const t = this.rtag[idx];
-    if ((t === base + this.asid || t === base + GLOBAL_TAG) && (off & 3) === 0) {
+    const idx = (va * INV_PAGE) & this.tmask;
+    const d = this.rtag[idx] - va + (va & 0xfff);
+    if ((d === this.asid || d === GLOBAL_TAG) && (va & 3) === 0) {
       this.hits++;
-      return this.u32[(this.tpa[idx] + off) >>> 2];
+      return this.u32[(va + this.addend[idx]) >>> 2];
     }
-    return this.loadSlow(va, 4);
+    this.xva = va;
+    return this.loadSlow(4);
   }
 
   /** A 64-bit load; single-copy atomic when naturally aligned. */
@@ -138,46 +138,43 @@ export class Cpu {
   write8(va: number, v: number): void {
     if ((v & 0xff) !== v)
       throw new InvalidArgumentError('u8 value', v, 'not an integer in [0, 255]');
-    const off = va & 0xfff;
-    const base = va - off;
-    const idx = (base / PAGE_SIZE) & this.tmask;
-    const t = this.wtag[idx];
-    if (t === base + this.asid || t === base + GLOBAL_TAG) {
+    const idx = (va * INV_PAGE) & this.tmask;
+    const d = this.wtag[idx] - va + (va & 0xfff);
+    if (d === this.asid || d === GLOBAL_TAG) {
       this.hits++;
-      this.bytes[this.tpa[idx] + off] = v;
+      this.bytes[va + this.addend[idx]] = v;
       return;
     }
-    this.storeSlow(va, 1, v & 0xff, 0);
+    this.xva = va;
+    this.storeSlow(1, v & 0xff, 0);
   }
 
   write16(va: number, v: number): void {
     if ((v & 0xffff) !== v)
       throw new InvalidArgumentError('u16 value', v, 'not an integer in [0, 65535]');
-    const off = va & 0xfff;
-    const base = va - off;
-    const idx = (base / PAGE_SIZE) & this.tmask;
-    const t = this.wtag[idx];
-    if ((t === base + this.asid || t === base + GLOBAL_TAG) && off <= 0xffe) {
+    const idx = (va * INV_PAGE) & this.tmask;
+    const d = this.wtag[idx] - va + (va & 0xfff);
+    if ((d === this.asid || d === GLOBAL_TAG) && (va & 0xfff) <= 0xffe) {
       this.hits++;
-      this.view.setUint16(this.tpa[idx] + off, v, true);
+      this.view.setUint16(va + this.addend[idx], v, true);
       return;
     }
-    this.storeSlow(va, 2, v & 0xffff, 0);
+    this.xva = va;
+    this.storeSlow(2, v & 0xffff, 0);
   }
 
   write32(va: number, v: number): void {
     if (v >>> 0 !== v && (v | 0) !== v)
       throw new InvalidArgumentError('u32 value', v, 'not a 32-bit integer');
-    const off = va & 0xfff;
-    const base = va - off;
-    const idx = (base / PAGE_SIZE) & this.tmask;
-    const t = this.wtag[idx];
-    if ((t === base + this.asid || t === base + GLOBAL_TAG) && (off & 3) === 0) {
+    const idx = (va * INV_PAGE) & this.tmask;
+    const d = this.wtag[idx] - va + (va & 0xfff);
+    if ((d === this.asid || d === GLOBAL_TAG) && (va & 3) === 0) {
       this.hits++;
-      this.u32[(this.tpa[idx] + off) >>> 2] = v;
+      this.u32[(va + this.addend[idx]) >>> 2] = v;
       return;
     }
-    this.storeSlow(va, 4, v >>> 0, 0);
+    this.xva = va;
+    this.storeSlow(4, v >>> 0, 0);
   }
 
   /** A 64-bit store; single-copy atomic when naturally aligned. */
@@ -191,18 +188,17 @@ export class Cpu {
 
   /** A 64-bit store from two u32 halves (no BigInt); one step, never torn. */
   write64parts(va: number, lo: number, hi: number): void {
-    const off = va & 0xfff;
-    const base = va - off;
-    const idx = (base / PAGE_SIZE) & this.tmask;
-    const t = this.wtag[idx];
-    if ((t === base + this.asid || t === base + GLOBAL_TAG) && (off & 7) === 0) {
+    const idx = (va * INV_PAGE) & this.tmask;
+    const d = this.wtag[idx] - va + (va & 0xfff);
+    if ((d === this.asid || d === GLOBAL_TAG) && (va & 7) === 0) {
       this.hits++;
-      const w = (this.tpa[idx] + off) >>> 2;
+      const w = (va + this.addend[idx]) >>> 2;
       this.u32[w] = lo;
       this.u32[w + 1] = hi;
       return;
     }
-    this.storeSlow(va, 8, lo >>> 0, hi >>> 0);
+    this.xva = va;
+    this.storeSlow(8, lo >>> 0, hi >>> 0);
   }
 
   /** Stores a kernel pointer (a 48-bit VA) in its canonical 64-bit form. */
@@ -246,13 +242,11 @@ export class Cpu {
   private pairHi = 0;
 
   private read32pair(va: number): number {
-    const off = va & 0xfff;
-    const base = va - off;
-    const idx = (base / PAGE_SIZE) & this.tmask;
-    const t = this.rtag[idx];
-    if ((t === base + this.asid || t === base + GLOBAL_TAG) && (off & 7) === 0) {
+    const idx = (va * INV_PAGE) & this.tmask;
+    const d = this.rtag[idx] - va + (va & 0xfff);
+    if ((d === this.asid || d === GLOBAL_TAG) && (va & 7) === 0) {
       this.hits++;
-      const w = (this.tpa[idx] + off) >>> 2;
+      const w = (va + this.addend[idx]) >>> 2;
       this.pairHi = this.u32[w + 1];
       return this.u32[w];
     }
@@ -262,14 +256,42 @@ export class Cpu {
     return dv.getUint32(0, true);
   }
 
-  private loadSlow(va: number, size: number): number {
+  /** The VA of the access on the slow path (a field, so no call boxes it). */
+  private xva = 0;
+
+  private loadSlow(size: number): number {
+    const va = this.xva;
+    if (Number.isInteger(va) && (va % PAGE_SIZE) + size <= PAGE_SIZE) {
+      // Within one page: translate (walking on a miss) and load, allocating nothing.
+      const pa = this.translateX(ACC_READ);
+      if ((this.lastFlags & TLBF.SLOW_R) === 0 || !this.arch.memAccess) {
+        return size === 1
+          ? this.bytes[pa]
+          : size === 2
+            ? this.view.getUint16(pa, true)
+            : this.view.getUint32(pa, true);
+      }
+    }
     const b = this.readBytes(va, size);
     if (size === 1) return b[0];
     const dv = new DataView(b.buffer);
     return size === 2 ? dv.getUint16(0, true) : dv.getUint32(0, true);
   }
 
-  private storeSlow(va: number, size: number, lo: number, hi: number): void {
+  private storeSlow(size: number, lo: number, hi: number): void {
+    const va = this.xva;
+    if (Number.isInteger(va) && (va % PAGE_SIZE) + size <= PAGE_SIZE) {
+      const pa = this.translateX(ACC_WRITE);
+      if ((this.lastFlags & TLBF.SLOW_W) === 0 || !this.arch.memAccess) {
+        if (size === 1) this.bytes[pa] = lo;
+        else if (size === 2) this.view.setUint16(pa, lo, true);
+        else {
+          this.view.setUint32(pa, lo, true);
+          if (size === 8) this.view.setUint32(pa + 4, hi, true);
+        }
+        return;
+      }
+    }
     checkRange(va, size);
     const b = new Uint8Array(size);
     const dv = new DataView(b.buffer);
@@ -307,6 +329,13 @@ export class Cpu {
    * spurious-fault check (tables already allow it → flush locally, retry, count it).
    */
   translate(va: number, access: number): number {
+    this.xva = va;
+    return this.translateX(access);
+  }
+
+  /** `translate` for the VA in `this.xva`. */
+  private translateX(access: number): number {
+    const va = this.xva;
     if (!(va >= 0 && va < VA_LIMIT) || !Number.isInteger(va)) checkVa(va);
     const off = va % PAGE_SIZE;
     const base = va - off;
@@ -341,7 +370,8 @@ export class Cpu {
       c.charge(this.id, EV.tlbMiss);
       c.charge(this.id, EV.pageWalk);
       const w = this.walkOut;
-      let f = arch.pt.walk(this, this.mm, va, access === ACC_WRITE, w);
+      w.va = va;
+      let f = arch.pt.walk(this, this.mm, access === ACC_WRITE, w);
       if (f === 0) f = arch.checkAccess(this, w.flags, access);
       if (f !== 0) {
         c.charge(this.id, EV.fault);

@@ -49,6 +49,8 @@ export class Tlb {
   readonly wtag: Float64Array;
   /** Physical address of the frame. */
   readonly pa: Float64Array;
+  /** pa - pageBase, as QEMU's `addend`: the hit path turns a VA into a PA with one add. */
+  readonly addend: Float64Array;
   readonly flags: Uint32Array;
 
   constructor(entries: number) {
@@ -58,6 +60,7 @@ export class Tlb {
     this.rtag = new Float64Array(entries).fill(Number.NaN);
     this.wtag = new Float64Array(entries).fill(Number.NaN);
     this.pa = new Float64Array(entries);
+    this.addend = new Float64Array(entries);
     this.flags = new Uint32Array(entries);
   }
 
@@ -75,6 +78,7 @@ export class Tlb {
       (flags & (TLBF.W | TLBF.D)) === (TLBF.W | TLBF.D) && (flags & TLBF.SLOW_W) === 0;
     this.wtag[idx] = fastWrite ? tag : Number.NaN;
     this.pa[idx] = pa;
+    this.addend[idx] = pa - base;
     this.flags[idx] = flags;
     return idx;
   }

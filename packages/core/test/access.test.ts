@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  WalkResult,
   BadAddressError,
   drain,
   InvalidArgumentError,
@@ -146,7 +147,7 @@ describe('CPU accesses', () => {
     const m = await toyMachine();
     const cpu = m.cpu(0);
     const a = m.vmalloc(PAGE_SIZE);
-    const w = { pa: 0, flags: 0, level: 0, leafPa: 0, fault: 0 };
+    const w = new WalkResult();
     m.arch.pt.lookup(m.kernelMm, a.start, w);
     const pte = () => m.phys.u32[w.leafPa >>> 2];
     m.phys.u32[w.leafPa >>> 2] = pte() & ~(A | D); // as freshly mapped by software

@@ -17,7 +17,7 @@ import {
   type PteProt,
   type Steps,
   TLBF,
-  type WalkResult,
+  WalkResult,
   type WriteRareMechanism,
   type WrOp,
   applyOpsViaCpu,
@@ -153,14 +153,21 @@ class ToyArch implements ArchImpl {
         out.fault = 0;
         return true;
       },
-      walk: (_cpu: Cpu, mm: Mm, va: number, write: boolean, out: WalkResult) => {
-        const e = leafEntry(mm, va, false);
-        if (e < 0 || !(lo(e) & P)) return FAULT.NOT_PRESENT;
-        let l = lo(e) | A;
+      walk: (_cpu: Cpu, mm: Mm, write: boolean, out: WalkResult) => {
+        // Inline, with the VA from `out`: a miss must not allocate (see WalkResult.va).
+        const va = out.va;
+        let table = mm.rootPa;
+        let e = 0;
+        for (let level = 4; level >= 1; level--) {
+          e = table + (Math.floor(va / 2 ** (12 + 9 * (level - 1))) % 512) * 8;
+          if (!(phys.u32[e >>> 2] & P)) return FAULT.NOT_PRESENT;
+          table = (phys.u32[e >>> 2] & ~0xfff) >>> 0;
+        }
+        let l = phys.u32[e >>> 2] | A;
         if (write && l & RW) l |= D;
-        set(e, l, hi(e));
+        phys.u32[e >>> 2] = l >>> 0;
         out.pa = (l & ~0xfff) >>> 0;
-        out.flags = flagsOf(l, hi(e));
+        out.flags = flagsOf(l, phys.u32[(e >>> 2) + 1]);
         out.level = 1;
         out.leafPa = e;
         out.fault = 0;
@@ -221,7 +228,7 @@ class ToyArch implements ArchImpl {
   *setProtection(cpu: Cpu, start: number, end: number, level: 'rw' | 'wr' | 'ro'): Steps {
     const prot = { write: level === 'rw', exec: false, global: true };
     const aliases: number[] = [];
-    const w = { pa: 0, flags: 0, level: 0, leafPa: 0, fault: 0 };
+    const w = new WalkResult();
     for (let va = start; va < end; va += PAGE_SIZE) {
       if (this.pt.lookup(this.m.kernelMm, va, w)) aliases.push(this.m.directMapVa(w.pa));
       this.pt.protect(this.m.kernelMm, va, prot);
