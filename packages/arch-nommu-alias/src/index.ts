@@ -1,1 +1,19 @@
-export const PLACEHOLDER = 'arch-nommu-alias';
+export {
+  ASID_LIMIT,
+  NommuArch,
+  type NommuOptions,
+  nommuArch,
+  PAGE_KERNEL,
+  PAGE_KERNEL_RO,
+} from './arch.js';
+export { backend, createNommuBackend, MECHANISMS } from './backend.js';
+export { NOMMU_COSTS } from './costs.js';
+export { DEFAULT_DCACHE, type DcacheGeometry, ViptDcache } from './dcache.js';
+export * from './descriptors.js';
+export { AliasRefusedError } from './errors.js';
+export * from './layout.js';
+export { KERNEL_L1_FIRST, permFlags, ShortDescriptorTables } from './pagetable.js';
+export { FrameMapCount } from './rmap.js';
+
+import { backend } from './backend.js';
+export default backend;

@@ -1,0 +1,302 @@
+import {
+  ACC_EXEC,
+  ACC_READ,
+  ACC_WRITE,
+  type ArchImpl,
+  BadAddressError,
+  type Cpu,
+  drain,
+  EV,
+  FAULT,
+  InvalidArgumentError,
+  type Machine,
+  type Mm,
+  type MmKind,
+  OutOfMemoryError,
+  PAGE_SIZE,
+  PG,
+  type ProtLevel,
+  type PteProt,
+  type Steps,
+  TLBF,
+  UnknownMechanismError,
+  WalkResult,
+  type WriteRareMechanism,
+} from '@prmem/core';
+import { type DcacheGeometry, ViptDcache } from './dcache.js';
+import { DACR_DEFAULT, L1_TABLE_BYTES } from './descriptors.js';
+import { LOWMEM_MAX_BYTES } from './layout.js';
+import { directRemap, lazyRemap } from './mechanisms.js';
+import { KERNEL_L1_FIRST, ShortDescriptorTables } from './pagetable.js';
+import { FrameMapCount } from './rmap.js';
+
+export interface NommuOptions {
+  /**
+   * Debug switch: let the MMU create aliases (a second mapping of a frame). The VIPT cache
+   * model then runs on every access, so the incoherence aliases cause can be seen.
+   */
+  readonly allowAliases?: boolean;
+  readonly dcache?: DcacheGeometry;
+}
+
+/** PAGE_KERNEL on this arch: privileged RW, XN, global. */
+export const PAGE_KERNEL: PteProt = { write: true, exec: false, global: true };
+export const PAGE_KERNEL_RO: PteProt = { write: false, exec: false, global: true };
+
+/** ARMv6 ASIDs are 8-bit (CONTEXTIDR[7:0]); 0 stays with init_mm. */
+export const ASID_LIMIT = 256;
+
+/**
+ * The architecture bound to one machine: ARMv6 short descriptors, an MMU model that refuses
+ * aliases, IPI shootdowns (no broadcast TLB maintenance before ARMv7 MP), and a VIPT
+ * aliasing D-cache that runs when the alias debug switch is on.
+ */
+export class NommuArch implements ArchImpl {
+  readonly pt: ShortDescriptorTables;
+  readonly rmap: FrameMapCount;
+  readonly allowAliases: boolean;
+  /** The D-cache model; present only with allowAliases (see README: why). */
+  readonly dcache: ViptDcache | undefined;
+  /** The CPU holding the write-rare lock, -1 if none (windows are serialized). */
+  wrLockOwner = -1;
+  private booting = true;
+  private nextAsid = 1;
+  private readonly mechs = new Map<string, WriteRareMechanism>();
+  private readonly w = new WalkResult();
+
+  constructor(
+    readonly m: Machine,
+    opts: NommuOptions,
+    readonly geometry: DcacheGeometry,
+  ) {
+    if (m.phys.size > LOWMEM_MAX_BYTES) {
+      throw new InvalidArgumentError(
+        'memoryMiB',
+        m.phys.size / (1024 * 1024),
+        `must fit in lowmem (the direct map holds at most ${LOWMEM_MAX_BYTES / (1024 * 1024)} MiB)`,
+      );
+    }
+    this.allowAliases = opts.allowAliases ?? false;
+    this.dcache = this.allowAliases ? new ViptDcache(geometry, m.phys.bytes) : undefined;
+    this.rmap = new FrameMapCount(m.phys.frameCount);
+    const extraFlags = this.dcache ? TLBF.SLOW_R | TLBF.SLOW_W : 0;
+    this.pt = new ShortDescriptorTables(m, this.rmap, {
+      allowAliases: this.allowAliases,
+      booting: () => this.booting,
+      extraFlags,
+    });
+  }
+
+  // ---- address spaces ----------------------------------------------------------------
+
+  createMm(kind: MmKind, name: string): Mm {
+    const asid = kind === 'kernel' ? 0 : this.nextAsid;
+    if (asid >= ASID_LIMIT) throw new OutOfMemoryError('ARMv6 ASIDs (8-bit)', 1, 0);
+    const id = this.m.mms.length;
+    const pfn = this.m.phys.allocContiguous(L1_TABLE_BYTES / PAGE_SIZE, 4, id);
+    for (let i = 0; i < 4; i++) this.m.phys.frameFlags[pfn + i] |= PG.PAGETABLE;
+    const root = pfn * PAGE_SIZE;
+    if (kind !== 'kernel') {
+      // pgd_alloc(): copy init_mm's kernel-half entries.
+      const k = this.m.kernelMm.rootPa;
+      const from = k + KERNEL_L1_FIRST * 4;
+      this.m.phys.bytes.copyWithin(root + KERNEL_L1_FIRST * 4, from, k + L1_TABLE_BYTES);
+      this.nextAsid++;
+    }
+    return this.m.registerMm(kind, name, root, asid);
+  }
+
+  boot(): void {
+    this.booting = false;
+    for (let i = 0; i < this.m.cpuCount; i++) {
+      const c = this.m.cpu(i);
+      c.regs.DACR = DACR_DEFAULT;
+      c.regs.TTBR0 = c.mm.rootPa;
+      c.regs.CONTEXTIDR = c.mm.asid;
+    }
+  }
+
+  /** cpu_v6_switch_mm: CONTEXTIDR then TTBR0; ASID-tagged entries need no flush. */
+  switchMm(cpu: Cpu, mm: Mm): void {
+    cpu.regs.CONTEXTIDR = mm.asid;
+    cpu.regs.TTBR0 = mm.rootPa;
+    cpu.mm = mm;
+    cpu.asid = mm.asid;
+    this.m.counters.charge(cpu.id, EV.mmSwitch);
+  }
+
+  // ---- TLB maintenance ---------------------------------------------------------------
+
+  /** TLBIMVA: the page's entry for the current ASID, or its global entry. */
+  flushLocalPage(cpu: Cpu, va: number): void {
+    cpu.tlb.flushPage(va - (va % PAGE_SIZE), cpu.asid);
+    this.m.counters.charge(cpu.id, EV.localFlushPage);
+  }
+
+  /** local_flush_tlb_kernel_range on v6: one TLBIMVA per page (v6wbi_flush_kern_tlb_range). */
+  localFlushKernelRange(cpu: Cpu, start: number, end: number): void {
+    for (let va = start - (start % PAGE_SIZE); va < end; va += PAGE_SIZE)
+      this.flushLocalPage(cpu, va);
+  }
+
+  /**
+   * flush_tlb_kernel_range: ARMv6 SMP has no broadcast TLB maintenance (ID_MMFR3[15:12] < 2,
+   * tlb_ops_need_broadcast()), so Linux runs the local flush on every CPU by IPI
+   * (on_each_cpu, arch/arm/kernel/smp_tlb.c). One step per target CPU.
+   */
+  *flushKernelRange(cpu: Cpu, start: number, end: number): Steps {
+    this.localFlushKernelRange(cpu, start, end);
+    yield* this.m.ipi(cpu, this.m.otherCpus(cpu), 'flush_tlb_kernel_range', (t) =>
+      this.localFlushKernelRange(t, start, end),
+    );
+  }
+
+  checkAccess(_cpu: Cpu, flags: number, access: number): number {
+    if (access === ACC_WRITE) return (flags & TLBF.W) !== 0 ? 0 : FAULT.WRITE_PROTECT;
+    if (access === ACC_EXEC)
+      return (flags & (TLBF.X | TLBF.R)) === (TLBF.X | TLBF.R) ? 0 : FAULT.EXEC_PROTECT;
+    if (access === ACC_READ && (flags & TLBF.R) === 0) return FAULT.ARCH;
+    return 0;
+  }
+
+  // ---- protection --------------------------------------------------------------------
+
+  /** The kernel PTEs of [start, end) as [va, pa] pairs; throws before any change if a hole. */
+  kernelPages(start: number, end: number): number[] {
+    const out: number[] = [];
+    for (let va = start - (start % PAGE_SIZE); va < end; va += PAGE_SIZE) {
+      if (!this.pt.lookup(this.m.kernelMm, va, this.w))
+        throw new BadAddressError(va, 'not mapped in the kernel');
+      out.push(va, this.w.pa);
+    }
+    return out;
+  }
+
+  /** Rewrites the kernel PTEs of [start, end) writable or read-only; returns PTE writes. */
+  setKernelPtes(cpu: Cpu, start: number, end: number, write: boolean): number {
+    const prot = write ? PAGE_KERNEL : PAGE_KERNEL_RO;
+    let n = 0;
+    for (let va = start - (start % PAGE_SIZE); va < end; va += PAGE_SIZE) {
+      if (this.pt.protect(this.m.kernelMm, va, prot)) n++;
+    }
+    this.m.counters.charge(cpu.id, EV.pteWrite, n);
+    return n;
+  }
+
+  *setProtection(cpu: Cpu, start: number, end: number, level: ProtLevel): Steps {
+    const pages = this.kernelPages(start, end);
+    // With aliases forbidden a protected frame has no direct-map alias left to change;
+    // with the debug switch on one may exist and is changed too.
+    const aliases: number[] = [];
+    for (let i = 0; i < pages.length; i += 2) {
+      const dm = this.m.directMapVa(pages[i + 1]);
+      if (dm !== pages[i] && this.pt.lookup(this.m.kernelMm, dm, this.w)) aliases.push(dm);
+    }
+    const write = level === 'rw';
+    this.setKernelPtes(cpu, start, end, write);
+    for (const a of aliases) this.setKernelPtes(cpu, a, a + PAGE_SIZE, write);
+    yield write ? 'set_memory_rw: ptes' : 'set_memory_ro: ptes';
+    yield* this.flushKernelRange(cpu, start, end);
+    for (const a of aliases) yield* this.flushKernelRange(cpu, a, a + PAGE_SIZE);
+  }
+
+  // ---- the direct map and vmalloc ----------------------------------------------------
+
+  /**
+   * Before vmalloc maps frames elsewhere, they leave the direct map (their one mapping
+   * moves): PTE clears, then one shootdown round for all of them.
+   */
+  vmapFrames(cpu: Cpu, pfns: readonly number[]): void {
+    const gone: number[] = [];
+    for (const pfn of pfns) {
+      const dm = this.m.directMapVa(pfn * PAGE_SIZE);
+      if (this.dcache) this.chargeFlush(cpu, this.dcache.flushFrame(pfn));
+      if (this.pt.unmap(this.m.kernelMm, dm)) gone.push(dm);
+    }
+    if (gone.length === 0) return;
+    this.m.counters.charge(cpu.id, EV.pteWrite, gone.length);
+    const flush = (t: Cpu) => {
+      for (const va of gone) this.flushLocalPage(t, va);
+    };
+    flush(cpu);
+    drain(this.m.ipi(cpu, this.m.otherCpus(cpu), 'flush_tlb_kernel_range', flush));
+  }
+
+  /** After vfree unmapped an area, its frames return to the direct map (no flush needed). */
+  vunmapFrames(cpu: Cpu, pfns: readonly number[]): void {
+    let n = 0;
+    for (const pfn of pfns) {
+      // flush_cache_vunmap: the area's lines must not be written back over the next user.
+      if (this.dcache) this.chargeFlush(cpu, this.dcache.flushFrame(pfn));
+      if (this.rmap.count[pfn] === 0) {
+        this.pt.map(
+          this.m.kernelMm,
+          this.m.directMapVa(pfn * PAGE_SIZE),
+          pfn * PAGE_SIZE,
+          PAGE_KERNEL,
+        );
+        n++;
+      }
+    }
+    this.m.counters.charge(cpu.id, EV.pteWrite, n);
+  }
+
+  // ---- the D-cache -------------------------------------------------------------------
+
+  memAccess(_cpu: Cpu, va: number, pa: number, bytes: Uint8Array, write: boolean): void {
+    if (this.dcache) this.dcache.access(va, pa, bytes, write);
+    else if (write) this.m.phys.bytes.set(bytes, pa);
+    else bytes.set(this.m.phys.bytes.subarray(pa, pa + bytes.length));
+  }
+
+  /**
+   * flush_dcache_page: cleans and invalidates the frame's lines in every colour, so every
+   * mapping sees memory again. Returns the lines flushed (each counted as cacheFlush).
+   */
+  flushDcachePage(cpu: Cpu, pfn: number): number {
+    this.m.phys.checkPfn(pfn);
+    if (!this.dcache) return 0;
+    const n = this.dcache.flushFrame(pfn);
+    this.chargeFlush(cpu, n);
+    return n;
+  }
+
+  private chargeFlush(cpu: Cpu, lines: number): void {
+    if (lines > 0) this.m.counters.charge(cpu.id, EV.cacheFlush, lines);
+  }
+
+  /** The page colour of a VA in the configured cache (1 colour: no aliasing possible). */
+  colourOf(va: number): number {
+    const wayBytes = (this.geometry.sizeKiB * 1024) / this.geometry.ways;
+    return Math.floor(va / PAGE_SIZE) % Math.max(1, wayBytes / PAGE_SIZE);
+  }
+
+  /** How many mappings a frame has (the reverse map). */
+  mapCount(pfn: number): number {
+    this.m.phys.checkPfn(pfn);
+    return this.rmap.count[pfn];
+  }
+
+  // ---- write-rare --------------------------------------------------------------------
+
+  mechanism(name: string): WriteRareMechanism {
+    const have = this.mechs.get(name);
+    if (have) return have;
+    let mech: WriteRareMechanism;
+    if (name === 'direct-remap') mech = directRemap(this);
+    else if (name === 'lazy') mech = lazyRemap(this);
+    else throw new UnknownMechanismError('nommu-alias', name, ['direct-remap', 'lazy']);
+    this.mechs.set(name, mech);
+    return mech;
+  }
+}
+
+/** The arch of a machine built with this backend; a typed error for any other machine. */
+export function nommuArch(m: Machine): NommuArch {
+  if (m.arch instanceof NommuArch) return m.arch;
+  throw new InvalidArgumentError(
+    'machine',
+    m.backend.name,
+    'was not built with the nommu-alias backend',
+  );
+}
