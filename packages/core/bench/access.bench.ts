@@ -43,6 +43,8 @@ function missLoop(): number {
   return s;
 }
 
+for (let i = 0; i < 5000; i++) missLoop(); // warm up: optimized code before counting
+
 function rate(fn: () => number, opsPerCall: number, ms = 400): number {
   for (let i = 0; i < 2000; i++) do_not_optimize(fn());
   let calls = 0;
@@ -54,6 +56,21 @@ function rate(fn: () => number, opsPerCall: number, ms = 400): number {
   return (calls * opsPerCall) / ((performance.now() - t0) / 1000);
 }
 
+// Allocation check: 1.28 M misses that allocated even 16 bytes each would fill the young
+// generation and force scavenges. Count the GCs that *started* during the loop.
+const gcStarts: number[] = [];
+const obs = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcStarts.push(e.startTime);
+});
+obs.observe({ entryTypes: ['gc'] });
+await new Promise((r) => setTimeout(r, 300));
+const t0 = performance.now();
+for (let i = 0; i < 20000; i++) missLoop();
+const t1 = performance.now();
+await new Promise((r) => setTimeout(r, 100));
+obs.disconnect();
+const gcs = gcStarts.filter((t) => t >= t0 && t <= t1).length;
+
 summary(() => {
   bench('cpu.read32, TLB hit (x1024)', () => do_not_optimize(simLoop()));
   bench('Uint32Array read (x1024)', () => do_not_optimize(plainLoop()));
@@ -61,24 +78,25 @@ summary(() => {
 bench('cpu.read32, TLB miss + walk (x64)', () => do_not_optimize(missLoop()));
 await run();
 
-const hit = rate(simLoop, N);
-const base = rate(plainLoop, N);
+// Alternate short measurements and take medians, so load from other processes on this
+// 2-core machine hits both sides alike.
+const hits: number[] = [];
+const bases: number[] = [];
+const ratios: number[] = [];
+for (let r = 0; r < 9; r++) {
+  const h = rate(simLoop, N, 120);
+  const b = rate(plainLoop, N, 120);
+  hits.push(h);
+  bases.push(b);
+  ratios.push(b / h);
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const hit = median(hits);
+const base = median(bases);
 const miss = rate(missLoop, 64);
-// Allocation check: 1.28 M misses that allocated even 16 bytes each would fill the young
-// generation and force scavenges; count the GCs that happen during the loop.
-let gcs = 0;
-const obs = new PerformanceObserver((list) => {
-  gcs += list.getEntries().length;
-});
-obs.observe({ entryTypes: ['gc'] });
-await new Promise((r) => setTimeout(r, 50));
-gcs = 0;
-for (let i = 0; i < 20000; i++) missLoop();
-await new Promise((r) => setTimeout(r, 50));
-obs.disconnect();
 console.log(`\nTLB-hit read32: ${(hit / 1e6).toFixed(1)} M/s (target >= 50 M/s)`);
 console.log(
-  `Uint32Array read: ${(base / 1e6).toFixed(1)} M/s -> ratio ${(base / hit).toFixed(2)}x (target <= 4x)`,
+  `Uint32Array read: ${(base / 1e6).toFixed(1)} M/s -> median ratio ${median(ratios).toFixed(2)}x (target <= 4x)`,
 );
 console.log(`TLB-miss walk read32: ${(miss / 1e6).toFixed(2)} M/s`);
 console.log(
