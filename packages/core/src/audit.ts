@@ -72,7 +72,8 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
       // A non-global entry tagged with an alias mm's ASID, on a CPU running another mm, is
       // dormant: usable only in the next window on this CPU. That is fine for a write-rare
       // frame, but not for one made read-only since: the next window could write it.
-      if (!e.global && e.asid !== cpu.asid && aliasAsids.has(e.asid) && (pf & PG.PROT_RO) === 0) continue;
+      if (!e.global && e.asid !== cpu.asid && aliasAsids.has(e.asid) && (pf & PG.PROT_RO) === 0)
+        continue;
       if ((pf & PG.PROT_RO) !== 0) {
         out.push({
           where: 'tlb',
