@@ -1,0 +1,84 @@
+import { type Cpu, drain, type Steps, type WrOp } from '@prmem/core';
+import { runPlanned, type WrRunResult } from './engine.js';
+import { checkTarget, refuse } from './target.js';
+import { isWrSize, leBytes, pointerBytes, toUnsigned, type WrSize } from './values.js';
+
+/** Checks the size operand of a single store or atomic (part of the target). */
+export function checkWrSize(cpu: Cpu, operation: string, dst: unknown, size: unknown): WrSize {
+  if (!isWrSize(size)) refuse(cpu, operation, dst, size, 'bad-size', 'size must be 1, 2, 4 or 8');
+  return size;
+}
+
+/**
+ * `wr_assign`: stores a `size`-byte integer at `dst` through write-rare. A naturally
+ * aligned store is one single-copy-atomic store (no CPU can see it torn); an unaligned
+ * one is allowed (as an unaligned WRITE_ONCE is) but is a byte copy, not atomic.
+ */
+export function* wrAssignSteps(
+  cpu: Cpu,
+  dst: number,
+  value: number | bigint,
+  size: WrSize,
+  operation = 'wrAssign',
+): Steps<WrRunResult> {
+  const n = checkWrSize(cpu, operation, dst, size);
+  const data = leBytes(toUnsigned(value, n), n);
+  const target = checkTarget(cpu, operation, dst, n);
+  const op: WrOp = { kind: 'write', va: dst, data };
+  return yield* runPlanned(cpu, [{ op, target }], false);
+}
+
+export function wrAssign(cpu: Cpu, dst: number, value: number | bigint, size: WrSize): WrRunResult {
+  return drain(wrAssignSteps(cpu, dst, value, size));
+}
+
+export const wrU8 = (cpu: Cpu, dst: number, v: number): WrRunResult =>
+  drain(wrAssignSteps(cpu, dst, v, 1, 'wrU8'));
+export const wrU16 = (cpu: Cpu, dst: number, v: number): WrRunResult =>
+  drain(wrAssignSteps(cpu, dst, v, 2, 'wrU16'));
+export const wrU32 = (cpu: Cpu, dst: number, v: number): WrRunResult =>
+  drain(wrAssignSteps(cpu, dst, v, 4, 'wrU32'));
+export const wrU64 = (cpu: Cpu, dst: number, v: number | bigint): WrRunResult =>
+  drain(wrAssignSteps(cpu, dst, v, 8, 'wrU64'));
+/** `wr_int`: a C int (4 bytes, signed or unsigned reading). */
+export const wrInt = (cpu: Cpu, dst: number, v: number): WrRunResult =>
+  drain(wrAssignSteps(cpu, dst, v, 4, 'wrInt'));
+/** `wr_long`: a C long on LP64 (8 bytes). */
+export const wrLong = (cpu: Cpu, dst: number, v: number | bigint): WrRunResult =>
+  drain(wrAssignSteps(cpu, dst, v, 8, 'wrLong'));
+export const wrBool = (cpu: Cpu, dst: number, v: boolean): WrRunResult =>
+  drain(wrAssignSteps(cpu, dst, v ? 1 : 0, 1, 'wrBool'));
+
+/** Stores a kernel pointer (a 48-bit VA, 0 for NULL) in canonical 8-byte form. */
+export function* wrPtrSteps(
+  cpu: Cpu,
+  dst: number,
+  ptr: number,
+  operation = 'wrPtr',
+): Steps<WrRunResult> {
+  const data = pointerBytes(ptr);
+  const target = checkTarget(cpu, operation, dst, 8);
+  return yield* runPlanned(cpu, [{ op: { kind: 'write', va: dst, data }, target }], false);
+}
+
+export function wrPtr(cpu: Cpu, dst: number, ptr: number): WrRunResult {
+  return drain(wrPtrSteps(cpu, dst, ptr));
+}
+
+/**
+ * `wr_rcu_assign_pointer`: a full barrier (smp_mb, as prmem does; stronger than the
+ * release store of rcu_assign_pointer), then one single-copy-atomic 8-byte store of the
+ * canonical pointer. The slot must be 8-byte aligned.
+ */
+export function* wrRcuAssignPointerSteps(cpu: Cpu, slot: number, ptr: number): Steps<WrRunResult> {
+  const operation = 'wrRcuAssignPointer';
+  const data = pointerBytes(ptr);
+  const target = checkTarget(cpu, operation, slot, 8, { align: 8 });
+  cpu.smpMb();
+  yield 'smp_mb';
+  return yield* runPlanned(cpu, [{ op: { kind: 'write', va: slot, data }, target }], false);
+}
+
+export function wrRcuAssignPointer(cpu: Cpu, slot: number, ptr: number): WrRunResult {
+  return drain(wrRcuAssignPointerSteps(cpu, slot, ptr));
+}

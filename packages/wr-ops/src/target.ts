@@ -1,0 +1,145 @@
+import {
+  canonical,
+  type Cpu,
+  type Machine,
+  PAGE_SIZE,
+  PROT_ORDER,
+  type ProtLevel,
+  VA_LIMIT,
+  VM,
+} from '@prmem/core';
+import { type WrRefusalReason, WriteRareViolation } from './violation.js';
+
+const WR_SECTION = '.data..wr_after_init';
+
+/** A validated target: [va, va+len) lies wholly in one piece of write-rare memory. */
+export interface WrTarget {
+  readonly va: number;
+  readonly len: number;
+  /**
+   * True once the memory is protected write-rare (the mechanism must write it); false
+   * before protection (boot, a pool area still at 'rw'): a plain write, as the kernel does.
+   */
+  readonly protected: boolean;
+  /** The area or section the target lies in: ops on one region may share a window. */
+  readonly region: string;
+}
+
+export interface TargetOptions {
+  /** Required alignment (atomics and RCU pointers: their natural alignment). */
+  readonly align?: number;
+}
+
+/**
+ * Records the refusal as a security event and throws. Nothing has been written: every
+ * caller validates all its targets before any op runs.
+ */
+export function refuse(
+  cpu: Cpu,
+  operation: string,
+  target: unknown,
+  size: unknown,
+  reason: WrRefusalReason,
+  why: string,
+): never {
+  const address = typeof target === 'number' ? target : Number.NaN;
+  cpu.owner.reportSecurityEvent({
+    kind: 'wr-refused',
+    cpu: cpu.id,
+    address,
+    size: typeof size === 'number' ? size : Number.NaN,
+    operation,
+    detail: `${reason}: ${why}`,
+  });
+  throw new WriteRareViolation(operation, target, size, reason, cpu.id, why);
+}
+
+/**
+ * Validates a write-rare target, in the order that makes a wild pointer cheap to reject:
+ * the operands, then the reserved write-rare range (one compare), then the area (the
+ * page → area link), then the static `.data..wr_after_init` section. Throws a
+ * WriteRareViolation (and records the security event) on refusal.
+ */
+export function checkTarget(
+  cpu: Cpu,
+  operation: string,
+  va: unknown,
+  len: unknown,
+  opts: TargetOptions = {},
+): WrTarget {
+  if (typeof va !== 'number' || !Number.isInteger(va) || va < 0 || va >= VA_LIMIT)
+    refuse(cpu, operation, va, len, 'bad-address', 'not an integer address in [0, 2^48)');
+  if (typeof len !== 'number' || !Number.isInteger(len) || len <= 0)
+    refuse(cpu, operation, va, len, 'bad-size', 'not a positive integer size');
+  if (va + len > VA_LIMIT) refuse(cpu, operation, va, len, 'overflow', 'the range runs past 2^48');
+  const align = opts.align ?? 1;
+  if (va % align !== 0)
+    refuse(cpu, operation, va, len, 'misaligned', `must be aligned to ${align} bytes`);
+  const m = cpu.owner;
+  if (m.inWrRange(va)) return checkArea(cpu, m, operation, va, len);
+  return checkStatic(cpu, m, operation, va, len);
+}
+
+function checkArea(cpu: Cpu, m: Machine, operation: string, va: number, len: number): WrTarget {
+  const area = m.findArea(va);
+  if (!area) refuse(cpu, operation, va, len, 'unmapped', 'no live area at this address');
+  if (!area.contains(va, len)) {
+    const end = va + len;
+    const other = m.liveAreas.some((a) => a !== area && a.start < end && a.end > va);
+    if (other)
+      refuse(cpu, operation, va, len, 'spans-areas', `runs from ${area.name} into another area`);
+    refuse(cpu, operation, va, len, 'overflow', `runs past the end of ${area.name}`);
+  }
+  const level = highestLevel(m, va, len, area.level);
+  if (level === 'ro') refuse(cpu, operation, va, len, 'read-only', `${area.name} is read-only`);
+  if ((area.flags & VM.PMALLOC_WR) === 0)
+    refuse(cpu, operation, va, len, 'not-write-rare', `${area.name} is not a write-rare area`);
+  return { va, len, protected: level === 'wr', region: `area:${area.id}` };
+}
+
+function checkStatic(cpu: Cpu, m: Machine, operation: string, va: number, len: number): WrTarget {
+  const sec = m.sectionOf(va);
+  if (sec?.name === WR_SECTION) {
+    const end = va + len;
+    if (end > sec.start + sec.size) {
+      if (m.sectionOf(end - 1))
+        refuse(
+          cpu,
+          operation,
+          va,
+          len,
+          'spans-areas',
+          `runs from ${WR_SECTION} into another section`,
+        );
+      refuse(cpu, operation, va, len, 'overflow', `runs past the end of ${WR_SECTION}`);
+    }
+    // Write-rare from finishBoot() (mark_rodata_ro) on; the frames say so too.
+    const level = highestLevel(m, va, len, m.booted ? 'wr' : 'rw');
+    if (level === 'ro') refuse(cpu, operation, va, len, 'read-only', 'read-only page');
+    return { va, len, protected: level === 'wr', region: `section:${WR_SECTION}` };
+  }
+  if (sec) {
+    const ro = sec.name === '.rodata' || sec.name === '.data..ro_after_init';
+    refuse(
+      cpu,
+      operation,
+      va,
+      len,
+      ro ? 'read-only' : 'not-write-rare',
+      ro ? `${sec.name} is read-only` : `${sec.name} is ordinary kernel data`,
+    );
+  }
+  if (m.translate(va) < 0)
+    refuse(cpu, operation, va, len, 'unmapped', `nothing mapped at ${canonical(va)}`);
+  refuse(cpu, operation, va, len, 'not-write-rare', 'ordinary memory, not write-rare');
+}
+
+/** The most restrictive level of the target's pages (and of its area). */
+function highestLevel(m: Machine, va: number, len: number, start: ProtLevel): ProtLevel {
+  let level = start;
+  for (let p = va - (va % PAGE_SIZE); p < va + len; p += PAGE_SIZE) {
+    const l = m.protectionOf(p) ?? 'ro';
+    if (PROT_ORDER[l] > PROT_ORDER[level]) level = l;
+  }
+  return level;
+}
