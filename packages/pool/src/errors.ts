@@ -1,0 +1,21 @@
+import { formatUnknown, PrmemError } from '@prmem/core';
+
+/**
+ * A pool operation refused. Codes: `EPOOLMODE` (the mode does not allow it),
+ * `EPOOLDOWNGRADE` (protection may only become more restrictive, never past the level
+ * fixed at creation), `EPOOLDESTROYED` (use after destroy), `EPOOLTABLE` (the fixed pool
+ * table is full), `EPOOLARG` (a bad argument: size, alignment, mode, name).
+ * Nothing was changed when one is thrown.
+ */
+export class PoolError extends PrmemError {
+  readonly pool: string;
+  readonly value: unknown;
+  constructor(code: string, pool: string, value: unknown, message: string) {
+    super(code, `pool ${JSON.stringify(pool)}: ${message} (got ${formatUnknown(value)})`, {
+      pool,
+      value,
+    });
+    this.pool = pool;
+    this.value = value;
+  }
+}

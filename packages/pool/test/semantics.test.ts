@@ -1,0 +1,138 @@
+import { PageFault, PAGE_SIZE, PG } from '@prmem/core';
+import { wrAssign } from '@prmem/wr-ops';
+import { describe, expect, it } from 'vitest';
+import {
+  createPool,
+  DESC_OFFSETS,
+  DESC_SIZE,
+  findPool,
+  MODE_BITS,
+  PoolError,
+  poolTable,
+  pools,
+} from '../src/index.js';
+import { DEFAULTS, machineFor, snapshot, throws } from './support/combos.js';
+
+describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
+  it('moves protection only toward more restrictive, never past the limit fixed at creation', async () => {
+    const m = await machineFor(combo);
+    const wr = createPool(m, { mode: 'wr', name: 'ima' });
+    const va = wr.alloc(8);
+    wr.protect();
+    const before = snapshot(m);
+    const e = throws(() => wr.makeReadOnly());
+    expect(e).toBeInstanceOf(PoolError);
+    expect(e).toMatchObject({ code: 'EPOOLMODE' });
+    expect(snapshot(m)).toEqual(before);
+    wrAssign(m.cpu(0), va, 5, 4); // still updatable: nobody could block it
+    expect(wr.level).toBe('wr');
+    // A pool created with limit 'ro' may go all the way.
+    const final = createPool(m, { mode: 'wr', name: 'final', limit: 'ro' });
+    const fva = final.alloc(8);
+    final.protect();
+    final.makeReadOnly();
+    expect(final.level).toBe('ro');
+    expect(throws(() => wrAssign(m.cpu(0), fva, 1, 4))).toMatchObject({ reason: 'read-only' });
+    expect(throws(() => final.protect())).toMatchObject({ code: 'EPOOLDOWNGRADE' });
+    // The machine refuses a downgrade of any area.
+    const area = m.findArea(fva)!;
+    expect(throws(() => m.protect(area.start, area.size, 'wr'))).toMatchObject({
+      code: 'EPROTDOWNGRADE',
+    });
+    expect(throws(() => createPool(m, { mode: 'ro', name: 'x', limit: 'wr' }))).toMatchObject({
+      code: 'EPOOLARG',
+    });
+  });
+
+  it('keeps pool descriptors in a write-rare table: readable, written through write-rare only', async () => {
+    const m = await machineFor(combo);
+    const p = createPool(m, { mode: 'auto-wr', name: 'selinux', refill: 2 * PAGE_SIZE, align: 32 });
+    p.alloc(10);
+    const table = poolTable(m);
+    const d = table.start + p.id * DESC_SIZE;
+    const r = m.cpu(1);
+    expect(r.read32(d + DESC_OFFSETS.mode)).toBe(MODE_BITS['auto-wr']);
+    expect(r.read32(d + DESC_OFFSETS.refill)).toBe(2 * PAGE_SIZE);
+    expect(r.read32(d + DESC_OFFSETS.align)).toBe(32);
+    expect(r.read32(d + DESC_OFFSETS.areaCount)).toBe(1);
+    expect(r.readPtr(d + DESC_OFFSETS.newestArea)).toBe(p.areas[0].start);
+    expect(new TextDecoder().decode(r.readBytes(d + DESC_OFFSETS.name, 7))).toBe('selinux');
+    expect(m.protectionOf(d)).toBe('wr');
+    // Tampering: flip the pool to RO mode / raise its limit with a plain write.
+    for (const off of [DESC_OFFSETS.mode, DESC_OFFSETS.limit, DESC_OFFSETS.level]) {
+      expect(() => m.cpu(0).write32(d + off, 0)).toThrow(PageFault);
+    }
+    expect(r.read32(d + DESC_OFFSETS.mode)).toBe(MODE_BITS['auto-wr']);
+    expect(m.auditProtections()).toEqual([]);
+  });
+
+  it('tracks areas both ways and answers findPool from any address', async () => {
+    const m = await machineFor(combo);
+    const a = createPool(m, { mode: 'wr', name: 'a' });
+    const b = createPool(m, { mode: 'ro', name: 'b' });
+    const vas = [a.alloc(100), b.alloc(5000), a.alloc(PAGE_SIZE * 2), b.alloc(1)];
+    expect(vas.map((v) => findPool(m, v))).toEqual([a, b, a, b]);
+    expect(findPool(m, vas[1] + 4999)).toBe(b);
+    for (const p of [a, b])
+      for (const ar of p.areas) expect(m.findArea(ar.start)?.owner).toBe(p.id);
+    for (const ar of a.areas) for (const pfn of ar.pfns) expect(m.phys.frameArea[pfn]).toBe(ar.id);
+    expect(findPool(m, m.defineStatic('.data', 8, 'x'))).toBeUndefined();
+    expect(findPool(m, poolTable(m).start)).toBeUndefined();
+    expect(findPool(m, -1)).toBeUndefined();
+    expect(pools(m)).toEqual([a, b]);
+  });
+
+  it('destroy scrubs and quarantines: a stale pointer cannot reach another pool', async () => {
+    const m = await machineFor(combo);
+    const old = createPool(m, { mode: 'wr', name: 'old' });
+    const stale = old.alloc(64);
+    m.cpu(0).writeBytes(stale, new Uint8Array(64).fill(0x5e));
+    old.protect();
+    const frames = old.areas.flatMap((a) => [...a.pfns]);
+    old.destroy();
+    for (const pfn of frames) {
+      expect(m.phys.frameFlags[pfn] & PG.QUARANTINED).toBe(PG.QUARANTINED);
+      expect(
+        m.phys.bytes.subarray(pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE).every((x) => x === 0),
+      ).toBe(true);
+    }
+    const fresh = createPool(m, { mode: 'wr', name: 'new' });
+    const secret = fresh.alloc(64);
+    m.cpu(0).writeBytes(secret, new Uint8Array(64).fill(0x77));
+    expect(fresh.areas.flatMap((a) => [...a.pfns]).some((p) => frames.includes(p))).toBe(false);
+    expect(fresh.id).toBe(old.id); // the table slot is reused, the memory is not
+    expect(() => m.cpu(1).read8(stale)).toThrow(PageFault);
+    expect(() => m.cpu(1).write8(stale, 1)).toThrow(PageFault);
+    // With reclaim, frames go back to the allocator; the stale VA still faults.
+    const r = createPool(m, { mode: 'wr', name: 'reclaim' });
+    const rv = r.alloc(8);
+    const free = m.phys.freeFrames;
+    r.destroy({ reclaim: true });
+    expect(m.phys.freeFrames).toBe(free + 1);
+    expect(() => m.cpu(0).read8(rv)).toThrow(PageFault);
+  });
+
+  it('bad arguments and exhaustion throw typed errors and change nothing', async () => {
+    const m = await machineFor(combo, { memoryMiB: 8 });
+    const p = createPool(m, { mode: 'wr', name: 'errs' });
+    p.alloc(8);
+    const before = snapshot(m);
+    const bad: [() => unknown, string][] = [
+      [() => p.alloc(0), 'EPOOLARG'],
+      [() => p.alloc(-4), 'EPOOLARG'],
+      [() => p.alloc(1.5), 'EPOOLARG'],
+      [() => p.alloc(2 ** 40), 'EPOOLARG'],
+      [() => p.calloc(2 ** 30, 2 ** 30), 'EOVERFLOW'],
+      [() => p.calloc(-1, 8), 'EPOOLARG'],
+      [() => p.strdup(5 as unknown as string), 'EPOOLARG'],
+      [() => p.alloc(m.phys.freeFrames * PAGE_SIZE), 'ENOMEM'],
+      [() => createPool(m, { mode: 'rw' as 'wr' }), 'EPOOLARG'],
+      [() => createPool(m, { mode: 'wr', align: 3 }), 'EPOOLARG'],
+      [() => createPool(m, { mode: 'wr', refill: 0 }), 'EPOOLARG'],
+      [() => createPool(m, { mode: 'wr', name: 'a-name-that-is-too-long' }), 'EPOOLARG'],
+    ];
+    for (const [f, code] of bad) expect(throws(f)).toMatchObject({ code });
+    expect(snapshot(m)).toEqual(before);
+    expect(pools(m)).toEqual([p]);
+  });
+});

@@ -1,0 +1,96 @@
+/**
+ * The backends and mechanisms pool tests run on: core's reference toy backend plus every
+ * arch package that exports a `backend` (test-only imports, allowed by the layering rule).
+ */
+import { type Backend, createMachine, isBackend, type Machine } from '@prmem/core';
+import { toyBackend } from '@prmem/core/testing';
+
+export interface Combo {
+  readonly label: string;
+  readonly backend: Backend;
+  readonly mechanism: string;
+}
+
+const mods: Record<string, unknown>[] = [
+  await import('@prmem/arch-x86'),
+  await import('@prmem/arch-arm64'),
+  await import('@prmem/arch-nommu-alias'),
+];
+export const BACKENDS: readonly Backend[] = [
+  toyBackend(),
+  ...mods.flatMap((m) => ('backend' in m && isBackend(m.backend) ? [m.backend] : [])),
+];
+
+export const COMBOS: readonly Combo[] = BACKENDS.flatMap((backend) =>
+  backend.mechanisms.map((mechanism) => ({
+    label: `${backend.name}/${mechanism}`,
+    backend,
+    mechanism,
+  })),
+);
+
+/** One combo per backend (its default mechanism), for the slower tests. */
+export const DEFAULTS: readonly Combo[] = BACKENDS.map((backend) => ({
+  label: `${backend.name}/${backend.defaultMechanism}`,
+  backend,
+  mechanism: backend.defaultMechanism,
+}));
+
+export async function machineFor(
+  combo: Combo,
+  opts: { cpus?: number; memoryMiB?: number; seed?: number } = {},
+): Promise<Machine> {
+  return createMachine({
+    arch: combo.backend,
+    mechanism: combo.mechanism,
+    cpus: opts.cpus ?? 2,
+    memoryMiB: opts.memoryMiB ?? 16,
+    seed: opts.seed ?? 3,
+  });
+}
+
+/** Counters of work that changes something (reads may legitimately happen on error paths). */
+const WORK = [
+  'pteWrite',
+  'localFlushPage',
+  'localFlushAll',
+  'localFlushAsid',
+  'ipiSent',
+  'tlbiBroadcast',
+  'mmSwitch',
+  'hypercall',
+  'wrWindow',
+  'wrBytes',
+  'cr0Write',
+  'pkrsWrite',
+] as const;
+
+/** Everything an error path must leave as it was: frames, areas, the pool table, work done. */
+export function snapshot(m: Machine) {
+  const table = m.liveAreas.find((a) => a.name === 'pmalloc_pool_table');
+  const ev = m.stats().events;
+  return {
+    work: WORK.map((k) => `${k}=${ev[k]}`).join(' '),
+    table: table
+      ? table.pfns
+          .map((pfn) =>
+            Buffer.from(m.phys.bytes.subarray(pfn * 4096, (pfn + 1) * 4096)).toString('base64'),
+          )
+          .join('')
+      : '',
+    free: m.phys.freeFrames,
+    areas: m.liveAreas.map((a) => `${a.id}:${a.start}:${a.size}:${a.level}:${a.flags}`).join(','),
+    flags: Buffer.from(m.phys.frameFlags.buffer).toString('base64'),
+    events: m.securityEvents().length,
+    audit: m.auditProtections().length,
+  };
+}
+
+export function throws(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected an exception');
+}
