@@ -286,7 +286,7 @@ describe.each(COMBOS)('operations on $label', (combo) => {
         }
         expect(m.securityEvents().length).toBe(eventsBefore);
       }),
-      { numRuns: 25, seed: 0x5eed },
+      { numRuns: 10, seed: 0x5eed },
     );
     // Still protected afterwards: a plain store faults on every CPU.
     for (const id of [0, 1]) {
