@@ -5,7 +5,7 @@
  * WriteRareViolation, and the protections still audit clean.
  */
 import { type Cpu, drain, type Machine, PAGE_SIZE } from '@prmem/core';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   prListAdd,
   prListInit,
@@ -298,6 +298,19 @@ describe.each(COMBOS)('refusals on $label', (combo) => {
     expect(w.m.securityEvents().length).toBe(events + 1);
     expect(w.m.securityEvents()[events]).toMatchObject({ operation: 'prListAdd', address: node });
     expect(w.m.stats().events.wrWindow).toBe(0);
+  });
+
+  it('a wild target outside the write-rare range is rejected without an area lookup', async () => {
+    const w = await makeWorld(combo);
+    const findArea = vi.spyOn(w.m, 'findArea');
+    const cpu = w.m.cpu(0);
+    for (const va of [w.data, w.vmalloc.start, w.m.directMapVa(0x10000), 0x4000]) {
+      expect(() => wrAssign(cpu, va, 1, 8)).toThrow(WriteRareViolation);
+    }
+    expect(findArea).not.toHaveBeenCalled();
+    expect(() => wrAssign(cpu, w.roPool.start, 1, 8)).toThrow(WriteRareViolation);
+    expect(findArea).toHaveBeenCalledTimes(1);
+    findArea.mockRestore();
   });
 
   it('the Steps form refuses at its first step, before anything runs', async () => {
