@@ -31,9 +31,9 @@ export async function wrWorld(
  * The same world built synchronously (the Machine constructor; createMachine only adds
  * config validation and backend resolution), small, for schedule exploration.
  */
-export function wrWorldSync(mechanism: string, cpus = 2, initial = 0x1234_5678): World {
+export function wrWorldSync(mechanism: string, cpus = 2, initial = 0x1234_5678, pages = 1): World {
   const m = new Machine({ backend, cpus, memoryMiB: 4, mechanism });
-  const area = m.vmalloc(4096, { range: 'wr', name: 'wr-test' });
+  const area = m.vmalloc(pages * 4096, { range: 'wr', name: 'wr-test' });
   const target = area.start + 0x40;
   m.cpu(0).write32(target, initial);
   m.finishBoot();
