@@ -1,0 +1,110 @@
+/**
+ * Security properties come from the attack suite's results (`attacks.json`), never from
+ * this package: a mechanism the suite has not measured is reported as not measured.
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { type AttacksFile, attacksFileSchema, type SecurityInfo } from './results.js';
+import type { Variant } from './variants.js';
+
+export const NOT_MEASURED = 'not measured (run pnpm attacks)';
+
+export class AttacksFileError extends Error {
+  readonly code = 'EATTACKS';
+  constructor(
+    readonly file: string,
+    why: string,
+  ) {
+    super(`bad attacks file ${file}: ${why}`);
+    this.name = 'AttacksFileError';
+  }
+}
+
+/** The workspace root (the folder holding pnpm-workspace.yaml), if `from` is inside one. */
+function workspaceRoot(from: string): string | undefined {
+  let dir = resolve(from);
+  for (;;) {
+    if (existsSync(join(dir, 'pnpm-workspace.yaml'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+/** Where the suite's results are looked for when no --attacks file is given. */
+export function defaultAttackPaths(cwd = process.cwd()): string[] {
+  const out = [join(cwd, 'attacks.json'), join(cwd, 'attacks-results', 'attacks.json')];
+  const root = workspaceRoot(cwd);
+  if (root) {
+    out.push(join(root, 'attacks-results', 'attacks.json'));
+    out.push(join(root, 'packages', 'attacks', 'attacks-results', 'attacks.json'));
+  }
+  return [...new Set(out)];
+}
+
+export async function readAttacksFile(file: string): Promise<AttacksFile> {
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new AttacksFileError(file, (e as Error).message);
+  }
+  const r = attacksFileSchema.safeParse(json);
+  if (!r.success)
+    throw new AttacksFileError(
+      file,
+      r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+    );
+  return r.data;
+}
+
+/** Per variant, the suite's summary and outcomes for its arch × mechanism, or null. */
+export function securityFor(
+  file: AttacksFile | undefined,
+  source: string | null,
+  variants: readonly Variant[],
+): SecurityInfo {
+  const byVariant: SecurityInfo['byVariant'] = {};
+  for (const v of variants) {
+    if (!file) {
+      byVariant[v.id] = null;
+      continue;
+    }
+    const outcomes = file.results
+      .filter((r) => r.arch === v.arch && r.mechanism === v.mechanism)
+      .map(({ attack, outcome, detail }) =>
+        detail ? { attack, outcome, detail } : { attack, outcome },
+      );
+    const summary =
+      file.summary.find((s) => s.arch === v.arch && s.mechanism === v.mechanism) ?? null;
+    byVariant[v.id] = summary || outcomes.length > 0 ? { summary, outcomes } : null;
+  }
+  return { source, byVariant };
+}
+
+/**
+ * Loads the suite's results: an explicit file must exist and be valid; otherwise the
+ * first default location that exists is used, and none at all means "not measured".
+ */
+export async function loadSecurity(
+  explicit: string | undefined,
+  variants: readonly Variant[],
+  warn: (msg: string) => void,
+): Promise<SecurityInfo> {
+  if (explicit) {
+    const file = resolve(explicit);
+    if (!existsSync(file)) throw new AttacksFileError(file, 'no such file');
+    return securityFor(await readAttacksFile(file), file, variants);
+  }
+  for (const p of defaultAttackPaths()) {
+    if (!existsSync(p)) continue;
+    try {
+      return securityFor(await readAttacksFile(p), p, variants);
+    } catch (e) {
+      warn(`${(e as Error).message}; security properties reported as not measured`);
+      break;
+    }
+  }
+  return securityFor(undefined, null, variants);
+}

@@ -1,0 +1,152 @@
+/**
+ * Runs one workload on one machine and turns counter snapshots into per-operation
+ * figures. Modeled figures come from the first run on a fresh machine (deterministic for
+ * the seed); wall-clock figures are the median of every run.
+ */
+import { createMachine, EV, EVENT_NAMES, type EventName, type Machine } from '@prmem/core';
+import type { Modeled, ResultRow } from './results.js';
+import type { Variant } from './variants.js';
+import type { Meter, Scale, Workload, WorkloadEnv } from './workloads/index.js';
+
+export interface MachineBase {
+  readonly seed: number;
+  readonly clockGHz: number;
+  readonly tlbEntries?: number;
+  readonly memoryMiB?: number;
+  readonly sectionPages?: number;
+  readonly costs?: Partial<Record<EventName, number>>;
+}
+
+interface Snapshot {
+  readonly cpu0: number;
+  readonly events: Record<EventName, number>;
+  readonly work: number;
+}
+
+function snapshot(m: Machine): Snapshot {
+  const s = m.stats();
+  let work = 0;
+  for (const n of EVENT_NAMES) work += s.events[n] * m.counters.cost[EV[n]];
+  return { cpu0: s.perCpu[0].cycles, events: { ...s.events }, work };
+}
+
+/** Per-operation figures between two snapshots. */
+export function perOp(m: Machine, a: Snapshot, b: Snapshot, ops: number): Modeled {
+  const events = {} as Record<EventName, number>;
+  for (const n of EVENT_NAMES) events[n] = (b.events[n] - a.events[n]) / ops;
+  const cyclesPerOp = (b.cpu0 - a.cpu0) / ops;
+  return {
+    cyclesPerOp,
+    nsPerOp: cyclesPerOp / m.clockGHz,
+    systemCyclesPerOp: (b.work - a.work) / ops,
+    events,
+  };
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+}
+
+export interface PointSpec {
+  readonly variant: Variant;
+  readonly workload: Workload;
+  readonly cpus: number;
+  readonly scale: Scale;
+  readonly quick: boolean;
+  readonly base: MachineBase;
+  readonly env: WorkloadEnv;
+}
+
+/** Builds the machine a point runs on. */
+export async function machineFor(spec: PointSpec, trace = false): Promise<Machine> {
+  const size = spec.workload.size(spec.scale, spec.quick);
+  const { base } = spec;
+  return createMachine({
+    arch: spec.variant.backend,
+    mechanism: spec.variant.mechanism,
+    cpus: spec.cpus,
+    memoryMiB: Math.max(spec.workload.memoryMiB(size), base.memoryMiB ?? 0),
+    seed: base.seed,
+    clockGHz: base.clockGHz,
+    trace,
+    ...(base.tlbEntries !== undefined ? { tlbEntries: base.tlbEntries } : {}),
+    ...(base.sectionPages !== undefined ? { sectionPages: base.sectionPages } : {}),
+    ...(base.costs !== undefined ? { costs: base.costs } : {}),
+  });
+}
+
+interface PhaseAcc {
+  readonly op: string;
+  readonly ops: number;
+  readonly samples: number[];
+  modeled?: Modeled;
+}
+
+/** Runs one point: fresh machine, setup, `repeats` iterations; one row per phase. */
+export async function runPoint(spec: PointSpec): Promise<ResultRow[]> {
+  const { workload, variant } = spec;
+  const size = workload.size(spec.scale, spec.quick);
+  let m = await machineFor(spec);
+  let run = workload.setup(m, size, spec.env);
+  const phases = new Map<string, PhaseAcc>();
+  const repeats = workload.repeats(spec.scale, spec.quick);
+  for (let r = 0; r < repeats; r++) {
+    if (r > 0 && workload.freshMachinePerRepeat) {
+      m = await machineFor(spec);
+      run = workload.setup(m, size, spec.env);
+    }
+    const meter: Meter = {
+      phase(name, op, ops, fn) {
+        const before = r === 0 ? snapshot(m) : undefined;
+        const t0 = performance.now();
+        fn();
+        const ms = performance.now() - t0;
+        let acc = phases.get(name);
+        if (!acc) {
+          acc = { op, ops, samples: [] };
+          phases.set(name, acc);
+        }
+        acc.samples.push(ms);
+        if (before) acc.modeled = perOp(m, before, snapshot(m), ops);
+      },
+    };
+    run.iterate(meter);
+  }
+  const rows: ResultRow[] = [];
+  for (const [phase, acc] of phases) {
+    if (!acc.modeled) throw new Error(`phase ${phase} of ${workload.name} did not run first time`);
+    const med = median(acc.samples);
+    rows.push({
+      variant: variant.id,
+      arch: variant.arch,
+      mechanism: variant.mechanism,
+      workload: workload.name,
+      phase,
+      op: acc.op,
+      scale: spec.scale,
+      cpus: spec.cpus,
+      ops: acc.ops,
+      size: { ...size },
+      modeled: acc.modeled,
+      wall: {
+        repeats: acc.samples.length,
+        samplesMs: acc.samples,
+        medianMs: med,
+        opsPerSec: med > 0 ? (acc.ops * 1000) / med : 0,
+      },
+    });
+  }
+  return rows;
+}
+
+/** One traced run (Chrome Trace Event JSON) of a workload on a variant. */
+export async function tracePoint(spec: PointSpec) {
+  const size = spec.workload.size(spec.scale, spec.quick);
+  const m = await machineFor(spec, true);
+  const run = spec.workload.setup(m, size, spec.env);
+  m.resetStats(); // keep the trace to the workload itself (boot is not the subject)
+  run.iterate({ phase: (_n, _o, _ops, fn) => fn() });
+  return m.toChromeTrace();
+}

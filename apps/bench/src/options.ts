@@ -1,0 +1,176 @@
+/** Turns CLI flags (and an optional prmem.config.json) into a validated bench plan. */
+import { type EventName, loadConfig } from '@prmem/core';
+import { type PoolApi, loadPoolApi } from './pool-api.js';
+import type { BenchPlan } from './runner.js';
+import {
+  type Discovery,
+  discoverVariants,
+  filterVariants,
+  type Variant,
+  variantsForArch,
+} from './variants.js';
+import { WORKLOAD_NAMES, type Workload, workloadByName } from './workloads/index.js';
+
+/** A bad flag value: the message says which flag, what was given and what is allowed. */
+export class BenchUsageError extends Error {
+  readonly code = 'EUSAGE';
+  constructor(
+    readonly flag: string,
+    readonly value: unknown,
+    why: string,
+  ) {
+    super(`${flag}: ${JSON.stringify(value)} ${why}`);
+    this.name = 'BenchUsageError';
+  }
+}
+
+export const DEFAULT_CPUS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
+export const FORMATS = ['table', 'json', 'md'] as const;
+export type Format = (typeof FORMATS)[number];
+
+export interface CliFlags {
+  readonly config?: string;
+  readonly arch?: string;
+  readonly mechanism?: string;
+  readonly cpus?: string;
+  readonly workload?: string;
+  readonly seed?: string;
+  readonly out?: string;
+  readonly format?: string;
+  readonly trace?: boolean;
+  readonly quick?: boolean;
+  readonly attacks?: string;
+}
+
+export interface ResolvedOptions {
+  readonly plan: BenchPlan;
+  readonly out: string;
+  readonly format: Format;
+}
+
+function list(flag: string, value: string): string[] {
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (items.length === 0) throw new BenchUsageError(flag, value, 'is empty');
+  return items;
+}
+
+export function parseCpus(value: string): number[] {
+  const out = list('--cpus', value).map((s) => {
+    const n = Number(s);
+    if (!/^\d+$/.test(s) || n < 1 || n > 256)
+      throw new BenchUsageError(
+        '--cpus',
+        s,
+        'is not a CPU count (integers 1–256, comma-separated)',
+      );
+    return n;
+  });
+  return [...new Set(out)].sort((a, b) => a - b);
+}
+
+export function parseSeed(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n > 0xffffffff)
+    throw new BenchUsageError('--seed', value, 'is not a seed (an integer 0 … 4294967295)');
+  return n;
+}
+
+export function parseFormat(value: string): Format {
+  if (!(FORMATS as readonly string[]).includes(value))
+    throw new BenchUsageError('--format', value, `is not one of ${FORMATS.join(', ')}`);
+  return value as Format;
+}
+
+export function parseWorkloads(value: string): Workload[] {
+  return list('--workload', value).map((n) => {
+    const w = workloadByName(n);
+    if (!w)
+      throw new BenchUsageError(
+        '--workload',
+        n,
+        `is not a workload (${WORKLOAD_NAMES.join(', ')})`,
+      );
+    return w;
+  });
+}
+
+/** The reference CPU count for full-size runs: 4 when swept (a small SMP box), else the smallest. */
+export function referenceCpus(cpus: readonly number[]): number {
+  return cpus.includes(4) ? 4 : cpus[0];
+}
+
+export interface ResolveDeps {
+  readonly discover?: () => Promise<Discovery>;
+  readonly loadPool?: () => Promise<PoolApi | string>;
+}
+
+export async function resolveOptions(
+  flags: CliFlags,
+  deps: ResolveDeps = {},
+): Promise<ResolvedOptions> {
+  // Cheap checks first, so a typo fails before any backend is imported.
+  const format = parseFormat(flags.format ?? 'table');
+  const flagCpus = flags.cpus !== undefined ? parseCpus(flags.cpus) : undefined;
+  const flagSeed = flags.seed !== undefined ? parseSeed(flags.seed) : undefined;
+  const workloads = flags.workload !== undefined ? parseWorkloads(flags.workload) : undefined;
+  const arches = flags.arch !== undefined ? list('--arch', flags.arch) : undefined;
+  const mechanisms =
+    flags.mechanism !== undefined ? list('--mechanism', flags.mechanism) : undefined;
+  if (flags.out !== undefined && flags.out.trim() === '')
+    throw new BenchUsageError('--out', flags.out, 'is empty');
+
+  // The config is core's prmem.config.json, validated by core's schema (ConfigError).
+  const config = flags.config !== undefined ? await loadConfig(flags.config) : undefined;
+  const discovery = await (deps.discover ?? discoverVariants)();
+  let variants: Variant[] = discovery.variants;
+  if (config) {
+    variants = await variantsForArch(config.arch, discovery.variants, config.configDir);
+    if (config.mechanism !== undefined) {
+      const mech = config.mechanism;
+      const matching = variants.filter((v) => v.mechanism === mech);
+      if (matching.length === 0)
+        throw new BenchUsageError(
+          `${flags.config}: mechanism`,
+          mech,
+          `is not a mechanism of ${variants[0]?.arch ?? 'the backend'} (${[...new Set(variants.map((v) => v.mechanism))].join(', ')})`,
+        );
+      variants = matching;
+    }
+  }
+  const available = variants;
+  variants = filterVariants(variants, arches, mechanisms);
+  if (variants.length === 0) {
+    const what = arches ? '--arch' : '--mechanism';
+    throw new BenchUsageError(
+      what,
+      (arches ?? mechanisms ?? []).join(','),
+      `matches no backend/mechanism (available: ${available.map((v) => v.id).join(', ') || 'none'})`,
+    );
+  }
+
+  const cpus = flagCpus ?? (config?.cpus !== undefined ? [config.cpus] : [...DEFAULT_CPUS]);
+  const pool = await (deps.loadPool ?? loadPoolApi)();
+  const plan: BenchPlan = {
+    variants,
+    workloads: workloads ?? WORKLOAD_NAMES.map((n) => workloadByName(n) as Workload),
+    cpus,
+    referenceCpus: referenceCpus(cpus),
+    quick: flags.quick === true,
+    base: {
+      seed: flagSeed ?? config?.seed ?? 1,
+      clockGHz: config?.clockGHz ?? 3,
+      tlbEntries: config?.tlbEntries,
+      memoryMiB: config?.memoryMiB,
+      sectionPages: config?.sectionPages,
+      costs: config?.costs as Partial<Record<EventName, number>> | undefined,
+    },
+    ...(typeof pool === 'string' ? { poolMissing: pool } : { pool }),
+    skipped: discovery.skipped,
+    trace: flags.trace === true || config?.trace === true,
+    attacks: flags.attacks,
+  };
+  return { plan, out: flags.out ?? 'bench-results', format };
+}

@@ -1,0 +1,213 @@
+/** Runs the matrix backend × mechanism × workload × CPU count and collects results.json. */
+import os from 'node:os';
+import { createMachine } from '@prmem/core';
+import { loadSecurity } from './attacks.js';
+import { type MachineBase, runPoint, tracePoint } from './measure.js';
+import type { PoolApi } from './pool-api.js';
+import type { BenchResults, ResultRow } from './results.js';
+import type { Variant } from './variants.js';
+import type { Scale, Workload } from './workloads/index.js';
+
+export interface BenchPlan {
+  readonly variants: readonly Variant[];
+  readonly workloads: readonly Workload[];
+  readonly cpus: readonly number[];
+  readonly referenceCpus: number;
+  readonly quick: boolean;
+  readonly base: MachineBase;
+  readonly pool?: PoolApi;
+  /** Why the pool workloads cannot run, when `pool` is missing. */
+  readonly poolMissing?: string;
+  readonly skipped: readonly { what: string; reason: string }[];
+  readonly trace: boolean;
+  readonly attacks?: string;
+}
+
+export interface Progress {
+  start(total: number): void;
+  tick(label: string): void;
+  stop(): void;
+  warn(msg: string): void;
+}
+
+export const silentProgress: Progress = {
+  start() {},
+  tick() {},
+  stop() {},
+  warn() {},
+};
+
+interface PointRef {
+  readonly variant: Variant;
+  readonly workload: Workload;
+  readonly cpus: number;
+  readonly scale: Scale;
+}
+
+/** The points of a plan, in run order: per variant and workload, full size then the sweep. */
+export function planPoints(plan: BenchPlan, runnable: readonly Workload[]): PointRef[] {
+  const out: PointRef[] = [];
+  for (const variant of plan.variants) {
+    for (const workload of runnable) {
+      out.push({ variant, workload, cpus: plan.referenceCpus, scale: 'full' });
+      if (plan.cpus.length > 1)
+        for (const cpus of plan.cpus) out.push({ variant, workload, cpus, scale: 'sweep' });
+    }
+  }
+  return out;
+}
+
+export interface TraceFile {
+  traceEvents: unknown[];
+  displayTimeUnit: 'ns';
+}
+
+export interface BenchOutput {
+  readonly results: BenchResults;
+  readonly trace?: TraceFile;
+}
+
+export async function runBench(
+  plan: BenchPlan,
+  progress: Progress = silentProgress,
+): Promise<BenchOutput> {
+  const t0 = performance.now();
+  const createdAt = new Date().toISOString();
+  const skipped = [...plan.skipped];
+  const runnable = plan.workloads.filter((w) => {
+    if (w.needsPool && !plan.pool) {
+      skipped.push({ what: `workload ${w.name}`, reason: plan.poolMissing ?? 'no pool package' });
+      return false;
+    }
+    return true;
+  });
+  const env = { seed: plan.base.seed, pool: plan.pool };
+  const points = planPoints(plan, runnable);
+  const rows: ResultRow[] = [];
+  const failures: BenchResults['failures'] = [];
+  progress.start(points.length);
+  for (const p of points) {
+    const label = `${p.variant.id} ${p.workload.name} ×${p.cpus}${p.scale === 'full' ? ' (full)' : ''}`;
+    try {
+      rows.push(...(await runPoint({ ...p, quick: plan.quick, base: plan.base, env })));
+    } catch (e) {
+      const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+      failures.push({
+        variant: p.variant.id,
+        workload: p.workload.name,
+        cpus: p.cpus,
+        scale: p.scale,
+        error,
+      });
+      progress.warn(`${label} failed: ${error}`);
+    }
+    progress.tick(label);
+  }
+  progress.stop();
+
+  let trace: TraceFile | undefined;
+  if (plan.trace && runnable.length > 0) trace = await traceRuns(plan, runnable[0], env, progress);
+
+  const summaries = await mechanismSummaries(plan.variants);
+  const security = await loadSecurity(plan.attacks, plan.variants, progress.warn);
+  const results: BenchResults = {
+    schemaVersion: 1,
+    tool: 'prmem-bench',
+    createdAt,
+    seed: plan.base.seed,
+    clockGHz: plan.base.clockGHz,
+    quick: plan.quick,
+    cpus: [...plan.cpus],
+    referenceCpus: plan.referenceCpus,
+    machine: {
+      ...(plan.base.tlbEntries !== undefined ? { tlbEntries: plan.base.tlbEntries } : {}),
+      ...(plan.base.costs !== undefined
+        ? { costs: { ...plan.base.costs } as Record<string, number> }
+        : {}),
+    },
+    host: {
+      node: process.version,
+      platform: process.platform,
+      arch: process.arch,
+      hostCpus: os.cpus().length,
+      loadAverage: os.loadavg(),
+    },
+    variants: plan.variants.map((v) => ({
+      id: v.id,
+      arch: v.arch,
+      mechanism: v.mechanism,
+      ...(v.profile ? { profile: v.profile } : {}),
+      package: v.pkg,
+      summary: summaries.get(v.id) ?? '',
+      tlbMaintenance: v.backend.tlbMaintenance,
+      costs: Object.fromEntries(
+        Object.entries(v.backend.costs).map(([k, f]) => [
+          k,
+          { cycles: f.cycles, source: f.source, ...(f.estimate ? { estimate: true } : {}) },
+        ]),
+      ),
+    })),
+    workloads: plan.workloads.map((w) => ({ name: w.name, description: w.description })),
+    skipped,
+    failures,
+    rows,
+    security,
+    durationMs: performance.now() - t0,
+  };
+  return { results, trace };
+}
+
+/** Each variant's mechanism summary, read from a small machine built with it. */
+async function mechanismSummaries(variants: readonly Variant[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const v of variants) {
+    try {
+      const m = await createMachine({
+        arch: v.backend,
+        mechanism: v.mechanism,
+        cpus: 1,
+        memoryMiB: 4,
+      });
+      out.set(v.id, m.mechanism.summary);
+    } catch (e) {
+      out.set(v.id, `(unavailable: ${(e as Error).message})`);
+    }
+  }
+  return out;
+}
+
+/** One traced run per variant of `workload`, merged with a distinct pid per run. */
+async function traceRuns(
+  plan: BenchPlan,
+  workload: Workload,
+  env: { seed: number; pool?: PoolApi },
+  progress: Progress,
+): Promise<TraceFile> {
+  const traceEvents: unknown[] = [];
+  const cpus = Math.min(4, Math.max(...plan.cpus));
+  let pid = 1;
+  for (const variant of plan.variants) {
+    try {
+      const t = await tracePoint({
+        variant,
+        workload,
+        cpus,
+        scale: 'sweep',
+        quick: true,
+        base: plan.base,
+        env,
+      });
+      for (const e of t.traceEvents) {
+        const args =
+          e.ph === 'M' && e.name === 'process_name'
+            ? { name: `${variant.id} · ${workload.name}` }
+            : e.args;
+        traceEvents.push({ ...e, pid, ...(args ? { args } : {}) });
+      }
+      pid++;
+    } catch (e) {
+      progress.warn(`trace of ${variant.id} failed: ${(e as Error).message}`);
+    }
+  }
+  return { traceEvents, displayTimeUnit: 'ns' };
+}

@@ -1,0 +1,115 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AttacksFileError, loadSecurity, NOT_MEASURED } from '../src/attacks.js';
+import { toMarkdown } from '../src/report/doc.js';
+import { buildReport } from '../src/report/report.js';
+import { resultsSchema } from '../src/results.js';
+import { runBench } from '../src/runner.js';
+import { discoverVariants, filterVariants } from '../src/variants.js';
+import { wrAssignWorkload } from '../src/workloads/wr-assign.js';
+import { tempDir } from './helpers.js';
+
+const suiteOutput = {
+  schemaVersion: 1,
+  generatedBy: 'test',
+  results: [
+    { arch: 'x86-64', mechanism: 'alias-mm', attack: 'remote-write-in-window', outcome: 'stopped' },
+    {
+      arch: 'x86-64',
+      mechanism: 'alias-mm',
+      attack: 'pte-flip',
+      outcome: 'window',
+      detail: 'stage 1 only',
+    },
+    { arch: 'arm64', mechanism: 'hyp-assist', attack: 'pte-flip', outcome: 'stopped' },
+  ],
+  summary: [
+    {
+      arch: 'x86-64',
+      mechanism: 'alias-mm',
+      windowVisibleToOtherCpus: false,
+      writableAliasReachable: false,
+      survivesPageTableAttack: false,
+    },
+  ],
+};
+
+async function variants() {
+  const d = await discoverVariants();
+  return filterVariants(d.variants, undefined, ['alias-mm', 'hyp-assist']);
+}
+
+describe('security properties come from the attack suite', () => {
+  it('reads attacks.json: summaries and outcomes per arch × mechanism (every profile)', async () => {
+    const file = join(tempDir(), 'attacks.json');
+    writeFileSync(file, JSON.stringify(suiteOutput));
+    const vs = await variants();
+    const s = await loadSecurity(file, vs, () => {});
+    expect(s.source).toBe(file);
+    expect(s.byVariant['x86-64/alias-mm']?.summary?.survivesPageTableAttack).toBe(false);
+    expect(s.byVariant['x86-64/alias-mm']?.outcomes).toHaveLength(2);
+    for (const id of ['arm64[kvm]/hyp-assist', 'arm64[thin]/hyp-assist']) {
+      expect(s.byVariant[id]?.summary).toBeNull();
+      expect(s.byVariant[id]?.outcomes).toEqual([{ attack: 'pte-flip', outcome: 'stopped' }]);
+    }
+    expect(s.byVariant['arm64[kvm]/alias-mm']).toBeNull();
+  });
+
+  it('states "not measured" for every mechanism when there are no results, in the report too', async () => {
+    const vs = await variants();
+    const { results } = await runBench({
+      variants: vs.slice(0, 2),
+      workloads: [wrAssignWorkload],
+      cpus: [1],
+      referenceCpus: 1,
+      quick: true,
+      base: { seed: 1, clockGHz: 3 },
+      skipped: [],
+      trace: false,
+      attacks: undefined,
+    });
+    const r = resultsSchema.parse({
+      ...results,
+      security: { source: null, byVariant: { [vs[0].id]: null, [vs[1].id]: null } },
+    });
+    const md = toMarkdown(await buildReport(r, { charts: false }));
+    expect(md).toContain(`| ${vs[0].id} | ${NOT_MEASURED} |`);
+    expect(md).toContain(`| ${vs[1].id} | ${NOT_MEASURED} |`);
+    expect(md).not.toMatch(/\| (yes|no) \|/);
+  });
+
+  it('reports yes/no from the summary in the report', async () => {
+    const file = join(tempDir(), 'attacks.json');
+    writeFileSync(file, JSON.stringify(suiteOutput));
+    const vs = (await variants()).filter((v) => v.id === 'x86-64/alias-mm');
+    const { results } = await runBench({
+      variants: vs,
+      workloads: [wrAssignWorkload],
+      cpus: [1],
+      referenceCpus: 1,
+      quick: true,
+      base: { seed: 1, clockGHz: 3 },
+      skipped: [],
+      trace: false,
+      attacks: file,
+    });
+    const md = toMarkdown(await buildReport(results, { charts: false }));
+    expect(md).toContain(
+      '| x86-64/alias-mm | no | no | no | remote-write-in-window: stopped, pte-flip: window |',
+    );
+  });
+
+  it('refuses an explicit attacks file that is missing or has the wrong shape', async () => {
+    const vs = await variants();
+    await expect(loadSecurity(join(tempDir(), 'none.json'), vs, () => {})).rejects.toThrow(
+      AttacksFileError,
+    );
+    const file = join(tempDir(), 'attacks.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ ...suiteOutput, results: [{ arch: 'x86-64', outcome: 'maybe' }] }),
+    );
+    await expect(loadSecurity(file, vs, () => {})).rejects.toThrow(/results\.0\.mechanism|outcome/);
+  });
+});

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import type { BenchResults } from '../src/results.js';
+import { runBench } from '../src/runner.js';
+import { discoverVariants, filterVariants } from '../src/variants.js';
+import { loadPoolApi } from '../src/pool-api.js';
+import { wrBatchWorkload } from '../src/workloads/wr-batch.js';
+import { policydbWorkload } from '../src/workloads/policydb.js';
+import { imaAppendWorkload } from '../src/workloads/ima-append.js';
+
+/** Everything but wall-clock figures and timestamps: what must be identical for a seed. */
+function modeled(r: BenchResults) {
+  return r.rows.map(({ wall: _wall, ...rest }) => rest);
+}
+
+async function run(seed: number): Promise<BenchResults> {
+  const { variants } = await discoverVariants();
+  const pool = await loadPoolApi();
+  const { results } = await runBench({
+    variants: filterVariants(
+      variants,
+      ['x86-64', 'arm64[thin]', 'nommu-alias'],
+      ['alias-mm-per-pool', 'hyp-assist', 'lazy'],
+    ),
+    workloads: [wrBatchWorkload, policydbWorkload, imaAppendWorkload],
+    cpus: [1, 3],
+    referenceCpus: 3,
+    quick: true,
+    base: { seed, clockGHz: 2.5 },
+    ...(typeof pool === 'string' ? { poolMissing: pool } : { pool }),
+    skipped: [],
+    trace: false,
+  });
+  return results;
+}
+
+describe('determinism', () => {
+  it('two runs with the same seed give identical modeled figures', async () => {
+    const a = await run(1234);
+    const b = await run(1234);
+    expect(a.failures).toEqual([]);
+    expect(a.rows.length).toBeGreaterThan(0);
+    expect(modeled(b)).toEqual(modeled(a));
+    // and the wall-clock figures are real measurements, not copies
+    expect(a.rows.every((r) => r.wall.samplesMs.every((ms) => ms >= 0))).toBe(true);
+  });
+});
