@@ -1,0 +1,365 @@
+import {
+  ACC_EXEC,
+  ACC_WRITE,
+  type ArchImpl,
+  BadAddressError,
+  canonical,
+  type Cpu,
+  EV,
+  FAULT,
+  InvalidArgumentError,
+  type Machine,
+  type Mm,
+  type MmKind,
+  PAGE_SIZE,
+  PG,
+  type ProtLevel,
+  type Steps,
+  TLBF,
+  TLBF_PKEY_MASK,
+  TLBF_PKEY_SHIFT,
+  WalkResult,
+  type WriteRareMechanism,
+} from '@prmem/core';
+import { CR0_WP, pkrsAd, pkrsWd } from './bits.js';
+import {
+  ALIAS_PROT,
+  DEFAULT_CR0,
+  DEFAULT_CR4,
+  DEFAULT_PKRS,
+  FLUSH_CEILING,
+  MIRROR_ORIGIN,
+  MIRROR_SPAN,
+  POKE_SLOT_SIZE,
+  WR_PKEY,
+} from './constants.js';
+import { USER_END } from './layout.js';
+import { createMechanism, type MechanismName } from './mech/index.js';
+import { X86PageTable } from './pagetable.js';
+
+/**
+ * The x86-64 architecture bound to one machine: paging, CR3/PCID switches, INVLPG and IPI
+ * shootdowns, CR0.WP and PKRS, page protection with the direct-map alias, and the
+ * write-rare mechanisms.
+ */
+const GIB = 2 ** 30;
+const TIB = 2 ** 40;
+
+export class X86Arch implements ArchImpl {
+  readonly pt: X86PageTable;
+  /** mm->context.tlb_gen, by mm id: bumped when an mm's user-half entries go away. */
+  private readonly mmGen: number[] = [];
+  /** Per CPU, PCID → the tlb_gen its TLB entries are current with. */
+  private readonly seen: Map<number, number>[] = [];
+  private readonly mechs = new Map<string, WriteRareMechanism>();
+  private readonly poolMms = new Map<number, Mm>();
+  private wr: Mm | undefined;
+  /** Randomized bases (as poking_addr), chosen at boot from the machine seed. */
+  pokingBase = 0;
+  mirrorBase = 0;
+  private readonly w = new WalkResult();
+
+  constructor(readonly m: Machine) {
+    this.pt = new X86PageTable(m, (cpu, flags) => this.checkAccess(cpu, flags, ACC_WRITE) === 0);
+  }
+
+  get mechanismName(): MechanismName {
+    return this.m.mechanismName as MechanismName;
+  }
+
+  // ---- mms and CR3 -------------------------------------------------------------------
+
+  createMm(kind: MmKind, name: string): Mm {
+    const pfn = this.m.phys.allocFrame();
+    this.m.phys.frameFlags[pfn] |= PG.PAGETABLE;
+    const root = pfn * PAGE_SIZE;
+    if (kind !== 'kernel') {
+      // pgd_alloc(): the kernel half (PML4 entries 256–511) is shared, copied by value.
+      const k = this.m.kernelMm.rootPa;
+      this.m.phys.bytes.copyWithin(root + PAGE_SIZE / 2, k + PAGE_SIZE / 2, k + PAGE_SIZE);
+    }
+    const mm = this.m.registerMm(kind, name, root);
+    this.m.phys.frameOwner[pfn] = mm.id;
+    this.mmGen[mm.id] = 0;
+    return mm;
+  }
+
+  boot(): void {
+    for (let i = 0; i < this.m.cpuCount; i++) {
+      const cpu = this.m.cpu(i);
+      cpu.regs.cr0 = DEFAULT_CR0;
+      cpu.regs.cr4 = DEFAULT_CR4;
+      cpu.regs.pkrs = DEFAULT_PKRS;
+      this.seen[i] = new Map([[this.m.kernelMm.asid, 0]]);
+      this.setCr3(cpu, this.m.kernelMm);
+    }
+    // poking_addr-style randomization: the per-CPU poking slots somewhere in [1, 64) TiB,
+    // the persistent mirror in [64, 73) TiB; both 1 GiB aligned, so they never overlap.
+    const pokeSpan = 64 * TIB - TIB - 256 * POKE_SLOT_SIZE;
+    this.pokingBase = TIB + Math.floor((this.m.random() * pokeSpan) / GIB) * GIB;
+    const mirrorSpan = USER_END - 64 * TIB - MIRROR_SPAN - GIB;
+    this.mirrorBase = 64 * TIB + Math.floor((this.m.random() * mirrorSpan) / GIB) * GIB;
+    if (this.mechanismName !== 'cr0-wp' && this.mechanismName !== 'pks') this.wrMm();
+  }
+
+  /** The write-rare alias mm (`wr_mm`, like `poking_mm`), created on first use. */
+  wrMm(): Mm {
+    this.wr ??= this.createMm('wr', 'wr_mm');
+    return this.wr;
+  }
+
+  /** The alias mm of a pool (alias-mm-per-pool): one mm_struct per owner id. */
+  poolMm(owner: number): Mm {
+    if (owner < 0) return this.wrMm();
+    let mm = this.poolMms.get(owner);
+    if (!mm) {
+      mm = this.createMm('wr', `wr_mm/pool${owner}`);
+      this.poolMms.set(owner, mm);
+    }
+    return mm;
+  }
+
+  aliasMms(): readonly Mm[] {
+    return this.wr ? [this.wr, ...this.poolMms.values()] : [...this.poolMms.values()];
+  }
+
+  /** The writable mirror address of a kernel VA (alias-mm-mirror). */
+  mirrorAddress(va: number): number {
+    return this.mirrorBase + (va - MIRROR_ORIGIN);
+  }
+
+  /** The first alias address of a CPU's poking slot (alias-mm, alias-mm-per-pool). */
+  pokingSlot(cpu: Cpu): number {
+    return this.pokingBase + cpu.id * POKE_SLOT_SIZE;
+  }
+
+  private setCr3(cpu: Cpu, mm: Mm): void {
+    // CR3: PML4 address | PCID; NOFLUSH (bit 63) is an instruction hint, never stored.
+    cpu.regs.cr3lo = ((mm.rootPa % 0x1_0000_0000) | mm.asid) >>> 0;
+    cpu.regs.cr3hi = Math.floor(mm.rootPa / 0x1_0000_0000);
+    cpu.mm = mm;
+    cpu.asid = mm.asid;
+  }
+
+  /**
+   * switch_mm_irqs_off(): a CR3 write. With NOFLUSH when this CPU's entries for the PCID
+   * are current (the mm's tlb_gen has not moved since it last ran here); otherwise the
+   * write drops the PCID's non-global entries, keeping global ones.
+   */
+  switchMm(cpu: Cpu, mm: Mm): void {
+    if (cpu.mm === mm) return;
+    const gen = this.mmGen[mm.id] ?? 0;
+    const seen = this.seen[cpu.id];
+    const noflush = seen.get(mm.asid) === gen;
+    this.setCr3(cpu, mm);
+    this.m.counters.charge(cpu.id, EV.mmSwitch);
+    if (!noflush) {
+      cpu.tlb.flushAsid(mm.asid);
+      this.m.counters.charge(cpu.id, EV.localFlushAsid);
+    }
+    seen.set(mm.asid, gen);
+    this.m.trace.instant(cpu.id, noflush ? 'mov cr3 (noflush)' : 'mov cr3', 'mm', {
+      mm: mm.name,
+      pcid: mm.asid,
+    });
+  }
+
+  /** Whether `cpu` may use its TLB entries of `mm` without a flush (tests, audits). */
+  pcidCurrent(cpu: Cpu, mm: Mm): boolean {
+    return this.seen[cpu.id].get(mm.asid) === (this.mmGen[mm.id] ?? 0);
+  }
+
+  // ---- TLB maintenance ---------------------------------------------------------------
+
+  /** INVLPG: the page's global entry and its entry in the current PCID, on this CPU only. */
+  flushLocalPage(cpu: Cpu, va: number): void {
+    cpu.tlb.flushPage(va - (va % PAGE_SIZE), cpu.asid);
+    this.m.counters.charge(cpu.id, EV.localFlushPage);
+  }
+
+  flushKernelRange(cpu: Cpu, start: number, end: number): Steps {
+    const s = start - (start % PAGE_SIZE);
+    const e = Math.ceil(end / PAGE_SIZE) * PAGE_SIZE;
+    return this.shootdown(cpu, [[s, e]], 'flush_tlb_kernel_range');
+  }
+
+  /**
+   * on_each_cpu(flush): INVLPG every page of `runs` up to FLUSH_CEILING pages, a full
+   * flush (global entries too) above it; the caller flushes itself, then IPIs the others,
+   * each handled on the target's own clock.
+   */
+  *shootdown(cpu: Cpu, runs: readonly (readonly [number, number])[], name: string): Steps {
+    let pages = 0;
+    for (const [s, e] of runs) pages += (e - s) / PAGE_SIZE;
+    if (pages === 0) return;
+    const full = pages > FLUSH_CEILING;
+    const flush = (t: Cpu) => {
+      if (full) {
+        t.tlb.flushAll();
+        this.m.counters.charge(t.id, EV.localFlushAll);
+        return;
+      }
+      for (const [s, e] of runs) for (let b = s; b < e; b += PAGE_SIZE) this.flushLocalPage(t, b);
+    };
+    flush(cpu);
+    yield `${name}: ${full ? 'flush all' : `invlpg x${pages}`} on CPU${cpu.id}`;
+    yield* this.m.ipi(cpu, this.m.otherCpus(cpu), name, flush);
+  }
+
+  /**
+   * flush_tlb_mm_range() for a user-half range of `mm`: bump its tlb_gen, so every CPU
+   * flushes the PCID the next time it loads the mm; flush now where the mm is loaded
+   * (locally, and by IPI on the others).
+   */
+  *flushMmRange(cpu: Cpu, mm: Mm, pages: readonly number[]): Steps {
+    if (pages.length === 0) return;
+    const gen = (this.mmGen[mm.id] ?? 0) + 1;
+    this.mmGen[mm.id] = gen;
+    const flush = (t: Cpu) => {
+      if (pages.length > FLUSH_CEILING) {
+        t.tlb.flushAsid(mm.asid);
+        this.m.counters.charge(t.id, EV.localFlushAsid);
+      } else for (const va of pages) this.flushLocalPage(t, va);
+      this.seen[t.id].set(mm.asid, gen);
+    };
+    if (cpu.mm === mm) flush(cpu);
+    const targets: number[] = [];
+    for (let i = 0; i < this.m.cpuCount; i++)
+      if (i !== cpu.id && this.m.cpu(i).mm === mm) targets.push(i);
+    yield `flush_tlb_mm_range ${mm.name}: tlb_gen ${gen}`;
+    yield* this.m.ipi(cpu, targets, 'flush_tlb_mm_range', flush);
+  }
+
+  // ---- access checks -----------------------------------------------------------------
+
+  /** CR0.WP of a CPU (set unless the CPU cleared it). */
+  wpSet(cpu: Cpu): boolean {
+    const cr0 = cpu.regs.cr0;
+    return cr0 === undefined || (cr0 & CR0_WP) !== 0;
+  }
+
+  checkAccess(cpu: Cpu, flags: number, access: number): number {
+    // SMAP/SMEP are on: the model's kernel never touches user pages (US=1).
+    if ((flags & TLBF.U) !== 0) return FAULT.USER;
+    if (access === ACC_EXEC) return (flags & TLBF.X) !== 0 ? 0 : FAULT.EXEC_PROTECT;
+    const wp = this.wpSet(cpu);
+    // Supervisor writes ignore RW=0 while CR0.WP is clear (SDM 4.6.1).
+    if (access === ACC_WRITE && (flags & TLBF.W) === 0 && wp) return FAULT.WRITE_PROTECT;
+    const pkey = (flags & TLBF_PKEY_MASK) >>> TLBF_PKEY_SHIFT;
+    if (pkey !== 0) {
+      const pkrs = cpu.regs.pkrs ?? DEFAULT_PKRS;
+      if ((pkrs & pkrsAd(pkey)) !== 0) return FAULT.PKEY;
+      // PKRS.WD denies supervisor writes only while CR0.WP is set (SDM 4.6.2).
+      if (access === ACC_WRITE && wp && (pkrs & pkrsWd(pkey)) !== 0) return FAULT.PKEY;
+    }
+    return 0;
+  }
+
+  /** A keyed page is not writable: PKRS write-disables its key outside a window. */
+  leafWritable(_mm: Mm, flags: number): boolean {
+    return (flags & TLBF.W) !== 0 && (flags & TLBF_PKEY_MASK) === 0;
+  }
+
+  auditCpu(cpu: Cpu, inWindow: boolean): string[] {
+    const out: string[] = [];
+    if (!this.wpSet(cpu)) {
+      out.push(
+        inWindow
+          ? 'CR0.WP clear (cr0-wp window): every read-only page is writable on this CPU'
+          : 'CR0.WP clear outside a write-rare window',
+      );
+    }
+    const pkrs = cpu.regs.pkrs ?? DEFAULT_PKRS;
+    if (!inWindow && (pkrs & pkrsWd(WR_PKEY)) === 0)
+      out.push(`PKRS grants write to key ${WR_PKEY} outside a write-rare window`);
+    return out;
+  }
+
+  // ---- protection --------------------------------------------------------------------
+
+  /** Checks a setProtection request; throws a typed error and changes nothing if bad. */
+  validateRange(start: number, end: number, level: ProtLevel): number[] {
+    for (const v of [start, end]) {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 2 ** 48)
+        throw new BadAddressError(v, 'must be an integer in [0, 2^48]');
+      if (v % PAGE_SIZE !== 0) throw new BadAddressError(v, 'must be page-aligned');
+    }
+    if (start >= end) throw new BadAddressError(start, `empty or reversed range to ${end}`);
+    if (start < USER_END) throw new BadAddressError(start, 'not a kernel-half address');
+    if (level !== 'rw' && level !== 'wr' && level !== 'ro')
+      throw new InvalidArgumentError('level', level, "must be 'rw', 'wr' or 'ro'");
+    if (this.mechanismName === 'alias-mm-mirror' && level === 'wr' && start < MIRROR_ORIGIN)
+      throw new BadAddressError(
+        start,
+        `the write-rare mirror covers only ${canonical(MIRROR_ORIGIN)} and up`,
+      );
+    const pas: number[] = [];
+    for (let va = start; va < end; va += PAGE_SIZE) {
+      if (!this.pt.lookup(this.m.kernelMm, va, this.w))
+        throw new BadAddressError(va, 'not mapped in the kernel');
+      if (this.w.level !== 1) throw new BadAddressError(va, 'mapped by a large page');
+      pas.push(this.w.pa);
+    }
+    return pas;
+  }
+
+  /**
+   * set_memory_ro()/set_memory_rw() with CPA's alias processing: the PTEs of [start, end)
+   * and of each frame's direct-map alias, then one shootdown of both on every CPU.
+   * Under `pks` a write-rare page stays RW and carries WR_PKEY; under `alias-mm-mirror`
+   * its writable mirror in wr_mm is added ('wr') or removed (anything else).
+   */
+  *setProtection(cpu: Cpu, start: number, end: number, level: ProtLevel): Steps {
+    const pas = this.validateRange(start, end, level);
+    const m = this.m;
+    const keyed = this.mechanismName === 'pks' && level === 'wr';
+    const mirror = this.mechanismName === 'alias-mm-mirror' ? this.wrMm() : undefined;
+    const w = this.w;
+    const aliasRuns: [number, number][] = [];
+    const mirrorGone: number[] = [];
+    for (let i = 0; i < pas.length; i++) {
+      const va = start + i * PAGE_SIZE;
+      this.pt.lookup(m.kernelMm, va, w);
+      const prot = {
+        write: level === 'rw' || keyed,
+        exec: (w.flags & TLBF.X) !== 0,
+        global: true,
+        pkey: keyed ? WR_PKEY : 0,
+      };
+      this.pt.protect(m.kernelMm, va, prot);
+      let ptes = 1;
+      const alias = m.directMapVa(pas[i]);
+      if (alias !== va && this.pt.protect(m.kernelMm, alias, { ...prot, exec: false })) {
+        ptes++;
+        const last = aliasRuns[aliasRuns.length - 1];
+        if (last && last[1] === alias) last[1] += PAGE_SIZE;
+        else aliasRuns.push([alias, alias + PAGE_SIZE]);
+      }
+      if (mirror) {
+        const mva = this.mirrorAddress(va);
+        if (level === 'wr') {
+          this.pt.map(mirror, mva, pas[i], ALIAS_PROT);
+          ptes++;
+        } else if (this.pt.unmap(mirror, mva)) {
+          mirrorGone.push(mva);
+          ptes++;
+        }
+      }
+      m.counters.charge(cpu.id, EV.pteWrite, ptes);
+      yield `set_memory_${level} ${canonical(va)}`;
+    }
+    if (mirror) yield* this.flushMmRange(cpu, mirror, mirrorGone);
+    yield* this.shootdown(cpu, [[start, end], ...aliasRuns], `cpa_flush (${level})`);
+  }
+
+  // ---- mechanisms --------------------------------------------------------------------
+
+  mechanism(name: string): WriteRareMechanism {
+    let mech = this.mechs.get(name);
+    if (!mech) {
+      mech = createMechanism(this, name);
+      this.mechs.set(name, mech);
+    }
+    return mech;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * x86-64 paging-structure entry bits (Intel SDM Vol. 3A §4.5, tables 4-14 to 4-20).
+ * A 64-bit entry is handled as two u32 halves: `lo` holds bits 0–31, `hi` bits 32–63.
+ */
+
+// ---- low half (bits 0–31) -----------------------------------------------------------
+export const P = 1 << 0;
+export const RW = 1 << 1;
+export const US = 1 << 2;
+export const PWT = 1 << 3;
+export const PCD = 1 << 4;
+export const A = 1 << 5;
+export const D = 1 << 6;
+/** PS in a PDPTE/PDE (1 GiB / 2 MiB leaf); PAT in a PTE. */
+export const PS = 1 << 7;
+export const PAT = 1 << 7;
+export const G = 1 << 8;
+/** Bits 9–11 are ignored by hardware (software use). */
+export const SW_MASK = 0xe00;
+/** PFN bits 12–31 of the low half. */
+export const ADDR_LO_MASK = 0xfffff000;
+/** In a PS leaf, bit 12 is PAT; the frame address starts at bit 21 (2M) or 30 (1G). */
+export const PAT_LARGE = 1 << 12;
+
+// ---- high half (bits 32–63) ---------------------------------------------------------
+/** PFN bits 32–51 of the address. */
+export const ADDR_HI_MASK = 0x000fffff;
+/** Protection key, bits 59–62 = high-half bits 27–30. */
+export const PKEY_SHIFT_HI = 27;
+export const PKEY_MASK_HI = 0xf << PKEY_SHIFT_HI;
+/** XD/NX, bit 63 = high-half bit 31. */
+export const NX_HI = 0x8000_0000;
+
+/** Linux `_KERNPG_TABLE`: a kernel-half table entry (no US). */
+export const KERNPG_TABLE = P | RW | A | D;
+/** Linux `_PAGE_TABLE`: a user-half table entry (US set; the leaf decides). */
+export const PAGE_TABLE = P | RW | US | A | D;
+
+/** Entries per table and the shift of each level's index (level 1 = PT ... 4 = PML4). */
+export const ENTRIES = 512;
+export const LEVELS = 4;
+export const LEVEL_SHIFT: readonly number[] = [0, 12, 21, 30, 39];
+export const LEVEL_SIZE: readonly number[] = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
+
+/** Index of `va` in the table of `level` (no bit ops: VAs are 48-bit numbers). */
+export function levelIndex(va: number, level: number): number {
+  return Math.floor(va / LEVEL_SIZE[level]) % ENTRIES;
+}
+
+/** The 52-bit physical address field of an entry, for a table or a 4 KiB leaf. */
+export function entryAddr(lo: number, hi: number): number {
+  return (hi & ADDR_HI_MASK) * 0x1_0000_0000 + ((lo & ADDR_LO_MASK) >>> 0);
+}
+
+// ---- control registers and MSRs -----------------------------------------------------
+/** CR0.WP, bit 16: supervisor writes honour RW=0 only while it is set. */
+export const CR0_WP = 1 << 16;
+/** CR4.PCIDE, bit 17: CR3 bits 0–11 are a PCID. */
+export const CR4_PCIDE = 1 << 17;
+/** CR4.PKS, bit 24: supervisor protection keys. */
+export const CR4_PKS = 1 << 24;
+/** CR3 bit 63 (high-half bit 31): do not flush the PCID's entries on the write. */
+export const CR3_NOFLUSH_HI = 0x8000_0000;
+export const CR3_PCID_MASK = 0xfff;
+/** IA32_PKRS: two bits per key, AD at 2k, WD at 2k+1. */
+export const MSR_IA32_PKRS = 0x6e1;
+export const pkrsAd = (key: number): number => 1 << (2 * key);
+export const pkrsWd = (key: number): number => 1 << (2 * key + 1);

@@ -1,0 +1,158 @@
+import {
+  applyOpsViaCpu,
+  BadSizeError,
+  canonical,
+  type Cpu,
+  EV,
+  type Mm,
+  PAGE_SIZE,
+  type Steps,
+  type WriteRareMechanism,
+  type WrOp,
+} from '@prmem/core';
+import type { X86Arch } from '../arch.js';
+import { ALIAS_PROT, POKE_SLOT_SIZE } from '../constants.js';
+import { resolveTargets, type TargetRun } from './targets.js';
+
+interface AliasPlan {
+  /** Alias VA → frame PA, in the order they are mapped. */
+  readonly aliases: readonly (readonly [number, number])[];
+  /** Per op, the distance from its kernel VA to its alias. */
+  readonly deltas: readonly number[];
+}
+
+/** Lays each op's pages out contiguously in the CPU's poking slot. */
+function planAliases(arch: X86Arch, cpu: Cpu, runs: readonly TargetRun[]): AliasPlan {
+  const slot = arch.pokingSlot(cpu);
+  const aliases: [number, number][] = [];
+  const deltas: number[] = [];
+  let next = slot;
+  for (const r of runs) {
+    if (next + r.pas.length * PAGE_SIZE > slot + POKE_SLOT_SIZE)
+      throw new BadSizeError(
+        aliases.length + r.pas.length,
+        `pages in one window; the poking slot holds ${POKE_SLOT_SIZE / PAGE_SIZE}`,
+      );
+    deltas.push(next - r.first);
+    for (const pa of r.pas) {
+      aliases.push([next, pa]);
+      next += PAGE_SIZE;
+    }
+  }
+  return { aliases, deltas };
+}
+
+/**
+ * One text_poke-style window in `mm`: IRQs off, map non-global supervisor aliases of the
+ * target frames in the CPU's poking slot, switch CR3 to `mm`, write through the aliases,
+ * clear them, INVLPG them while `mm` is still loaded (INVLPG only reaches the current
+ * PCID), switch back, IRQs on. Nothing here sends an IPI. A faulting write unwinds every
+ * step in `finally`.
+ */
+export function* aliasWindow(
+  arch: X86Arch,
+  cpu: Cpu,
+  mm: Mm,
+  runs: readonly TargetRun[],
+  ops: readonly WrOp[],
+): Steps {
+  const m = arch.m;
+  const plan = planAliases(arch, cpu, runs);
+  const mapped: number[] = [];
+  let prev: Mm | undefined;
+  let irqOff = false;
+  let cleared = false;
+  let done = false;
+  const clearAliases = () => {
+    if (cleared) return;
+    for (const va of mapped) arch.pt.unmap(mm, va);
+    m.counters.charge(cpu.id, EV.pteWrite, mapped.length);
+    cleared = true;
+  };
+  try {
+    cpu.localIrqDisable();
+    irqOff = true;
+    m.openWindow(cpu);
+    yield 'local_irq_disable';
+    for (const [va, pa] of plan.aliases) {
+      arch.pt.map(mm, va, pa, ALIAS_PROT);
+      mapped.push(va);
+      m.counters.charge(cpu.id, EV.pteWrite);
+      yield `set_pte ${mm.name} ${canonical(va)}`;
+    }
+    prev = cpu.mm;
+    arch.switchMm(cpu, mm);
+    yield `switch_mm ${mm.name}`;
+    for (let i = 0; i < ops.length; i++) yield* applyOpsViaCpu(cpu, [ops[i]], plan.deltas[i]);
+    clearAliases();
+    yield `pte_clear x${mapped.length}`;
+    for (const va of mapped) arch.flushLocalPage(cpu, va);
+    mapped.length = 0;
+    yield 'invlpg aliases';
+    arch.switchMm(cpu, prev);
+    prev = undefined;
+    yield 'switch_mm back';
+    m.closeWindow(cpu);
+    cpu.localIrqEnable();
+    irqOff = false;
+    done = true;
+    yield 'local_irq_enable';
+  } finally {
+    if (!done) {
+      // Unwind without yielding: a fault (or an abandoned schedule) must not leave the
+      // alias mapped, cached or loaded, nor the window open.
+      const loaded = cpu.mm === mm;
+      clearAliases();
+      if (loaded) for (const va of mapped) arch.flushLocalPage(cpu, va);
+      if (prev) arch.switchMm(cpu, prev);
+      if (irqOff) {
+        m.closeWindow(cpu);
+        cpu.localIrqEnable();
+      }
+    }
+  }
+}
+
+/** `alias-mm`: the text_poke form, one shared wr_mm, aliases mapped per write. */
+export function aliasMm(arch: X86Arch): WriteRareMechanism {
+  return {
+    name: 'alias-mm',
+    summary:
+      'temporary mm (text_poke): per write, non-global aliases in wr_mm, CR3 switch, local INVLPG, no IPI',
+    batchable: true,
+    *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
+      if (ops.length === 0) return;
+      const runs = resolveTargets(arch, ops);
+      yield* aliasWindow(arch, cpu, arch.wrMm(), runs, ops);
+    },
+  };
+}
+
+/**
+ * `alias-mm-per-pool`: one alias mm_struct per pool (the owner of the target's area),
+ * static targets through the shared wr_mm. Ops of different pools get one window each.
+ */
+export function aliasMmPerPool(arch: X86Arch): WriteRareMechanism {
+  return {
+    name: 'alias-mm-per-pool',
+    summary: 'temporary mm per pool: like alias-mm, with a separate mm_struct and PCID per pool',
+    batchable: true,
+    *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
+      if (ops.length === 0) return;
+      const runs = resolveTargets(arch, ops);
+      const groups = new Map<Mm, { runs: TargetRun[]; ops: WrOp[] }>();
+      for (const r of runs) {
+        const area = arch.m.findArea(r.op.va);
+        const mm = arch.poolMm(area ? area.owner : -1);
+        let g = groups.get(mm);
+        if (!g) {
+          g = { runs: [], ops: [] };
+          groups.set(mm, g);
+        }
+        g.runs.push(r);
+        g.ops.push(r.op);
+      }
+      for (const [mm, g] of groups) yield* aliasWindow(arch, cpu, mm, g.runs, g.ops);
+    },
+  };
+}

@@ -1,0 +1,351 @@
+import {
+  BadAddressError,
+  type Cpu,
+  FAULT,
+  InvalidArgumentError,
+  type Machine,
+  type Mm,
+  PAGE_SIZE,
+  type PageTableOps,
+  PG,
+  type PteProt,
+  TLBF,
+  TLBF_PKEY_SHIFT,
+  type WalkResult,
+} from '@prmem/core';
+import {
+  A,
+  ADDR_HI_MASK,
+  ADDR_LO_MASK,
+  D,
+  ENTRIES,
+  entryAddr,
+  G,
+  KERNPG_TABLE,
+  LEVEL_SIZE,
+  LEVELS,
+  levelIndex,
+  NX_HI,
+  P,
+  PAGE_TABLE,
+  PKEY_MASK_HI,
+  PKEY_SHIFT_HI,
+  PS,
+  RW,
+  US,
+} from './bits.js';
+import { USER_END } from './layout.js';
+
+/** The PML4 slot where the kernel half starts (entries 256–511 are shared by every mm). */
+export const KERNEL_PML4_FIRST = ENTRIES / 2;
+
+/** Bits a protection change leaves alone (CPA clears/sets only what it is asked to). */
+const KEEP_LO = (A | D | PS | 0x18 /* PWT PCD */ | 0xe00) >>> 0;
+
+/** Whether a write with these (not yet dirty) TLBF flags would be allowed on `cpu`. */
+export type WriteCheck = (cpu: Cpu, flags: number) => boolean;
+
+/**
+ * x86-64 4-level paging in simulated physical memory, in the hardware's entry format.
+ * Entries are two u32 halves; no BigInt, and the hardware walk allocates nothing.
+ */
+export class X86PageTable implements PageTableOps {
+  readonly levels = LEVELS;
+  private readonly u32: Uint32Array;
+
+  constructor(
+    private readonly m: Machine,
+    private readonly writeAllowed: WriteCheck,
+  ) {
+    this.u32 = m.phys.u32;
+  }
+
+  // ---- encoding ----------------------------------------------------------------------
+
+  /** A fresh 4 KiB leaf as Linux builds PAGE_KERNEL / PAGE_KERNEL_RO (A set; D if writable). */
+  encodeLeafLo(pa: number, prot: PteProt): number {
+    return (
+      (((pa % 0x1_0000_0000) & ADDR_LO_MASK) |
+        P |
+        A |
+        (prot.write ? RW | D : 0) |
+        (prot.user ? US : 0) |
+        (prot.global ? G : 0)) >>>
+      0
+    );
+  }
+
+  encodeLeafHi(pa: number, prot: PteProt): number {
+    const pkey = prot.pkey ?? 0;
+    return (
+      ((Math.floor(pa / 0x1_0000_0000) & ADDR_HI_MASK) |
+        (prot.exec ? 0 : NX_HI) |
+        (pkey << PKEY_SHIFT_HI)) >>>
+      0
+    );
+  }
+
+  private checkProt(prot: PteProt): void {
+    const k = prot.pkey ?? 0;
+    if (!Number.isInteger(k) || k < 0 || k > 15)
+      throw new InvalidArgumentError('pkey', k, 'must be an integer in [0, 15]');
+  }
+
+  private checkPageVa(va: number): void {
+    if (!Number.isInteger(va) || va < 0 || va >= 2 ** 48)
+      throw new BadAddressError(va, 'must be an integer in [0, 2^48)');
+    if (va % PAGE_SIZE !== 0) throw new BadAddressError(va, 'must be page-aligned');
+  }
+
+  // ---- table navigation ---------------------------------------------------------------
+
+  private entryPa(table: number, va: number, level: number): number {
+    return table + levelIndex(va, level) * 8;
+  }
+
+  /** Allocates a zeroed table frame owned by `mm` and returns its PA. */
+  private newTable(mm: Mm): number {
+    const pfn = this.m.phys.allocFrame(mm.id);
+    this.m.phys.frameFlags[pfn] |= PG.PAGETABLE;
+    return pfn * PAGE_SIZE;
+  }
+
+  /**
+   * The PA of the level-1 entry for `va`, allocating the tables on the way when `alloc`.
+   * Returns -1 if a table is missing (and not allocated).
+   */
+  private pteSlot(mm: Mm, va: number, alloc: boolean): number {
+    const u = this.u32;
+    let table = mm.rootPa;
+    for (let level = LEVELS; level > 1; level--) {
+      const e = this.entryPa(table, va, level);
+      const w = e >>> 2;
+      if ((u[w] & P) === 0) {
+        if (!alloc) return -1;
+        const t = this.newTable(mm);
+        u[w] = (t | (va >= USER_END ? KERNPG_TABLE : PAGE_TABLE)) >>> 0;
+        u[w + 1] = 0;
+        if (level === LEVELS && va >= USER_END && mm.kind === 'kernel') this.syncKernelPgd(e);
+      } else if (level < LEVELS && (u[w] & PS) !== 0) {
+        throw new InvalidArgumentError('va', va, `covered by a level-${level} large page`);
+      }
+      table = entryAddr(u[w], u[w + 1]);
+    }
+    return this.entryPa(table, va, 1);
+  }
+
+  /**
+   * sync_global_pgds(): a new kernel-half PML4 entry is copied into every other mm's root,
+   * so the kernel half stays shared however late it grows.
+   */
+  private syncKernelPgd(kernelEntryPa: number): void {
+    const off = kernelEntryPa % PAGE_SIZE;
+    const w = kernelEntryPa >>> 2;
+    for (const mm of this.m.mms) {
+      if (mm.kind === 'kernel') continue;
+      const t = (mm.rootPa + off) >>> 2;
+      this.u32[t] = this.u32[w];
+      this.u32[t + 1] = this.u32[w + 1];
+    }
+  }
+
+  /** The PA of the leaf entry (any level) mapping `va`, or -1. */
+  private findLeaf(mm: Mm, va: number): number {
+    const u = this.u32;
+    let table = mm.rootPa;
+    for (let level = LEVELS; level >= 1; level--) {
+      const e = this.entryPa(table, va, level);
+      const w = e >>> 2;
+      if ((u[w] & P) === 0) return -1;
+      if (level === 1 || (level < LEVELS && (u[w] & PS) !== 0)) return e;
+      table = entryAddr(u[w], u[w + 1]);
+    }
+    return -1;
+  }
+
+  // ---- PageTableOps ------------------------------------------------------------------
+
+  map(mm: Mm, va: number, pa: number, prot: PteProt): number {
+    this.checkPageVa(va);
+    if (!Number.isInteger(pa) || pa < 0 || pa >= this.m.phys.size || pa % PAGE_SIZE !== 0)
+      throw new BadAddressError(pa, 'physical address must be a page-aligned frame in memory');
+    this.checkProt(prot);
+    const e = this.pteSlot(mm, va, true);
+    const w = e >>> 2;
+    this.u32[w] = this.encodeLeafLo(pa, prot);
+    this.u32[w + 1] = this.encodeLeafHi(pa, prot);
+    return 1;
+  }
+
+  unmap(mm: Mm, va: number): boolean {
+    const e = this.findLeaf(mm, va);
+    if (e < 0) return false;
+    this.u32[e >>> 2] = 0;
+    this.u32[(e >>> 2) + 1] = 0;
+    return true;
+  }
+
+  /** Changes RW/US/G/NX/pkey of the leaf; keeps A, D, PS, caching and software bits. */
+  protect(mm: Mm, va: number, prot: PteProt): boolean {
+    this.checkProt(prot);
+    const e = this.findLeaf(mm, va);
+    if (e < 0) return false;
+    const w = e >>> 2;
+    const lo = this.u32[w];
+    const hi = this.u32[w + 1];
+    // The address field; in a large leaf it also carries PAT (bit 12), kept as is.
+    const addrLo = lo & ADDR_LO_MASK;
+    this.u32[w] =
+      (addrLo |
+        (lo & KEEP_LO) |
+        P |
+        (prot.write ? RW : 0) |
+        (prot.user ? US : 0) |
+        (prot.global ? G : 0)) >>>
+      0;
+    this.u32[w + 1] =
+      ((hi & ADDR_HI_MASK) | (prot.exec ? 0 : NX_HI) | ((prot.pkey ?? 0) << PKEY_SHIFT_HI)) >>> 0;
+    return true;
+  }
+
+  lookup(mm: Mm, va: number, out: WalkResult): boolean {
+    out.va = va;
+    return this.translate(null, mm, false, out) === 0;
+  }
+
+  walk(cpu: Cpu, mm: Mm, write: boolean, out: WalkResult): number {
+    return this.translate(cpu, mm, write, out);
+  }
+
+  /**
+   * The walk of `out.va`. With a CPU it is the hardware's: A is set in every entry used,
+   * D in the leaf when a write is allowed. Without one it is the kernel's lookup_address().
+   * The VA stays in `out` and in locals: passed to a helper, V8 would box it (allocate).
+   */
+  private translate(cpu: Cpu | null, mm: Mm, write: boolean, out: WalkResult): number {
+    const va = out.va;
+    const u = this.u32;
+    let table = mm.rootPa;
+    let rw = RW;
+    let us = US;
+    let nx = 0;
+    for (let level = LEVELS; level >= 1; level--) {
+      const e = table + (Math.floor(va / LEVEL_SIZE[level]) % ENTRIES) * 8;
+      const w = e >>> 2;
+      let lo = u[w];
+      const hi = u[w + 1];
+      if ((lo & P) === 0) {
+        out.fault = FAULT.NOT_PRESENT;
+        return FAULT.NOT_PRESENT;
+      }
+      // PS is reserved in a PML4E: a reserved-bit fault.
+      if (level === LEVELS && (lo & PS) !== 0) {
+        out.fault = FAULT.ARCH;
+        return FAULT.ARCH;
+      }
+      if (cpu !== null && (lo & A) === 0) {
+        lo = (lo | A) >>> 0;
+        u[w] = lo;
+      }
+      rw &= lo;
+      us &= lo;
+      nx |= hi & NX_HI;
+      const leaf = level === 1 || (lo & PS) !== 0;
+      if (!leaf) {
+        table = entryAddr(lo, hi);
+        continue;
+      }
+      const size = LEVEL_SIZE[level];
+      let base = entryAddr(lo, hi);
+      if (level > 1) base -= base % size; // drops PAT (bit 12) and reserved low bits
+      const pkey = (hi & PKEY_MASK_HI) >>> PKEY_SHIFT_HI;
+      let flags =
+        TLBF.R |
+        (rw !== 0 ? TLBF.W : 0) |
+        (us !== 0 ? TLBF.U : 0) |
+        ((lo & G) !== 0 ? TLBF.G : 0) |
+        (nx !== 0 ? 0 : TLBF.X) |
+        (pkey << TLBF_PKEY_SHIFT) |
+        // A keyed page's accesses must reach checkAccess, which consults PKRS.
+        (pkey !== 0 ? TLBF.SLOW_W | TLBF.SLOW_R : 0);
+      if ((lo & D) !== 0) flags |= TLBF.D;
+      else if (cpu !== null && write && this.writeAllowed(cpu, flags)) {
+        u[w] = (lo | D) >>> 0;
+        flags |= TLBF.D;
+      }
+      out.pa = base + (va % size) - (va % PAGE_SIZE);
+      out.flags = flags;
+      out.level = level;
+      out.leafPa = e;
+      out.fault = 0;
+      return 0;
+    }
+    out.fault = FAULT.NOT_PRESENT;
+    return FAULT.NOT_PRESENT;
+  }
+
+  forEachLeaf(mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void): void {
+    this.visit(mm.rootPa, LEVELS, 0, RW, US, 0, 0, ENTRIES, fn);
+  }
+
+  private visit(
+    table: number,
+    level: number,
+    base: number,
+    rw: number,
+    us: number,
+    nx: number,
+    from: number,
+    to: number,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+  ): void {
+    const u = this.u32;
+    const size = LEVEL_SIZE[level];
+    for (let i = from; i < to; i++) {
+      const w = (table + i * 8) >>> 2;
+      const lo = u[w];
+      if ((lo & P) === 0) continue;
+      const hi = u[w + 1];
+      const va = base + i * size;
+      const r = rw & lo;
+      const s = us & lo;
+      const x = nx | (hi & NX_HI);
+      if (level === 1 || (level < LEVELS && (lo & PS) !== 0)) {
+        let pa = entryAddr(lo, hi);
+        if (level > 1) pa -= pa % size;
+        const pkey = (hi & PKEY_MASK_HI) >>> PKEY_SHIFT_HI;
+        const flags =
+          TLBF.R |
+          (r !== 0 ? TLBF.W : 0) |
+          (s !== 0 ? TLBF.U : 0) |
+          ((lo & G) !== 0 ? TLBF.G : 0) |
+          ((lo & D) !== 0 ? TLBF.D : 0) |
+          (x !== 0 ? 0 : TLBF.X) |
+          (pkey << TLBF_PKEY_SHIFT) |
+          (pkey !== 0 ? TLBF.SLOW_W | TLBF.SLOW_R : 0);
+        fn(va, pa, flags, level);
+      } else if (level > 1) {
+        this.visit(entryAddr(lo, hi), level - 1, va, r, s, x, 0, ENTRIES, fn);
+      }
+    }
+  }
+
+  tableFrames(mm: Mm): number[] {
+    const out = [mm.rootPa / PAGE_SIZE];
+    const to = mm.kind === 'kernel' ? ENTRIES : KERNEL_PML4_FIRST;
+    this.collectTables(mm.rootPa, LEVELS, 0, to, out);
+    return out;
+  }
+
+  private collectTables(table: number, level: number, from: number, to: number, out: number[]) {
+    if (level === 1) return;
+    const u = this.u32;
+    for (let i = from; i < to; i++) {
+      const w = (table + i * 8) >>> 2;
+      if ((u[w] & P) === 0 || (level < LEVELS && (u[w] & PS) !== 0)) continue;
+      const t = entryAddr(u[w], u[w + 1]);
+      out.push(t / PAGE_SIZE);
+      this.collectTables(t, level - 1, 0, ENTRIES, out);
+    }
+  }
+}

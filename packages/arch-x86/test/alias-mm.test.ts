@@ -1,0 +1,211 @@
+import { PAGE_SIZE, PageFault, type Program, runInterleaved, type Steps } from '@prmem/core';
+import { describe, expect, it } from 'vitest';
+import { POKE_SLOT_SIZE, USER_END } from '../src/index.js';
+import { decode } from './support/decode.js';
+import { runOps, set, wrMachine, write } from './support/machine.js';
+
+const SLOTS_END = (base: number) => base + 256 * POKE_SLOT_SIZE;
+
+describe('alias-mm (text_poke temporary mm)', () => {
+  it('step by step: only the writer ever holds an alias, the kernel mm never maps it, audit clean, zero IPIs', async () => {
+    const { m, arch, counter, area } = await wrMachine({ cpus: 3 });
+    const writer = m.cpu(0);
+    const base = arch.pokingBase;
+    const inSlots = (va: number) => va >= base && va < SLOTS_END(base);
+    // The other CPUs are busy reading the targets and the direct map, and try the alias.
+    const attempts: boolean[] = [];
+    const bystander = (id: number): Program => ({
+      name: `cpu${id}`,
+      steps: (function* (): Steps {
+        const c = m.cpu(id);
+        for (let i = 0; i < 12; i++) {
+          c.read32(area.start + 4 * i);
+          c.read32(counter);
+          try {
+            c.write32(arch.pokingSlot(writer) + (area.start % PAGE_SIZE), 0xbad);
+            attempts.push(true);
+          } catch (e) {
+            expect(e).toBeInstanceOf(PageFault);
+            attempts.push(false);
+          }
+          yield `cpu${id} step ${i}`;
+        }
+      })(),
+    });
+    const ops = [set(counter, 0x11, 8), write(area.start + 4094, new Uint8Array([1, 2, 3, 4]))];
+    m.resetStats();
+    let steps = 0;
+    const check = () => {
+      steps++;
+      const audit = m.auditProtections();
+      if (audit.length) return `audit: ${JSON.stringify(audit)}`;
+      for (const c of [m.cpu(1), m.cpu(2)])
+        for (const e of c.tlb.entries())
+          if (inSlots(e.va)) return `CPU${c.id} holds alias ${e.va.toString(16)}`;
+      let kernelUser = false;
+      m.arch.pt.forEachLeaf(m.kernelMm, (va) => {
+        if (va < USER_END) kernelUser = true;
+      });
+      if (kernelUser) return 'kernel mm maps the user half';
+      return undefined;
+    };
+    for (const seed of [1, 2, 3]) {
+      const r = runInterleaved(
+        [{ name: 'writer', steps: m.mechanism.session(writer, ops) }, bystander(1), bystander(2)],
+        { seed, check },
+      );
+      expect(r.violation).toBeUndefined();
+      expect(r.errors).toEqual([]);
+    }
+    expect(steps).toBeGreaterThan(30);
+    expect(attempts.length).toBeGreaterThan(0);
+    expect(attempts.every((ok) => !ok)).toBe(true);
+    expect(m.cpu(0).read64(counter)).toBe(0x1111111111111111n);
+    expect([...m.cpu(0).readBytes(area.start + 4094, 4)]).toEqual([1, 2, 3, 4]);
+    // After the op the writer holds no alias either, and the alias PTEs are gone.
+    for (const e of writer.tlb.entries()) expect(inSlots(e.va)).toBe(false);
+    expect(decode(m.phys.bytes, arch.wrMm().rootPa, arch.pokingSlot(writer))).toBeNull();
+    const s = m.stats();
+    expect(s.events.ipiSent).toBe(0);
+    expect(s.events.ipiHandled).toBe(0);
+    expect(s.events.localFlushAll).toBe(0);
+    expect(s.events.mmSwitch).toBe(6); // in and out, three runs
+    expect(s.events.wrWindow).toBe(3);
+  });
+
+  it('the alias is a non-global, supervisor, writable PTE at the randomized base (decoded raw)', async () => {
+    const { m, arch, counter } = await wrMachine({ cpus: 1 });
+    const cpu = m.cpu(0);
+    const steps = m.mechanism.session(cpu, [set(counter, 1, 8)]);
+    const alias = arch.pokingSlot(cpu);
+    let seen = false;
+    for (let r = steps.next(); !r.done; r = steps.next()) {
+      const d = decode(m.phys.bytes, arch.wrMm().rootPa, alias);
+      if (d) {
+        seen = true;
+        expect(d.pa).toBe(m.translate(counter) - (counter % PAGE_SIZE));
+        expect(d.rw && !d.us && !d.global && d.nx).toBe(true);
+        expect(decode(m.phys.bytes, m.kernelMm.rootPa, alias)).toBeNull();
+      }
+    }
+    expect(seen).toBe(true);
+    // Different seeds give different bases (poking_addr is randomized).
+    const other = await wrMachine({ cpus: 1, seed: 99 });
+    expect(other.arch.pokingBase).not.toBe(arch.pokingBase);
+    expect(arch.pokingBase % POKE_SLOT_SIZE).toBe(0);
+  });
+
+  it('a fault inside the window unwinds: alias cleared and flushed, CR3 back, window closed, IRQs on', async () => {
+    const { m, arch, area } = await wrMachine({ cpus: 1 });
+    const cpu = m.cpu(0);
+    const steps = m.mechanism.session(cpu, [set(area.start, 7, 4)]);
+    let r = steps.next();
+    while (!r.done && !String(r.value).startsWith('switch_mm')) r = steps.next();
+    // A racing bug clears the alias PTE under the writer before it writes.
+    arch.pt.unmap(arch.wrMm(), arch.pokingSlot(cpu));
+    expect(() => steps.next()).toThrow(PageFault);
+    expect(cpu.mm).toBe(m.kernelMm);
+    expect(m.windowOpen(cpu)).toBe(false);
+    expect(cpu.irqsDisabled).toBe(false);
+    expect(m.auditProtections()).toEqual([]);
+    for (const e of cpu.tlb.entries()) expect(e.va >= USER_END).toBe(true);
+    expect(cpu.read32(area.start)).toBe(0);
+    // The mechanism still works afterwards.
+    runOps(m, 0, [set(area.start, 8, 4)]);
+    expect(cpu.read32(area.start)).toBe(0x08080808);
+  });
+
+  it('concurrent writers on two CPUs use their own slots and never see each other', async () => {
+    const { m, arch, area } = await wrMachine({ cpus: 2 });
+    const slotOf = (va: number) => Math.floor((va - arch.pokingBase) / POKE_SLOT_SIZE);
+    for (const seed of [5, 6, 7, 8]) {
+      const r = runInterleaved(
+        [
+          { name: 'w0', steps: m.mechanism.session(m.cpu(0), [set(area.start, seed, 8)]) },
+          { name: 'w1', steps: m.mechanism.session(m.cpu(1), [set(area.start + 8, seed + 1, 8)]) },
+        ],
+        {
+          seed,
+          check: () => {
+            for (const id of [0, 1])
+              for (const e of m.cpu(id).tlb.entries())
+                if (e.va < USER_END && slotOf(e.va) !== id) return `CPU${id} sees a foreign alias`;
+            const a = m.auditProtections();
+            return a.length ? JSON.stringify(a) : undefined;
+          },
+        },
+      );
+      expect(r.violation).toBeUndefined();
+      expect(m.cpu(0).read8(area.start)).toBe(seed);
+      expect(m.cpu(1).read8(area.start + 8)).toBe(seed + 1);
+    }
+  });
+});
+
+describe('alias-mm-per-pool', () => {
+  it('one alias mm (and PCID) per pool, found from the target area; still no IPIs', async () => {
+    const { m, arch, area, counter } = await wrMachine({ cpus: 2, mechanism: 'alias-mm-per-pool' });
+    const other = m.vmalloc(PAGE_SIZE, { range: 'wr', owner: 9 });
+    m.protect(other.start, other.size, 'wr');
+    m.resetStats();
+    runOps(m, 0, [set(area.start, 1, 4), set(other.start, 2, 4), set(counter, 3, 4)]);
+    expect(m.cpu(1).read32(area.start)).toBe(0x01010101);
+    expect(m.cpu(1).read32(other.start)).toBe(0x02020202);
+    expect(m.cpu(1).read32(counter)).toBe(0x03030303);
+    const mms = arch.aliasMms();
+    expect(mms.map((mm) => mm.name).sort()).toEqual(['wr_mm', 'wr_mm/pool7', 'wr_mm/pool9']);
+    expect(new Set(mms.map((mm) => mm.asid)).size).toBe(3);
+    expect(arch.poolMm(7)).toBe(arch.poolMm(7));
+    const s = m.stats();
+    expect(s.events.wrWindow).toBe(3);
+    expect(s.events.mmSwitch).toBe(6);
+    expect(s.events.ipiSent).toBe(0);
+    expect(m.auditProtections()).toEqual([]);
+  });
+});
+
+describe('alias-mm-mirror (prmem v5)', () => {
+  it('writes through a persistent mirror: two CR3 switches, no PTE work, no flush, no IPI', async () => {
+    const { m, arch, area } = await wrMachine({ cpus: 2, mechanism: 'alias-mm-mirror' });
+    const mirror = arch.mirrorAddress(area.start);
+    expect(decode(m.phys.bytes, arch.wrMm().rootPa, mirror)?.pa).toBe(m.translate(area.start));
+    expect(decode(m.phys.bytes, m.kernelMm.rootPa, mirror)).toBeNull();
+    m.resetStats();
+    const steps = m.mechanism.session(m.cpu(0), [set(area.start + 100, 0x5a, 4)]);
+    for (let r = steps.next(); !r.done; r = steps.next()) expect(m.auditProtections()).toEqual([]);
+    expect(m.cpu(1).read32(area.start + 100)).toBe(0x5a5a5a5a);
+    const s = m.stats();
+    expect(s.events.pteWrite).toBe(0);
+    expect(s.events.localFlushPage + s.events.localFlushAll + s.events.ipiSent).toBe(0);
+    expect(s.events.mmSwitch).toBe(2);
+    // The mirror entry stays cached under wr_mm's PCID: dormant, not usable from init_mm.
+    const cpu = m.cpu(0);
+    expect(cpu.tlb.lookup(mirror, arch.wrMm().asid)).toBeGreaterThanOrEqual(0);
+    expect(() => cpu.write32(mirror, 1)).toThrow(PageFault);
+  });
+
+  it('making the range read-only removes the mirror, and a CPU with a cached mirror entry is flushed on its next switch', async () => {
+    const { m, arch, area } = await wrMachine({ cpus: 2, mechanism: 'alias-mm-mirror' });
+    const mirror = arch.mirrorAddress(area.start);
+    runOps(m, 1, [set(area.start, 1, 4)]); // CPU 1 caches the mirror entry
+    const wr = arch.wrMm();
+    expect(m.cpu(1).tlb.lookup(mirror, wr.asid)).toBeGreaterThanOrEqual(0);
+    m.protect(area.start, area.size, 'ro', 0);
+    expect(decode(m.phys.bytes, wr.rootPa, mirror)).toBeNull();
+    expect(arch.pcidCurrent(m.cpu(1), wr)).toBe(false);
+    // An attacker who gets CPU 1 into wr_mm finds no writable mirror of the now-RO page.
+    arch.switchMm(m.cpu(1), wr);
+    expect(() => m.cpu(1).write32(mirror, 0xbad)).toThrow(PageFault);
+    arch.switchMm(m.cpu(1), m.kernelMm);
+    expect(m.cpu(0).read32(area.start)).toBe(0x01010101);
+    expect(() => runOps(m, 0, [set(area.start, 2, 4)])).toThrow(/read-only/);
+  });
+
+  it('releasing (vfree) a protected area removes its mirror too', async () => {
+    const { m, arch, area } = await wrMachine({ cpus: 1, mechanism: 'alias-mm-mirror' });
+    const mirror = arch.mirrorAddress(area.start);
+    m.vfree(area);
+    expect(decode(m.phys.bytes, arch.wrMm().rootPa, mirror)).toBeNull();
+    expect(m.auditProtections()).toEqual([]);
+  });
+});
