@@ -1,0 +1,27 @@
+import { ALIAS } from './alias.js';
+import { LKDTM } from './lkdtm.js';
+import { PAGE_TABLE } from './pagetable.js';
+import { POOL } from './pool.js';
+import { RACE } from './race.js';
+import { TLB } from './tlb.js';
+import type { Attack } from './types.js';
+import { WR_TARGET } from './wrtarget.js';
+
+export { classify, defineAttack, expect, expectationFor } from './define.js';
+export * from './types.js';
+
+/** Every attack of the catalogue, in the order the matrix prints them. */
+export const CATALOGUE: readonly Attack[] = [
+  ...LKDTM,
+  ...ALIAS,
+  ...PAGE_TABLE,
+  ...TLB,
+  ...RACE,
+  ...POOL,
+  ...WR_TARGET,
+];
+
+export function attackById(id: string): Attack | undefined {
+  return CATALOGUE.find((a) => a.id === id);
+}
+export { combosOf, defaultCombos } from './combos.js';
