@@ -27,6 +27,7 @@ import {
   emptyCounts,
   type MachineStats,
 } from './stats.js';
+import { MAX_ASID } from './tlb.js';
 import { Trace } from './trace.js';
 import { VM, VmapArea } from './vmap.js';
 import { auditProtections, type AuditFinding } from './audit.js';
@@ -194,6 +195,13 @@ export class Machine {
 
   /** Registers an mm created by the arch (called by ArchImpl.createMm implementations). */
   registerMm(kind: MmKind, name: string, rootPa: number, asid?: number): Mm {
+    if (asid === undefined && kind !== 'kernel' && this.nextAsid > MAX_ASID) {
+      // No rollover model: the 12-bit tag space (0xfff is the global tag) is exhausted.
+      throw new OutOfMemoryError('ASIDs', 1, 0);
+    }
+    if (asid !== undefined && (!Number.isInteger(asid) || asid < 0 || asid > MAX_ASID)) {
+      throw new InvalidArgumentError('asid', asid, `must be an integer in [0, ${MAX_ASID}]`);
+    }
     const mm = new Mm(
       this.mmList.length,
       name,
@@ -443,13 +451,25 @@ export class Machine {
       }
       pfns.push(pfn);
     }
+    const saved = pfns.map((pfn) => this.phys.frameFlags[pfn]);
     for (const pfn of pfns) {
       this.phys.frameFlags[pfn] =
         (this.phys.frameFlags[pfn] & ~PG_PROTECTED) | (level === 'ro' ? PG.PROT_RO : PG.PROT_WR);
     }
     const area = this.findArea(start);
+    const areaLevel = area?.level;
     if (area && area.start === start && area.size === len) area.level = level;
-    yield* this.arch.setProtection(c, start, start + len, level);
+    try {
+      yield* this.arch.setProtection(c, start, start + len, level);
+    } catch (e) {
+      // The arch refused (e.g. a hypervisor that will not register the range) and changed
+      // nothing: neither may we.
+      pfns.forEach((pfn, i) => {
+        this.phys.frameFlags[pfn] = saved[i];
+      });
+      if (area && areaLevel !== undefined) area.level = areaLevel;
+      throw e;
+    }
   }
 
   /** The protection level of the frame behind a kernel VA, or undefined if unmapped. */

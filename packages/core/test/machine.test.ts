@@ -167,3 +167,37 @@ describe('protection', () => {
     expect(() => m.cpu(-1)).toThrow(InvalidArgumentError);
   });
 });
+
+describe('protection refused by the arch', () => {
+  it('rolls the frame flags and area level back when setProtection throws', async () => {
+    const m = await toyMachine();
+    const a = m.vmalloc(PAGE_SIZE, { range: 'wr' });
+    const orig = m.arch.setProtection.bind(m.arch);
+    // biome-ignore lint/correctness/useYield: it refuses before doing anything
+    m.arch.setProtection = function* () {
+      throw new StateError('EHVC', 'hypervisor refused');
+    };
+    const before = snapshot(m);
+    expect(() => m.protect(a.start, a.size, 'wr')).toThrow(StateError);
+    expect(snapshot(m)).toEqual(before);
+    expect(a.level).toBe('rw');
+    m.arch.setProtection = orig;
+    m.protect(a.start, a.size, 'wr');
+    expect(a.level).toBe('wr');
+  });
+});
+
+describe('address spaces', () => {
+  it('hands out distinct ASIDs and refuses to run out silently', async () => {
+    const m = await toyMachine({ memoryMiB: 32 });
+    const a = m.createMm('user', 'a');
+    const b = m.createMm('user', 'b');
+    expect(a.asid).not.toBe(b.asid);
+    expect(a.asid).toBeGreaterThan(0);
+    for (let i = b.asid + 1; i <= 4094; i++) m.registerMm('user', `u${i}`, 0);
+    expect(() => m.createMm('user', 'one-too-many')).toThrow(
+      expect.objectContaining({ code: 'ENOMEM' }),
+    );
+    expect(() => m.registerMm('user', 'bad', 0, 4095)).toThrow(InvalidArgumentError);
+  });
+});
