@@ -38,6 +38,7 @@ export function defaultAttackPaths(cwd = process.cwd()): string[] {
   const root = workspaceRoot(cwd);
   if (root) {
     out.push(join(root, 'attacks-results', 'attacks.json'));
+    out.push(join(root, 'apps', 'attacks', 'attacks-results', 'attacks.json'));
     out.push(join(root, 'packages', 'attacks', 'attacks-results', 'attacks.json'));
   }
   return [...new Set(out)];

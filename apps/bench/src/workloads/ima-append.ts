@@ -20,7 +20,7 @@ export const imaAppendWorkload: Workload = {
     entryBytes: ENTRY_SIZE,
   }),
   memoryMiB: () => 16,
-  repeats: (_scale, quick) => (quick ? 2 : 3),
+  repeats: (scale, quick) => (quick || scale === 'sweep' ? 2 : 3),
   setup(m, size, env) {
     const api = requirePool(env, 'ima-append');
     const head = m.defineStatic('.data..wr_after_init', LIST_HEAD_SIZE, 'bench_ima_measurements');

@@ -7,6 +7,14 @@ import { wrBatchWorkload } from './wr-batch.js';
 import { wrMemcpyPageWorkload } from './wr-memcpy-page.js';
 
 export * from './types.js';
+export {
+  imaAppendWorkload,
+  policydbWorkload,
+  protectPoolWorkload,
+  wrAssignWorkload,
+  wrBatchWorkload,
+  wrMemcpyPageWorkload,
+};
 
 /** Every workload, in report order. */
 export const WORKLOADS: readonly Workload[] = [

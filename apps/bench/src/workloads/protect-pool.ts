@@ -16,6 +16,9 @@ export const protectPoolWorkload: Workload = {
   name: 'protect-pool',
   description: 'protect() and destroy() of a wr pool filled to 16 KiB … 4 MiB',
   needsPool: true,
+  // A fresh machine per run: destroyed pools' write-rare VAs are not reused (nommu-alias
+  // has a 24 MiB write-rare range).
+  freshMachinePerRepeat: true,
   size: (scale, quick) => {
     const sizes = pick(scale, quick, {
       full: [16 * KiB, 256 * KiB, 1024 * KiB, 4096 * KiB],
@@ -27,7 +30,7 @@ export const protectPoolWorkload: Workload = {
   },
   memoryMiB: (size) =>
     Math.max(16, Math.ceil((Math.max(...Object.values(size)) * 1.5) / 2 ** 20) + 12),
-  repeats: (_scale, quick) => (quick ? 2 : 3),
+  repeats: (scale, quick) => (quick || scale === 'sweep' ? 2 : 3),
   setup(m, size, env) {
     const api = requirePool(env, 'protect-pool');
     m.finishBoot();

@@ -10,7 +10,7 @@ export const wrAssignWorkload: Workload = {
     ops: pick(scale, quick, { full: 5000, sweep: 200, quickFull: 200, quickSweep: 60 }),
   }),
   memoryMiB: () => 8,
-  repeats: (_scale, quick) => (quick ? 2 : 3),
+  repeats: (scale, quick) => (quick || scale === 'sweep' ? 2 : 3),
   setup(m, size) {
     const target = m.defineStatic('.data..wr_after_init', 8, 'bench_wr_assign');
     m.finishBoot();

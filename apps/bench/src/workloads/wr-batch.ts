@@ -16,7 +16,7 @@ export const wrBatchWorkload: Workload = {
     writesPerBatch: SLOTS,
   }),
   memoryMiB: () => 8,
-  repeats: (_scale, quick) => (quick ? 2 : 3),
+  repeats: (scale, quick) => (quick || scale === 'sweep' ? 2 : 3),
   setup(m, size) {
     const base = m.defineStatic('.data..wr_after_init', SLOTS * 8, 'bench_wr_batch');
     m.finishBoot();

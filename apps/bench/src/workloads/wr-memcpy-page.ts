@@ -12,7 +12,7 @@ export const wrMemcpyPageWorkload: Workload = {
     bytes: PAGE_SIZE,
   }),
   memoryMiB: () => 8,
-  repeats: (_scale, quick) => (quick ? 2 : 3),
+  repeats: (scale, quick) => (quick || scale === 'sweep' ? 2 : 3),
   setup(m, size) {
     // The first symbol of the section starts on its first page: page-aligned.
     const page = m.defineStatic('.data..wr_after_init', PAGE_SIZE, 'bench_wr_page');
