@@ -21,24 +21,34 @@ interface AliasPlan {
   readonly deltas: readonly number[];
 }
 
-/** Lays each op's pages out contiguously in the CPU's poking slot. */
+/**
+ * Lays the distinct target pages out in the CPU's poking slot: each page is mapped once
+ * however many ops write it (a batch of small writes to one page costs one alias), and
+ * pages that are contiguous in the kernel stay contiguous in the slot, so an op that
+ * crosses a page boundary has a single delta.
+ */
 function planAliases(arch: X86Arch, cpu: Cpu, runs: readonly TargetRun[]): AliasPlan {
   const slot = arch.pokingSlot(cpu);
+  const frames = new Map<number, number>(); // kernel page VA -> frame PA
+  for (const r of runs) r.pas.forEach((pa, i) => frames.set(r.first + i * PAGE_SIZE, pa));
+  const pages = [...frames.keys()].sort((a, b) => a - b);
+  const aliasOf = new Map<number, number>();
   const aliases: [number, number][] = [];
-  const deltas: number[] = [];
   let next = slot;
-  for (const r of runs) {
-    if (next + r.pas.length * PAGE_SIZE > slot + POKE_SLOT_SIZE)
+  for (let i = 0; i < pages.length; i++) {
+    // A gap in the kernel VAs starts a new cluster at the next free alias page.
+    if (i > 0 && pages[i] !== pages[i - 1] + PAGE_SIZE) next += PAGE_SIZE;
+    const va = i === 0 ? slot : next;
+    if (va + PAGE_SIZE > slot + POKE_SLOT_SIZE)
       throw new BadSizeError(
-        aliases.length + r.pas.length,
+        pages.length,
         `pages in one window; the poking slot holds ${POKE_SLOT_SIZE / PAGE_SIZE}`,
       );
-    deltas.push(next - r.first);
-    for (const pa of r.pas) {
-      aliases.push([next, pa]);
-      next += PAGE_SIZE;
-    }
+    aliasOf.set(pages[i], va);
+    aliases.push([va, frames.get(pages[i])!]);
+    next = va + PAGE_SIZE;
   }
+  const deltas = runs.map((r) => aliasOf.get(r.first)! - r.first);
   return { aliases, deltas };
 }
 
