@@ -30,7 +30,8 @@ interface AliasPlan {
 function planAliases(arch: X86Arch, cpu: Cpu, runs: readonly TargetRun[]): AliasPlan {
   const slot = arch.pokingSlot(cpu);
   const frames = new Map<number, number>(); // kernel page VA -> frame PA
-  for (const r of runs) r.pas.forEach((pa, i) => frames.set(r.first + i * PAGE_SIZE, pa));
+  for (const r of runs)
+    for (let i = 0; i < r.pas.length; i++) frames.set(r.first + i * PAGE_SIZE, r.pas[i]);
   const pages = [...frames.keys()].sort((a, b) => a - b);
   const aliasOf = new Map<number, number>();
   const aliases: [number, number][] = [];
