@@ -1,0 +1,154 @@
+/**
+ * `pnpm fuzz`: long fuzzing campaigns with a time budget — model-based fuzzing on every
+ * selected backend × mechanism, then interleaving exploration (seeded random schedules)
+ * and differential programs across all of them — reporting how many commands and schedules
+ * were tried, and the seed that replays a failure. Exits non-zero on any failure.
+ *
+ *   pnpm fuzz [--seconds N] [--seed S] [--backend NAME] [--mechanism NAME]
+ *             [--runs N] [--max-commands N] [--no-shrink] [--inject-bug]
+ */
+import { parseArgs } from 'node:util';
+import fc from 'fast-check';
+import { type DiffCounters, differentialProperty } from './diff/differential.js';
+import { exploreCombo, expectsWindow } from './explore/windows.js';
+import { type Combo, injectedBugCombos, loadCombos, selectCombos } from './fuzz/combos.js';
+import { DEFAULT_MAX_COMMANDS, formatFailure, runFuzz } from './fuzz/runner.js';
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '60' },
+    seed: { type: 'string' },
+    backend: { type: 'string' },
+    mechanism: { type: 'string' },
+    runs: { type: 'string' },
+    'max-commands': { type: 'string', default: String(DEFAULT_MAX_COMMANDS) },
+    'no-shrink': { type: 'boolean', default: false },
+    'inject-bug': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(
+    'pnpm fuzz [--seconds N] [--seed S] [--backend NAME] [--mechanism NAME] [--runs N] [--max-commands N] [--no-shrink] [--inject-bug]',
+  );
+  process.exit(0);
+}
+
+function int(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`--${name} must be an integer >= ${min} (got ${v})`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const seconds = int('seconds', values.seconds, 1) ?? 60;
+const seed = int('seed', values.seed, 0) ?? Math.floor(Math.random() * 2 ** 31);
+const runs = int('runs', values.runs, 1);
+const maxCommands = int('max-commands', values['max-commands'], 1) ?? DEFAULT_MAX_COMMANDS;
+const all = [...(await loadCombos()), ...(values['inject-bug'] ? injectedBugCombos() : [])];
+// --backend matches the backend's name, or the label's part before '/' (injected bugs).
+const combos: Combo[] = selectCombos(all, undefined, values.mechanism).filter(
+  (c) =>
+    values.backend === undefined ||
+    c.backend.name === values.backend ||
+    c.label.split('/')[0] === values.backend,
+);
+if (combos.length === 0) {
+  console.error(`no backend/mechanism matches; known: ${all.map((c) => c.label).join(', ')}`);
+  process.exit(2);
+}
+
+const budgetMs = seconds * 1000;
+// Fuzzing gets 70% of the budget, exploration 20%, the differential runs 10%.
+const fuzzMs = (budgetMs * 0.7) / combos.length;
+const exploreMs = (budgetMs * 0.2) / combos.length;
+const diffMs = budgetMs * 0.1;
+let failures = 0;
+let commands = 0;
+let programs = 0;
+let schedules = 0;
+const t0 = performance.now();
+console.log(`prmem fuzz: seed ${seed}, ${seconds} s, ${combos.length} backend/mechanism(s)`);
+
+for (const combo of combos) {
+  const r = await runFuzz(combo, {
+    seed,
+    numRuns: runs ?? 1_000_000,
+    maxCommands,
+    timeLimitMs: runs === undefined ? fuzzMs : undefined,
+    noShrink: values['no-shrink'],
+  });
+  commands += r.counters.commands;
+  programs += r.counters.runs;
+  console.log(
+    `  fuzz    ${combo.label.padEnd(34)} ${r.failed ? 'FAIL' : 'ok  '} ${String(r.counters.runs).padStart(6)} programs ${String(r.counters.commands).padStart(8)} commands ${(r.ms / 1000).toFixed(1)} s`,
+  );
+  if (r.failed) {
+    failures++;
+    console.log(formatFailure(r));
+  }
+}
+
+for (const combo of combos) {
+  const start = performance.now();
+  let n = 0;
+  let bad: string | undefined;
+  // Rounds of seeded random schedules (and writes of both kinds) until the slice is used.
+  for (let round = 0; performance.now() - start < exploreMs && !bad; round++) {
+    for (const op of ['assign', 'memcpy', 'protect'] as const) {
+      const s = seed + round;
+      const r = exploreCombo(combo, {
+        op,
+        attempts: 2,
+        reads: 2,
+        mode: 'random',
+        maxSchedules: 50,
+        seed: s,
+      });
+      n += r.result.schedules;
+      const windowOk = expectsWindow(combo) && op !== 'protect';
+      const unexpected = r.result.violations.find(
+        (v) => !(windowOk && v.violation?.message.endsWith('landed (writer in-session)')),
+      );
+      if (unexpected?.violation)
+        bad = `${op}, explore seed ${s}: ${unexpected.violation.message}\n    schedule choices [${unexpected.choices.join(',')}]`;
+    }
+  }
+  schedules += n;
+  console.log(
+    `  explore ${combo.label.padEnd(34)} ${bad ? 'FAIL' : 'ok  '} ${String(n).padStart(6)} schedules`,
+  );
+  if (bad) {
+    failures++;
+    console.log(`FAIL ${combo.label}: ${bad}`);
+  }
+}
+
+if (combos.length > 1) {
+  const counters: DiffCounters = { programs: 0, ops: 0 };
+  const d = await fc.check(differentialProperty(combos, counters, { maxOps: maxCommands }), {
+    seed,
+    numRuns: 1_000_000,
+    interruptAfterTimeLimit: diffMs,
+    markInterruptAsFailure: false,
+    endOnFailure: true,
+  });
+  commands += counters.ops;
+  console.log(
+    `  diff    ${'all selected'.padEnd(34)} ${d.failed ? 'FAIL' : 'ok  '} ${String(counters.programs).padStart(6)} programs ${String(counters.ops).padStart(8)} ops`,
+  );
+  if (d.failed) {
+    failures++;
+    console.log(`FAIL differential (seed ${d.seed}, run ${d.numRuns}): ${String(d.errorInstance)}`);
+  }
+}
+
+const secs = (performance.now() - t0) / 1000;
+console.log(
+  `${failures === 0 ? 'PASS' : 'FAIL'}: ${commands} commands in ${programs} fuzz programs, ${schedules} schedules, ${secs.toFixed(1)} s, seed ${seed}${failures ? `, ${failures} failure(s)` : ''}`,
+);
+process.exit(failures === 0 ? 0 : 1);

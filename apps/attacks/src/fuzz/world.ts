@@ -1,0 +1,66 @@
+/** The real side of a fuzz run: a machine, its pools in model order, a user mm. */
+import { createMachine, type Machine, type Mm, PG } from '@prmem/core';
+import type { Pool } from '@prmem/pool';
+import type { Combo } from './combos.js';
+
+export interface WorldOptions {
+  readonly cpus?: number;
+  readonly memoryMiB?: number;
+  readonly seed?: number;
+}
+
+export interface World {
+  readonly combo: Combo;
+  readonly m: Machine;
+  /** Pools by model index (destroyed ones stay, so picks keep their meaning). */
+  readonly pools: Pool[];
+  /** Allocation addresses by model index. */
+  readonly allocs: number[];
+  /** An ordinary user address space, to switch a CPU away from init_mm. */
+  readonly userMm: Mm;
+  /** Quarantined frames before the run (boot never quarantines; kept for the balance). */
+  readonly quarantinedAtStart: number;
+}
+
+export const DEFAULT_CPUS = 3;
+
+export async function createWorld(combo: Combo, opts: WorldOptions = {}): Promise<World> {
+  const m = await createMachine({
+    arch: combo.backend,
+    mechanism: combo.mechanism,
+    cpus: opts.cpus ?? DEFAULT_CPUS,
+    memoryMiB: opts.memoryMiB ?? 16,
+    seed: opts.seed ?? 1,
+  });
+  // Static protections on, so every audit also covers .rodata and friends.
+  m.finishBoot();
+  const userMm = m.createMm('user', 'fuzz-user');
+  return { combo, m, pools: [], allocs: [], userMm, quarantinedAtStart: countQuarantined(m) };
+}
+
+export function countQuarantined(m: Machine): number {
+  let n = 0;
+  for (const f of m.phys.frameFlags) if ((f & PG.QUARANTINED) !== 0) n++;
+  return n;
+}
+
+/** The bytes of [va, va+len) straight from physical memory, or null if any page is unmapped. */
+export function physBytes(m: Machine, va: number, len: number): Uint8Array | null {
+  const out = new Uint8Array(len);
+  for (let i = 0; i < len; ) {
+    const pa = m.translate(va + i);
+    if (pa < 0) return null;
+    const n = Math.min(len - i, 4096 - ((va + i) % 4096));
+    out.set(m.phys.bytes.subarray(pa, pa + n), i);
+    i += n;
+  }
+  return out;
+}
+
+/** Undefined if equal, else where the first difference is. */
+export function diffBytes(got: Uint8Array, want: Uint8Array): string | undefined {
+  if (got.length !== want.length) return `length ${got.length} != ${want.length}`;
+  if (Buffer.compare(got, want) === 0) return undefined;
+  const i = got.findIndex((b, k) => b !== want[k]);
+  return `byte ${i}: got 0x${got[i].toString(16)}, want 0x${want[i].toString(16)}`;
+}
