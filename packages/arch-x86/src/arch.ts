@@ -158,10 +158,12 @@ export class X86Arch implements ArchImpl {
       this.m.counters.charge(cpu.id, EV.localFlushAsid);
     }
     seen.set(mm.asid, gen);
-    this.m.trace.instant(cpu.id, noflush ? 'mov cr3 (noflush)' : 'mov cr3', 'mm', {
-      mm: mm.name,
-      pcid: mm.asid,
-    });
+    if (this.m.trace.enabled) {
+      this.m.trace.instant(cpu.id, noflush ? 'mov cr3 (noflush)' : 'mov cr3', 'mm', {
+        mm: mm.name,
+        pcid: mm.asid,
+      });
+    }
   }
 
   /** Whether `cpu` may use its TLB entries of `mm` without a flush (tests, audits). */
@@ -173,7 +175,7 @@ export class X86Arch implements ArchImpl {
 
   /** INVLPG: the page's global entry and its entry in the current PCID, on this CPU only. */
   flushLocalPage(cpu: Cpu, va: number): void {
-    cpu.tlb.flushPage(va - (va % PAGE_SIZE), cpu.asid);
+    cpu.tlb.flushPage(va - (va & 0xfff), cpu.asid);
     this.m.counters.charge(cpu.id, EV.localFlushPage);
   }
 

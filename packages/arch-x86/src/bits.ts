@@ -43,8 +43,15 @@ export const LEVEL_SHIFT: readonly number[] = [0, 12, 21, 30, 39];
 export const LEVEL_SIZE: readonly number[] = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
 
 /** Index of `va` in the table of `level` (no bit ops: VAs are 48-bit numbers). */
+/** 1 / LEVEL_SIZE: multiplying by an exact power-of-two reciprocal is exact and cheap. */
+export const LEVEL_SCALE: readonly number[] = [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39];
+
+/**
+ * The table index of `va` at `level`. `& 511` truncates (= floor for a non-negative VA)
+ * and keeps the low 9 bits of a quotient up to 2^36: no float division, no fmod.
+ */
 export function levelIndex(va: number, level: number): number {
-  return Math.floor(va / LEVEL_SIZE[level]) % ENTRIES;
+  return (va * LEVEL_SCALE[level]) & (ENTRIES - 1);
 }
 
 /** The 52-bit physical address field of an entry, for a table or a 4 KiB leaf. */

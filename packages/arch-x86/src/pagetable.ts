@@ -22,6 +22,7 @@ import {
   entryAddr,
   G,
   KERNPG_TABLE,
+  LEVEL_SCALE,
   LEVEL_SIZE,
   LEVELS,
   levelIndex,
@@ -230,7 +231,7 @@ export class X86PageTable implements PageTableOps {
     let us = US;
     let nx = 0;
     for (let level = LEVELS; level >= 1; level--) {
-      const e = table + (Math.floor(va / LEVEL_SIZE[level]) % ENTRIES) * 8;
+      const e = table + ((va * LEVEL_SCALE[level]) & (ENTRIES - 1)) * 8;
       const w = e >>> 2;
       let lo = u[w];
       const hi = u[w + 1];
@@ -273,7 +274,8 @@ export class X86PageTable implements PageTableOps {
         u[w] = (lo | D) >>> 0;
         flags |= TLBF.D;
       }
-      out.pa = base + (va % size) - (va % PAGE_SIZE);
+      // A 4 KiB leaf is the frame; a large one adds the 4 KiB page's offset inside it.
+      out.pa = level === 1 ? base : base + (va % size) - (va % PAGE_SIZE);
       out.flags = flags;
       out.level = level;
       out.leafPa = e;

@@ -261,7 +261,7 @@ export class Cpu {
 
   private loadSlow(size: number): number {
     const va = this.xva;
-    if (Number.isInteger(va) && (va % PAGE_SIZE) + size <= PAGE_SIZE) {
+    if (Number.isInteger(va) && (va & 0xfff) + size <= PAGE_SIZE) {
       // Within one page: translate (walking on a miss) and load, allocating nothing.
       const pa = this.translateX(ACC_READ);
       if ((this.lastFlags & TLBF.SLOW_R) === 0 || !this.arch.memAccess) {
@@ -280,7 +280,7 @@ export class Cpu {
 
   private storeSlow(size: number, lo: number, hi: number): void {
     const va = this.xva;
-    if (Number.isInteger(va) && (va % PAGE_SIZE) + size <= PAGE_SIZE) {
+    if (Number.isInteger(va) && (va & 0xfff) + size <= PAGE_SIZE) {
       const pa = this.translateX(ACC_WRITE);
       if ((this.lastFlags & TLBF.SLOW_W) === 0 || !this.arch.memAccess) {
         if (size === 1) this.bytes[pa] = lo;
@@ -337,13 +337,13 @@ export class Cpu {
   private translateX(access: number): number {
     const va = this.xva;
     if (!(va >= 0 && va < VA_LIMIT) || !Number.isInteger(va)) checkVa(va);
-    const off = va % PAGE_SIZE;
+    const off = va & 0xfff; // exact: va is a non-negative integer below 2^48
     const base = va - off;
     const tlb = this.tlb;
     const arch = this.arch;
     const c = this.counters;
     for (let attempt = 0; ; attempt++) {
-      const idx = (base / PAGE_SIZE) & tlb.mask;
+      const idx = (base * INV_PAGE) & tlb.mask;
       const t = tlb.tag[idx];
       if (t === base + this.asid || t === base + GLOBAL_TAG) {
         const flags = tlb.flags[idx];

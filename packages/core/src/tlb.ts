@@ -25,6 +25,7 @@ export const TLBF_PKEY_MASK = 0xf << TLBF_PKEY_SHIFT;
 
 /** ASIDs/PCIDs are 12-bit in the model; 0xfff is the tag of global entries. */
 export const GLOBAL_TAG = 0xfff;
+const INV_PAGE = 1 / PAGE_SIZE;
 export const MAX_ASID = GLOBAL_TAG - 1;
 
 /**
@@ -70,7 +71,7 @@ export class Tlb {
 
   /** Fills the slot of `base`, evicting whatever was there. */
   fill(base: number, asid: number, pa: number, flags: number): number {
-    const idx = (base / PAGE_SIZE) & this.mask;
+    const idx = (base * INV_PAGE) & this.mask;
     const tag = base + ((flags & TLBF.G) !== 0 ? GLOBAL_TAG : asid);
     this.tag[idx] = tag;
     this.rtag[idx] = (flags & TLBF.SLOW_R) !== 0 ? Number.NaN : tag;
@@ -85,7 +86,7 @@ export class Tlb {
 
   /** The slot holding a translation of `base` usable under `asid`, or -1. */
   lookup(base: number, asid: number): number {
-    const idx = (base / PAGE_SIZE) & this.mask;
+    const idx = (base * INV_PAGE) & this.mask;
     const t = this.tag[idx];
     return t === base + asid || t === base + GLOBAL_TAG ? idx : -1;
   }
@@ -103,7 +104,7 @@ export class Tlb {
 
   /** INVLPG: the page's entry for this ASID, and its global entry. */
   flushPage(base: number, asid: number): number {
-    const idx = (base / PAGE_SIZE) & this.mask;
+    const idx = (base * INV_PAGE) & this.mask;
     const t = this.tag[idx];
     if (t === base + asid || t === base + GLOBAL_TAG) {
       this.drop(idx);
@@ -114,7 +115,7 @@ export class Tlb {
 
   /** TLBI VAAE1: the page under every ASID, global or not. */
   flushPageAllAsids(base: number): number {
-    const idx = (base / PAGE_SIZE) & this.mask;
+    const idx = (base * INV_PAGE) & this.mask;
     const t = this.tag[idx];
     if (t >= base && t <= base + GLOBAL_TAG) {
       this.drop(idx);

@@ -21,6 +21,14 @@ export function opsSpan(ops: readonly WrOp[]): { start: number; end: number } {
   return { start, end };
 }
 
+/** Step labels are constants: building strings per store would cost more than the store. */
+const STORE_LABEL: Record<number, string> = {
+  1: 'store 1B',
+  2: 'store 2B',
+  4: 'store 4B',
+  8: 'store 8B',
+};
+
 function isAtomicSize(n: number): n is 1 | 2 | 4 | 8 {
   return n === 1 || n === 2 || n === 4 || n === 8;
 }
@@ -59,13 +67,13 @@ export function* applyOpsViaCpu(
       const old = toBig(cpu.readBytes(at, op.size));
       op.old = old;
       storeAtomic(cpu, at, fromBig(op.fn(old), op.size));
-      yield `rmw ${op.size}B`;
+      yield 'rmw';
     } else {
       const len = opLength(op);
       if (isAtomicSize(len) && op.va % len === 0) {
         const data = op.kind === 'write' ? op.data : new Uint8Array(len).fill(op.value);
         storeAtomic(cpu, at, data);
-        yield `store ${len}B`;
+        yield STORE_LABEL[len];
       } else {
         let done = 0;
         while (done < len) {
@@ -85,19 +93,22 @@ export function* applyOpsViaCpu(
 }
 
 function storeAtomic(cpu: Cpu, va: number, b: Uint8Array): void {
-  const dv = new DataView(b.buffer, b.byteOffset, b.length);
   switch (b.length) {
     case 1:
       cpu.write8(va, b[0]);
       return;
     case 2:
-      cpu.write16(va, dv.getUint16(0, true));
+      cpu.write16(va, b[0] | (b[1] << 8));
       return;
     case 4:
-      cpu.write32(va, dv.getUint32(0, true));
+      cpu.write32(va, (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0);
       return;
     case 8:
-      cpu.write64parts(va, dv.getUint32(0, true), dv.getUint32(4, true));
+      cpu.write64parts(
+        va,
+        (b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24)) >>> 0,
+        (b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24)) >>> 0,
+      );
       return;
     default:
       cpu.writeBytes(va, b);

@@ -1,7 +1,7 @@
 import { type Cpu, drain, type Steps, type WrOp } from '@prmem/core';
-import { runPlanned, type WrRunResult } from './engine.js';
+import { type PlannedOp, runPlanned, type WrRunResult } from './engine.js';
 import { checkTarget, refuse } from './target.js';
-import { isWrSize, leBytes, pointerBytes, toUnsigned, type WrSize } from './values.js';
+import { isWrSize, leBytes, pointerBytes, toUnsigned, valueBytes, type WrSize } from './values.js';
 
 /** Checks the size operand of a single store or atomic (part of the target). */
 export function checkWrSize(cpu: Cpu, operation: string, dst: unknown, size: unknown): WrSize {
@@ -21,15 +21,27 @@ export function* wrAssignSteps(
   size: WrSize,
   operation = 'wrAssign',
 ): Steps<WrRunResult> {
-  const n = checkWrSize(cpu, operation, dst, size);
-  const data = leBytes(toUnsigned(value, n), n);
-  const target = checkTarget(cpu, operation, dst, n);
-  const op: WrOp = { kind: 'write', va: dst, data };
-  return yield* runPlanned(cpu, [{ op, target }], false);
+  return yield* runPlanned(cpu, [planAssign(cpu, dst, value, size, operation)], false);
 }
 
+/** Validates an assignment (nothing moves yet) and builds its op. */
+function planAssign(
+  cpu: Cpu,
+  dst: number,
+  value: number | bigint,
+  size: WrSize,
+  operation: string,
+): PlannedOp {
+  const n = checkWrSize(cpu, operation, dst, size);
+  const data = valueBytes(value, n);
+  const target = checkTarget(cpu, operation, dst, n);
+  const op: WrOp = { kind: 'write', va: dst, data };
+  return { op, target };
+}
+
+/** The synchronous form runs the plan directly: one generator level less per step. */
 export function wrAssign(cpu: Cpu, dst: number, value: number | bigint, size: WrSize): WrRunResult {
-  return drain(wrAssignSteps(cpu, dst, value, size));
+  return drain(runPlanned(cpu, [planAssign(cpu, dst, value, size, 'wrAssign')], false));
 }
 
 export const wrU8 = (cpu: Cpu, dst: number, v: number): WrRunResult =>

@@ -49,7 +49,7 @@ export function* runPlanned(
       (share || !first.target.protected)
     )
       j++;
-    const ops = planned.slice(i, j).map((p) => p.op);
+    const ops = j - i === 1 ? [first.op] : planned.slice(i, j).map((p) => p.op);
     if (!first.target.protected) {
       // Not protected yet: the kernel writes it directly (boot, an unprotected pool).
       yield* applyOpsViaCpu(cpu, ops, 0, false);

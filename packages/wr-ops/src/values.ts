@@ -23,6 +23,27 @@ export function toUnsigned(value: unknown, size: WrSize, what = 'value'): bigint
   return BigInt.asUintN(size * 8, v);
 }
 
+/**
+ * `leBytes(toUnsigned(value, size), size)` without BigInt for the common case, a
+ * non-negative safe integer: this is on every wrAssign's path.
+ */
+export function valueBytes(value: unknown, size: WrSize, what = 'value'): Uint8Array {
+  if (
+    typeof value === 'number' &&
+    Number.isSafeInteger(value) &&
+    value >= 0 &&
+    (size === 8 || value < 2 ** (size * 8))
+  ) {
+    const b = new Uint8Array(size);
+    let lo = value % 0x1_0000_0000;
+    let hi = (value - lo) / 0x1_0000_0000;
+    for (let i = 0; i < size && i < 4; i++, lo >>>= 8) b[i] = lo & 0xff;
+    for (let i = 4; i < size; i++, hi >>>= 8) b[i] = hi & 0xff;
+    return b;
+  }
+  return leBytes(toUnsigned(value, size, what), size);
+}
+
 /** Little-endian bytes of an unsigned value (x86-64 and arm64 kernels are little-endian). */
 export function leBytes(v: bigint, size: number): Uint8Array {
   const b = new Uint8Array(size);

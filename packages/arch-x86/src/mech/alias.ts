@@ -1,7 +1,6 @@
 import {
   applyOpsViaCpu,
   BadSizeError,
-  canonical,
   type Cpu,
   EV,
   type Mm,
@@ -29,6 +28,10 @@ interface AliasPlan {
  */
 function planAliases(arch: X86Arch, cpu: Cpu, runs: readonly TargetRun[]): AliasPlan {
   const slot = arch.pokingSlot(cpu);
+  if (runs.length === 1 && runs[0].pas.length === 1) {
+    // The common case (one small write): one alias page, no bookkeeping.
+    return { aliases: [[slot, runs[0].pas[0]]], deltas: [slot - runs[0].first] };
+  }
   const frames = new Map<number, number>(); // kernel page VA -> frame PA
   for (const r of runs)
     for (let i = 0; i < r.pas.length; i++) frames.set(r.first + i * PAGE_SIZE, r.pas[i]);
@@ -53,6 +56,12 @@ function planAliases(arch: X86Arch, cpu: Cpu, runs: readonly TargetRun[]): Alias
   return { aliases, deltas };
 }
 
+/** pte_clear of every mapped alias (a plain function: no closure per window). */
+function clearAliases(arch: X86Arch, cpu: Cpu, mm: Mm, mapped: readonly number[]): void {
+  for (const va of mapped) arch.pt.unmap(mm, va);
+  arch.m.counters.charge(cpu.id, EV.pteWrite, mapped.length);
+}
+
 /**
  * One text_poke-style window in `mm`: IRQs off, map non-global supervisor aliases of the
  * target frames in the CPU's poking slot, switch CR3 to `mm`, write through the aliases,
@@ -67,6 +76,7 @@ export function* aliasWindow(
   runs: readonly TargetRun[],
   ops: readonly WrOp[],
 ): Steps {
+  if (ops.length === 0) return;
   const m = arch.m;
   const plan = planAliases(arch, cpu, runs);
   const mapped: number[] = [];
@@ -74,29 +84,26 @@ export function* aliasWindow(
   let irqOff = false;
   let cleared = false;
   let done = false;
-  const clearAliases = () => {
-    if (cleared) return;
-    for (const va of mapped) arch.pt.unmap(mm, va);
-    m.counters.charge(cpu.id, EV.pteWrite, mapped.length);
-    cleared = true;
-  };
   try {
     cpu.localIrqDisable();
     irqOff = true;
     m.openWindow(cpu);
     yield 'local_irq_disable';
-    for (const [va, pa] of plan.aliases) {
-      arch.pt.map(mm, va, pa, ALIAS_PROT);
+    for (let i = 0; i < plan.aliases.length; i++) {
+      const va = plan.aliases[i][0];
+      arch.pt.map(mm, va, plan.aliases[i][1], ALIAS_PROT);
       mapped.push(va);
       m.counters.charge(cpu.id, EV.pteWrite);
-      yield `set_pte ${mm.name} ${canonical(va)}`;
+      yield 'set_pte alias';
     }
     prev = cpu.mm;
     arch.switchMm(cpu, mm);
-    yield `switch_mm ${mm.name}`;
-    for (let i = 0; i < ops.length; i++) yield* applyOpsViaCpu(cpu, [ops[i]], plan.deltas[i]);
-    clearAliases();
-    yield `pte_clear x${mapped.length}`;
+    yield 'switch_mm alias mm';
+    if (ops.length === 1) yield* applyOpsViaCpu(cpu, ops, plan.deltas[0]);
+    else for (let i = 0; i < ops.length; i++) yield* applyOpsViaCpu(cpu, [ops[i]], plan.deltas[i]);
+    clearAliases(arch, cpu, mm, mapped);
+    cleared = true;
+    yield 'pte_clear aliases';
     for (const va of mapped) arch.flushLocalPage(cpu, va);
     mapped.length = 0;
     yield 'invlpg aliases';
@@ -113,7 +120,7 @@ export function* aliasWindow(
       // Unwind without yielding: a fault (or an abandoned schedule) must not leave the
       // alias mapped, cached or loaded, nor the window open.
       const loaded = cpu.mm === mm;
-      clearAliases();
+      if (!cleared) clearAliases(arch, cpu, mm, mapped);
       if (loaded) for (const va of mapped) arch.flushLocalPage(cpu, va);
       if (prev) arch.switchMm(cpu, prev);
       if (irqOff) {
@@ -131,10 +138,10 @@ export function aliasMm(arch: X86Arch): WriteRareMechanism {
     summary:
       'temporary mm (text_poke): per write, non-global aliases in wr_mm, CR3 switch, local INVLPG, no IPI',
     batchable: true,
-    *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
-      if (ops.length === 0) return;
-      const runs = resolveTargets(arch, ops);
-      yield* aliasWindow(arch, cpu, arch.wrMm(), runs, ops);
+    // Not a generator itself: it validates at once and hands back the window's steps,
+    // one generator level less on every step of every write.
+    session(cpu: Cpu, ops: readonly WrOp[]): Steps {
+      return aliasWindow(arch, cpu, arch.wrMm(), resolveTargets(arch, ops), ops);
     },
   };
 }

@@ -18,6 +18,9 @@ export interface TargetRun {
   readonly pas: readonly number[];
 }
 
+/** Reused: resolving targets is on every write-rare operation's path. */
+const scratch = new WalkResult();
+
 /**
  * Resolves every op's target pages through the kernel's tables before anything happens:
  * each must be a mapped kernel page whose frame is not read-only. A bad target throws a
@@ -25,7 +28,7 @@ export interface TargetRun {
  */
 export function resolveTargets(arch: X86Arch, ops: readonly WrOp[]): TargetRun[] {
   const m = arch.m;
-  const w = new WalkResult();
+  const w = scratch;
   const out: TargetRun[] = [];
   for (const op of ops) {
     const va = op.va;
