@@ -1,7 +1,7 @@
 import { type Cpu, drain, type Steps, type WrOp } from '@prmem/core';
 import { type PlannedOp, runPlanned, type WrRunResult } from './engine.js';
 import { checkTarget, refuse } from './target.js';
-import { isWrSize, leBytes, pointerBytes, toUnsigned, valueBytes, type WrSize } from './values.js';
+import { isWrSize, pointerBytes, valueBytes, type WrSize } from './values.js';
 
 /** Checks the size operand of a single store or atomic (part of the target). */
 export function checkWrSize(cpu: Cpu, operation: string, dst: unknown, size: unknown): WrSize {
