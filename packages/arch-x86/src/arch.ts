@@ -166,6 +166,12 @@ export class X86Arch implements ArchImpl {
     }
   }
 
+  /** Audits: a PCID whose mm's tlb_gen moved on is flushed at the next switch, so dead. */
+  asidLive(cpu: Cpu, asid: number): boolean {
+    const mm = this.m.mms.find((x) => x.asid === asid);
+    return mm === undefined || this.pcidCurrent(cpu, mm);
+  }
+
   /** Whether `cpu` may use its TLB entries of `mm` without a flush (tests, audits). */
   pcidCurrent(cpu: Cpu, mm: Mm): boolean {
     return this.seen[cpu.id].get(mm.asid) === (this.mmGen[mm.id] ?? 0);

@@ -67,6 +67,8 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
       });
     }
     for (const e of cpu.tlb.entries()) {
+      // An entry of another context that the CPU must flush before it could use it is dead.
+      if (!e.global && e.asid !== cpu.asid && arch.asidLive?.(cpu, e.asid) === false) continue;
       if (!writable(cpu.mm, e.flags)) continue;
       const pf = flags[e.pa / PAGE_SIZE];
       // A non-global entry tagged with an alias mm's ASID, on a CPU running another mm, is

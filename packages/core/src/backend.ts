@@ -160,6 +160,11 @@ export interface ArchImpl {
   vmapFrames?(cpu: Cpu, pfns: readonly number[]): void;
   /** Called after vfree unmapped an area, before its frames are released. */
   vunmapFrames?(cpu: Cpu, pfns: readonly number[]): void;
+  /**
+   * False when `cpu` will drop its non-global entries tagged `asid` before it can use
+   * them again (a lazily invalidated PCID: x86's tlb_gen). Audits skip such dead entries.
+   */
+  asidLive?(cpu: Cpu, asid: number): boolean;
   /** CPU state that makes protected memory writable (CR0.WP clear, PKRS open), for audits. */
   auditCpu?(cpu: Cpu, inWindow: boolean): string[];
   /** Called on every fault before it is raised (EL2 logging, ...). */
