@@ -101,7 +101,8 @@ export class Arm64Arch implements ArchImpl {
     }
     if (this.m.mechanismName === 'alias-mm') {
       this.wrMm = this.createMm('wr', 'wr_mm');
-      const slots = (ALIAS_MAX - ALIAS_MIN) / PAGE_SIZE - ALIAS_WINDOW_PAGES;
+      // One window of ALIAS_WINDOW_PAGES per CPU, so concurrent windows never share an alias.
+      const slots = (ALIAS_MAX - ALIAS_MIN) / PAGE_SIZE - ALIAS_WINDOW_PAGES * this.m.cpuCount;
       this.aliasBase = ALIAS_MIN + Math.floor(this.m.random() * slots) * PAGE_SIZE;
     }
   }

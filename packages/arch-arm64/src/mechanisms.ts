@@ -1,6 +1,7 @@
 import {
   applyOpsViaCpu,
   BadAddressError,
+  BadSizeError,
   type Cpu,
   EV,
   PAGE_SIZE,
@@ -120,7 +121,15 @@ function* aliasWindow(arch: Arm64Arch, cpu: Cpu, ops: readonly WrOp[]): Steps {
     return pa;
   });
   for (let i = 0; i < pages.length; i++) slots.set(pages[i], i);
-  const alias = (i: number) => arch.aliasBase + i * PAGE_SIZE;
+  if (pages.length > ALIAS_WINDOW_PAGES) {
+    throw new BadSizeError(
+      pages.length,
+      `pages in one window; a CPU's alias window holds ${ALIAS_WINDOW_PAGES}`,
+    );
+  }
+  // This CPU's own alias window: two CPUs' windows never map, or tear down, each other's.
+  const base = arch.aliasBase + cpu.id * ALIAS_WINDOW_PAGES * PAGE_SIZE;
+  const alias = (i: number) => base + i * PAGE_SIZE;
   const prevMm = cpu.mm;
   const irqsWereOff = cpu.irqsDisabled;
   if (!irqsWereOff) cpu.localIrqDisable();

@@ -83,6 +83,8 @@ const idx = (va: number, level: number) => Math.floor(va / 2 ** (12 + 9 * (level
 
 class ToyArch implements ArchImpl {
   readonly pt;
+  /** Page → write-rare windows open on it. */
+  private readonly openers = new Map<number, number>();
   constructor(
     private readonly m: Machine,
     private readonly opts: ToyOptions,
@@ -256,15 +258,27 @@ class ToyArch implements ArchImpl {
         const { start, end } = opsSpan(ops);
         const s = start - (start % PAGE_SIZE);
         const e = Math.ceil(end / PAGE_SIZE) * PAGE_SIZE;
-        for (let va = s; va < e; va += PAGE_SIZE)
-          self.pt.protect(self.m.kernelMm, va, { write: true, exec: false, global: true });
-        yield* self.flushKernelRange(cpu, s, e);
+        const kmm = self.m.kernelMm;
+        // Windows of several CPUs may overlap on a page: only the first opens it and only
+        // the last closes it (a real remap-in-place mechanism needs this, or a lock).
+        for (let va = s; va < e; va += PAGE_SIZE) {
+          const n = self.openers.get(va) ?? 0;
+          if (n === 0) self.pt.protect(kmm, va, { write: true, exec: false, global: true });
+          self.openers.set(va, n + 1);
+        }
+        // The window is open from the moment the PTE is writable.
         self.m.openWindow(cpu);
         try {
+          yield* self.flushKernelRange(cpu, s, e);
           yield* applyOpsViaCpu(cpu, ops, 0);
         } finally {
-          for (let va = s; va < e; va += PAGE_SIZE)
-            self.pt.protect(self.m.kernelMm, va, { write: false, exec: false, global: true });
+          for (let va = s; va < e; va += PAGE_SIZE) {
+            const n = (self.openers.get(va) ?? 1) - 1;
+            if (n === 0) {
+              self.openers.delete(va);
+              self.pt.protect(kmm, va, { write: false, exec: false, global: true });
+            } else self.openers.set(va, n);
+          }
           drain(self.flushKernelRange(cpu, s, e));
           self.m.closeWindow(cpu);
         }

@@ -44,17 +44,9 @@ export const COMBOS: readonly Combo[] = BACKENDS.flatMap((backend) =>
 /**
  * Combinations that fail a test because of a bug in their backend (not in wr-ops), by
  * test key. Each entry runs as `it.fails`, so the suite notices when it gets fixed.
+ * (Empty: arm64 alias-mm and the toy's remap now keep concurrent windows apart.)
  */
-export const KNOWN_ISSUES: Readonly<Record<string, readonly string[]>> = {
-  // core's toy-remap (test-only) makes the page writable, writes, makes it RO again, with
-  // no lock or count between windows: when two CPUs' windows on one page overlap, the
-  // first to close write-protects the page under the other, whose store then faults.
-  // A remap-in-place mechanism needs a lock (text_poke holds text_mutex). Not wr-ops'.
-  // arm64's alias-mm variant: CPU1's window tears down the alias while CPU0's window is
-  // still using it (CPU0's load through the alias takes a not-present fault). The alias
-  // needs a per-CPU slot or a lock held across the window (text_poke: text_mutex).
-  'concurrent wrInc': ['toy/toy-remap', 'arm64/alias-mm'],
-};
+export const KNOWN_ISSUES: Readonly<Record<string, readonly string[]>> = {};
 
 export function knownIssue(test: string, combo: Combo): boolean {
   return KNOWN_ISSUES[test]?.includes(combo.label) ?? false;
