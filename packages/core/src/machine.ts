@@ -492,6 +492,25 @@ export class Machine {
     return w.pa + (va % PAGE_SIZE);
   }
 
+  /**
+   * The bytes at [va, va+len) as the tables map them, read straight from physical memory:
+   * no TLB, no A/D bits, no counters (a debugger's view). Null if any page is unmapped.
+   */
+  peek(va: number, len: number, mm: Mm = this.kernelMm): Uint8Array | null {
+    checkRange(va, len, true);
+    const out = new Uint8Array(len);
+    const w = this.scratch;
+    for (let i = 0; i < len; ) {
+      const at = va + i;
+      if (!this.arch.pt.lookup(mm, at, w) || w.fault !== 0) return null;
+      const off = at % PAGE_SIZE;
+      const n = Math.min(len - i, PAGE_SIZE - off);
+      out.set(this.phys.bytes.subarray(w.pa + off, w.pa + off + n), i);
+      i += n;
+    }
+    return out;
+  }
+
   /** The direct-map VA of a physical address. */
   directMapVa(pa: number): number {
     return this.layout.directMap + pa;

@@ -201,3 +201,19 @@ describe('address spaces', () => {
     expect(() => m.registerMm('user', 'bad', 0, 4095)).toThrow(InvalidArgumentError);
   });
 });
+
+describe('peek', () => {
+  it('reads what the tables map, across pages, without touching TLBs or counters', async () => {
+    const m = await toyMachine();
+    const a = m.vmalloc(2 * PAGE_SIZE);
+    const data = new Uint8Array(300).map((_, i) => i & 0xff);
+    m.cpu(0).writeBytes(a.start + PAGE_SIZE - 100, data);
+    m.resetStats();
+    const tlb = [...m.cpu(1).tlb.entries()].length;
+    expect(Array.from(m.peek(a.start + PAGE_SIZE - 100, 300)!)).toEqual(Array.from(data));
+    expect(m.peek(a.end - 10, 20)).toBeNull(); // runs into the guard page
+    expect(m.stats().cycles).toBe(0);
+    expect([...m.cpu(1).tlb.entries()].length).toBe(tlb);
+    expect(() => m.peek(-1, 4)).toThrow(BadAddressError);
+  });
+});

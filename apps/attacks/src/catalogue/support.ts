@@ -20,16 +20,7 @@ export const hex = (v: number): string => `0x${v.toString(16)}`;
 
 /** The bytes behind a kernel VA, read from physical memory (no TLB, no fault). */
 export function physBytes(m: Machine, va: number, len: number): Uint8Array | undefined {
-  const out = new Uint8Array(len);
-  for (let done = 0; done < len; ) {
-    const cur = va + done;
-    const n = Math.min(len - done, PAGE_SIZE - (cur % PAGE_SIZE));
-    const pa = m.translate(cur);
-    if (pa < 0) return undefined;
-    out.set(m.phys.bytes.subarray(pa, pa + n), done);
-    done += n;
-  }
-  return out;
+  return m.peek(va, len) ?? undefined;
 }
 
 export function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {

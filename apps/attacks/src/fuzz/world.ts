@@ -46,15 +46,7 @@ export function countQuarantined(m: Machine): number {
 
 /** The bytes of [va, va+len) straight from physical memory, or null if any page is unmapped. */
 export function physBytes(m: Machine, va: number, len: number): Uint8Array | null {
-  const out = new Uint8Array(len);
-  for (let i = 0; i < len; ) {
-    const pa = m.translate(va + i);
-    if (pa < 0) return null;
-    const n = Math.min(len - i, 4096 - ((va + i) % 4096));
-    out.set(m.phys.bytes.subarray(pa, pa + n), i);
-    i += n;
-  }
-  return out;
+  return m.peek(va, len);
 }
 
 /** Undefined if equal, else where the first difference is. */
