@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { type AttacksFile, attacksFileSchema, type SecurityInfo } from './results.js';
 import type { Variant } from './variants.js';
 
-export const NOT_MEASURED = 'not measured (run pnpm attacks)';
+export const NOT_MEASURED = 'not measured';
+const ATTACK_SUITE = '@prmem/attacks';
 
 export class AttacksFileError extends Error {
   readonly code = 'EATTACKS';
@@ -68,17 +69,27 @@ export function securityFor(
 ): SecurityInfo {
   const byVariant: SecurityInfo['byVariant'] = {};
   for (const v of variants) {
-    if (!file) {
+    // Security does not depend on a cost profile: arm64[kvm] and arm64[thin] share a combo.
+    const combo = file?.combos.find((c) => c.backend === v.arch && c.mechanism === v.mechanism);
+    if (!file || !combo) {
       byVariant[v.id] = null;
       continue;
     }
     const outcomes = file.results
-      .filter((r) => r.arch === v.arch && r.mechanism === v.mechanism)
+      .filter((r) => r.combo === combo.id)
       .map(({ attack, outcome, detail }) =>
         detail ? { attack, outcome, detail } : { attack, outcome },
       );
-    const summary =
-      file.summary.find((s) => s.arch === v.arch && s.mechanism === v.mechanism) ?? null;
+    const p = file.properties[combo.id];
+    const summary = p
+      ? {
+          arch: v.arch,
+          mechanism: v.mechanism,
+          windowVisibleToOtherCpus: p.windowVisibleToOtherCpus ?? null,
+          writableAliasReachable: p.writableAliasReachable ?? null,
+          survivesPageTableAttack: p.survivesPageTableAttack ?? null,
+        }
+      : null;
     byVariant[v.id] = summary || outcomes.length > 0 ? { summary, outcomes } : null;
   }
   return { source, byVariant };
@@ -86,13 +97,16 @@ export function securityFor(
 
 /**
  * Loads the suite's results: an explicit file must exist and be valid; otherwise the
- * first default location that exists is used, and none at all means "not measured".
+ * first default location that exists is used; with none, the suite is run here and now
+ * (a few seconds), so the report always states measured properties. `false` skips it
+ * (tests): every mechanism is then "not measured".
  */
 export async function loadSecurity(
-  explicit: string | undefined,
+  explicit: string | false | undefined,
   variants: readonly Variant[],
   warn: (msg: string) => void,
 ): Promise<SecurityInfo> {
+  if (explicit === false) return securityFor(undefined, null, variants);
   if (explicit) {
     const file = resolve(explicit);
     if (!existsSync(file)) throw new AttacksFileError(file, 'no such file');
@@ -103,9 +117,19 @@ export async function loadSecurity(
     try {
       return securityFor(await readAttacksFile(p), p, variants);
     } catch (e) {
-      warn(`${(e as Error).message}; security properties reported as not measured`);
+      warn(`${(e as Error).message}; running the attack suite instead`);
       break;
     }
   }
-  return securityFor(undefined, null, variants);
+  try {
+    // Loaded by name at run time: the suite is an app of TypeScript sources with no build
+    // for tsc -b to reference; its output is validated below like a file would be.
+    const mod = (await import(ATTACK_SUITE)) as { runMatrix?: () => Promise<unknown> };
+    if (!mod.runMatrix) throw new Error(`${ATTACK_SUITE} exports no runMatrix`);
+    const report = attacksFileSchema.parse(JSON.parse(JSON.stringify(await mod.runMatrix())));
+    return securityFor(report, 'attack suite, run by prmem-bench', variants);
+  } catch (e) {
+    warn(`could not run the attack suite (${(e as Error).message}): security not measured`);
+    return securityFor(undefined, null, variants);
+  }
 }

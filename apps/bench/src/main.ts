@@ -55,7 +55,7 @@ function program(io: Io): Command {
     .option('--quick', 'small sizes (CI, tests)')
     .option(
       '--attacks <file>',
-      'the attack suite’s attacks.json (default: looked for in known places)',
+      'the attack suite’s attacks.json (default: attacks-results/attacks.json if present, else the suite is run)',
     )
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)

@@ -94,38 +94,47 @@ export const rowSchema = z.object({
   wall: wallSchema,
 });
 
-export const outcomeSchema = z.enum(['stopped', 'detected', 'window']);
+/** The attack suite's outcome vocabulary (apps/attacks README). */
+export const outcomeSchema = z.enum([
+  'stopped',
+  'detected',
+  'window',
+  'unprotected',
+  'succeeded',
+  'n/a',
+  'error',
+]);
 
-/** One mechanism's security properties as the attack suite measured them. */
+/** One mechanism's security properties as the attack suite measured them (null: not applicable). */
 export const securitySummarySchema = z.object({
   arch: z.string(),
   mechanism: z.string(),
   /** Can another CPU write the target while the window is open? */
-  windowVisibleToOtherCpus: z.boolean(),
+  windowVisibleToOtherCpus: z.boolean().nullable(),
   /** Can an attacker reach a writable alias of protected memory? */
-  writableAliasReachable: z.boolean(),
+  writableAliasReachable: z.boolean().nullable(),
   /** Does protection hold against an attacker who can write kernel page tables? */
-  survivesPageTableAttack: z.boolean(),
+  survivesPageTableAttack: z.boolean().nullable(),
 });
 
 /**
- * What the attack suite writes (`attacks.json`): one outcome per attack × backend ×
- * mechanism, and a summary per mechanism. The bench only reads it.
+ * What the attack suite writes (`attacks.json`, schema `prmem-attacks/1`, documented in
+ * apps/attacks/README.md): one outcome per attack × combo and the properties derived
+ * per combo. The bench only reads the fields below; the rest passes through.
  */
-export const attacksFileSchema = z.object({
-  schemaVersion: z.literal(1),
-  /** Who produced it (e.g. `@prmem/attacks`). */
-  generatedBy: z.string().optional(),
+export const attacksFileSchema = z.looseObject({
+  schema: z.literal('prmem-attacks/1'),
+  generatedAt: z.string().optional(),
+  combos: z.array(z.looseObject({ id: z.string(), backend: z.string(), mechanism: z.string() })),
   results: z.array(
-    z.object({
+    z.looseObject({
       attack: z.string(),
-      arch: z.string(),
-      mechanism: z.string(),
+      combo: z.string(),
       outcome: outcomeSchema,
       detail: z.string().optional(),
     }),
   ),
-  summary: z.array(securitySummarySchema),
+  properties: z.record(z.string(), z.record(z.string(), z.boolean().nullable())),
 });
 export type AttacksFile = z.infer<typeof attacksFileSchema>;
 

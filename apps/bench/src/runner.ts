@@ -20,7 +20,8 @@ export interface BenchPlan {
   readonly poolMissing?: string;
   readonly skipped: readonly { what: string; reason: string }[];
   readonly trace: boolean;
-  readonly attacks?: string;
+  /** An attacks.json; undefined: look for one or run the suite; false: do not measure. */
+  readonly attacks?: string | false;
 }
 
 export interface Progress {

@@ -10,29 +10,31 @@ import { discoverVariants, filterVariants } from '../src/variants.js';
 import { wrAssignWorkload } from '../src/workloads/wr-assign.js';
 import { tempDir } from './helpers.js';
 
+/** A file in the suite's format (`prmem-attacks/1`, apps/attacks README). */
 const suiteOutput = {
-  schemaVersion: 1,
-  generatedBy: 'test',
+  schema: 'prmem-attacks/1',
+  generatedAt: '2026-01-01T00:00:00.000Z',
+  combos: [
+    { id: 'x86-64/alias-mm', backend: 'x86-64', mechanism: 'alias-mm', summary: 's' },
+    { id: 'arm64/hyp-assist', backend: 'arm64', mechanism: 'hyp-assist', summary: 's' },
+  ],
   results: [
-    { arch: 'x86-64', mechanism: 'alias-mm', attack: 'remote-write-in-window', outcome: 'stopped' },
+    { attack: 'remote-write-in-window', combo: 'x86-64/alias-mm', outcome: 'stopped' },
     {
-      arch: 'x86-64',
-      mechanism: 'alias-mm',
       attack: 'pte-flip',
-      outcome: 'window',
+      combo: 'x86-64/alias-mm',
+      outcome: 'unprotected',
       detail: 'stage 1 only',
     },
-    { arch: 'arm64', mechanism: 'hyp-assist', attack: 'pte-flip', outcome: 'stopped' },
+    { attack: 'pte-flip', combo: 'arm64/hyp-assist', outcome: 'detected' },
   ],
-  summary: [
-    {
-      arch: 'x86-64',
-      mechanism: 'alias-mm',
+  properties: {
+    'x86-64/alias-mm': {
       windowVisibleToOtherCpus: false,
       writableAliasReachable: false,
       survivesPageTableAttack: false,
     },
-  ],
+  },
 };
 
 async function variants() {
@@ -51,7 +53,7 @@ describe('security properties come from the attack suite', () => {
     expect(s.byVariant['x86-64/alias-mm']?.outcomes).toHaveLength(2);
     for (const id of ['arm64[kvm]/hyp-assist', 'arm64[thin]/hyp-assist']) {
       expect(s.byVariant[id]?.summary).toBeNull();
-      expect(s.byVariant[id]?.outcomes).toEqual([{ attack: 'pte-flip', outcome: 'stopped' }]);
+      expect(s.byVariant[id]?.outcomes).toEqual([{ attack: 'pte-flip', outcome: 'detected' }]);
     }
     expect(s.byVariant['arm64[kvm]/alias-mm']).toBeNull();
   });
@@ -67,7 +69,7 @@ describe('security properties come from the attack suite', () => {
       base: { seed: 1, clockGHz: 3 },
       skipped: [],
       trace: false,
-      attacks: undefined,
+      attacks: false,
     });
     const r = resultsSchema.parse({
       ...results,
@@ -96,7 +98,7 @@ describe('security properties come from the attack suite', () => {
     });
     const md = toMarkdown(await buildReport(results, { charts: false }));
     expect(md).toContain(
-      '| x86-64/alias-mm | no | no | no | remote-write-in-window: stopped, pte-flip: window |',
+      '| x86-64/alias-mm | no | no | no | remote-write-in-window: stopped, pte-flip: unprotected |',
     );
   });
 
@@ -111,5 +113,29 @@ describe('security properties come from the attack suite', () => {
       JSON.stringify({ ...suiteOutput, results: [{ arch: 'x86-64', outcome: 'maybe' }] }),
     );
     await expect(loadSecurity(file, vs, () => {})).rejects.toThrow(/results\.0\.mechanism|outcome/);
+  });
+});
+
+describe('the attack suite and the bench agree on the file format', () => {
+  it("reads what the suite's own runner produces", async () => {
+    const suite = await import('@prmem/attacks');
+    const x86 = (await import('@prmem/arch-x86')).backend;
+    const report = await suite.runMatrix({
+      combos: [{ id: 'x86-64/alias-mm', backend: x86, mechanism: 'alias-mm' }],
+      attacks: suite.CATALOGUE.filter(
+        (a) => a.id === 'plain-write-rodata' || a.id.startsWith('pte-rewrite'),
+      ),
+    });
+    const file = join(tempDir(), 'attacks.json');
+    writeFileSync(file, JSON.stringify(report));
+    const vs = (await variants()).filter((v) => v.id === 'x86-64/alias-mm');
+    const s = await loadSecurity(file, vs, () => {});
+    const got = s.byVariant['x86-64/alias-mm'];
+    expect(got?.outcomes.map((o) => o.attack).sort()).toEqual(
+      report.results.map((r) => r.attack).sort(),
+    );
+    expect(got?.summary?.survivesPageTableAttack).toBe(
+      report.properties['x86-64/alias-mm'].survivesPageTableAttack,
+    );
   });
 });

@@ -5,7 +5,7 @@ import { barSpec, renderSvg, sweepSpec } from './charts.js';
 import type { Block } from './doc.js';
 import { eventList, KEY_EVENTS, num, phasesOf, rate, uniq } from './format.js';
 
-const yesNo = (b: boolean) => (b ? 'yes' : 'no');
+const yesNo = (b: boolean | null) => (b === null ? 'n/a' : b ? 'yes' : 'no');
 
 function securityRows(r: BenchResults): string[][] {
   return r.variants.map((v) => {
@@ -104,7 +104,7 @@ export async function buildReport(r: BenchResults, opts: ReportOptions): Promise
     kind: 'para',
     text: r.security.source
       ? `Security properties as measured by the attack suite (${r.security.source}).`
-      : `No attack-suite results were found: security properties are ${NOT_MEASURED}.`,
+      : `No attack-suite results: security properties are ${NOT_MEASURED} (run pnpm attacks, or let prmem-bench run the suite).`,
   });
   b.push({
     kind: 'table',
