@@ -14,7 +14,8 @@ export const shared = defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     environment: 'node',
-    testTimeout: 30_000,
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
     pool: 'threads',
     reporters: ['default', ['json', { outputFile: 'test-results.json' }]],
   },
