@@ -42,6 +42,13 @@ export const configSchema = z
     costs: costOverrides.optional(),
     clockGHz: z.number().positive().max(10).optional(),
     sectionPages: z.number().int().min(1).max(256).optional(),
+    /** Trace process id: one per run when several machines' traces are merged. */
+    tracePid: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 ** 31 - 1)
+      .optional(),
     /** Where to resolve a backend package from (set by loadConfig to the file's folder). */
     configDir: z.string().optional(),
   })

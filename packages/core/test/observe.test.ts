@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonical, PAGE_SIZE } from '../src/index.js';
+import { canonical, createMachine, PAGE_SIZE } from '../src/index.js';
+import { toyBackend } from '../src/testing/index.js';
 import { toyMachine } from './helpers.js';
 
 describe('trace', () => {
@@ -24,6 +25,22 @@ describe('trace', () => {
       expect(f!.tid).not.toBe(1);
       expect(f!.ts).toBeGreaterThanOrEqual(s.ts);
     }
+  });
+
+  it('uses the configured trace pid, so several runs can share one trace', async () => {
+    const m = await createMachine({
+      arch: toyBackend(),
+      cpus: 2,
+      memoryMiB: 4,
+      trace: true,
+      tracePid: 7,
+    });
+    m.protect(m.vmalloc(PAGE_SIZE).start, PAGE_SIZE, 'ro');
+    const t = m.toChromeTrace();
+    expect(new Set(t.traceEvents.map((e) => e.pid))).toEqual(new Set([7]));
+    await expect(createMachine({ arch: toyBackend(), tracePid: 0 })).rejects.toMatchObject({
+      code: 'ECONFIG',
+    });
   });
 
   it('records nothing when disabled', async () => {
