@@ -88,6 +88,7 @@ export function securityFor(
           windowVisibleToOtherCpus: p.windowVisibleToOtherCpus ?? null,
           writableAliasReachable: p.writableAliasReachable ?? null,
           survivesPageTableAttack: p.survivesPageTableAttack ?? null,
+          windowOpensUnrelatedReadOnly: p.windowOpensUnrelatedReadOnly ?? null,
         }
       : null;
     byVariant[v.id] = summary || outcomes.length > 0 ? { summary, outcomes } : null;

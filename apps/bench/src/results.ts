@@ -115,6 +115,8 @@ export const securitySummarySchema = z.object({
   writableAliasReachable: z.boolean().nullable(),
   /** Does protection hold against an attacker who can write kernel page tables? */
   survivesPageTableAttack: z.boolean().nullable(),
+  /** Does the window make unrelated read-only data writable (on the writer CPU)? */
+  windowOpensUnrelatedReadOnly: z.boolean().nullable(),
 });
 
 /**

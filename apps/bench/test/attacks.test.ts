@@ -33,6 +33,7 @@ const suiteOutput = {
       windowVisibleToOtherCpus: false,
       writableAliasReachable: false,
       survivesPageTableAttack: false,
+      windowOpensUnrelatedReadOnly: false,
     },
   },
 };
@@ -98,7 +99,7 @@ describe('security properties come from the attack suite', () => {
     });
     const md = toMarkdown(await buildReport(results, { charts: false }));
     expect(md).toContain(
-      '| x86-64/alias-mm | no | no | no | remote-write-in-window: stopped, pte-flip: unprotected |',
+      '| x86-64/alias-mm | no | no | no | no | remote-write-in-window: stopped, pte-flip: unprotected |',
     );
   });
 

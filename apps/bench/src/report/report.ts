@@ -15,13 +15,14 @@ function securityRows(r: BenchResults): string[][] {
       const detail = measured
         ? s.outcomes.map((o) => `${o.attack}: ${o.outcome}`).join(', ')
         : NOT_MEASURED;
-      return [v.id, measured ? '—' : NOT_MEASURED, '', '', measured ? detail : ''];
+      return [v.id, measured ? '—' : NOT_MEASURED, '', '', '', measured ? detail : ''];
     }
     return [
       v.id,
       yesNo(s.summary.windowVisibleToOtherCpus),
       yesNo(s.summary.writableAliasReachable),
       yesNo(s.summary.survivesPageTableAttack),
+      yesNo(s.summary.windowOpensUnrelatedReadOnly),
       s.outcomes.map((o) => `${o.attack}: ${o.outcome}`).join(', '),
     ];
   });
@@ -118,6 +119,7 @@ export async function buildReport(r: BenchResults, opts: ReportOptions): Promise
       'write window visible to other CPUs?',
       'writable alias reachable?',
       'survives a page-table attack?',
+      'window opens unrelated read-only data?',
       'attack outcomes',
     ],
     rows: securityRows(r),
