@@ -25,7 +25,7 @@ import {
   wrXchg,
   wrAssignSteps,
 } from '../src/index.js';
-import { COMBOS, physBytes, type World, makeWorld } from './support/combos.js';
+import { COMBOS, type World, makeWorld } from './support/combos.js';
 
 interface TargetCase {
   readonly name: string;
@@ -151,9 +151,7 @@ function expectRefused(
   target: { va: number; len: number } | null,
 ): void {
   const { m } = w;
-  const around = target
-    ? physBytes(m, target.va - 64, Math.min(target.len, PAGE_SIZE) + 128)
-    : null;
+  const around = target ? m.peek(target.va - 64, Math.min(target.len, PAGE_SIZE) + 128) : null;
   const events = m.securityEvents().length;
   const windows = m.stats().events.wrWindow;
   let caught: unknown;
@@ -167,7 +165,7 @@ function expectRefused(
   expect(v.code).toBe('EWRVIOLATION');
   expect(reasons).toContain(v.reason);
   expect(v.operation).toBe(operation);
-  if (target && around) expect(physBytes(m, target.va - 64, around.length)).toEqual(around);
+  if (target && around) expect(m.peek(target.va - 64, around.length)).toEqual(around);
   const evs = m.securityEvents();
   expect(evs.length).toBe(events + 1);
   const ev = evs[evs.length - 1];
@@ -291,10 +289,10 @@ describe.each(COMBOS)('refusals on $label', (combo) => {
     // The reads before validation may set accessed bits: compare the list's bytes instead.
     cpu.readBytes(head, 128);
     cpu.readBytes(node, 16);
-    const listBytes = physBytes(w.m, head, 128);
+    const listBytes = w.m.peek(head, 128);
     const events = w.m.securityEvents().length;
     expect(() => prListAdd(cpu, node, head)).toThrow(WriteRareViolation);
-    expect(physBytes(w.m, head, 128)).toEqual(listBytes);
+    expect(w.m.peek(head, 128)).toEqual(listBytes);
     expect(w.m.securityEvents().length).toBe(events + 1);
     expect(w.m.securityEvents()[events]).toMatchObject({ operation: 'prListAdd', address: node });
     expect(w.m.stats().events.wrWindow).toBe(0);

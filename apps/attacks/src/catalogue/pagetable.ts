@@ -2,7 +2,6 @@ import { defineAttack, expect } from './define.js';
 import {
   bootWithStatics,
   observeWrites,
-  physBytes,
   plainWrite,
   protectedPool,
   rewritePteWritable,
@@ -19,7 +18,7 @@ function pteAttack({ machine: m }: AttackWorld, target: 'wr-pool' | 'ro-after-in
       ? protectedPool(m, 'wr', 'pte-victim').obj
       : bootWithStatics(m).roAfterInit;
   const cpu = m.cpu(0);
-  const before = physBytes(m, va, 8);
+  const before = m.peek(va, 8);
   const pte = rewritePteWritable(m, cpu, va);
   const obs = observeWrites(
     m,
@@ -27,7 +26,7 @@ function pteAttack({ machine: m }: AttackWorld, target: 'wr-pool' | 'ro-after-in
     [['plain write', plainWrite(cpu, va)]],
   );
   // The PTE store's own security events (none expected) count too.
-  if (!sameBytes(before, physBytes(m, va, 8)) && !obs.landed) return { ...obs, landed: true };
+  if (!sameBytes(before, m.peek(va, 8)) && !obs.landed) return { ...obs, landed: true };
   return { ...obs, detail: `${pte}; ${obs.detail}` };
 }
 

@@ -2,16 +2,7 @@ import { DESC_OFFSETS, createPool, findPool, poolTable } from '@prmem/pool';
 import { wrAssign } from '@prmem/wr-ops';
 import { defineAttack, expect } from './define.js';
 import type { PrmemError } from '@prmem/core';
-import {
-  attempt,
-  EVIL,
-  GOOD,
-  hex,
-  observeWrites,
-  physBytes,
-  protectedPool,
-  sameBytes,
-} from './support.js';
+import { attempt, EVIL, GOOD, hex, observeWrites, protectedPool, sameBytes } from './support.js';
 import type { Attack, Observation } from './types.js';
 
 /** Summarizes a downgrade attempt: `landed` when the level moved or the write it enables worked. */
@@ -52,7 +43,7 @@ export const POOL: readonly Attack[] = [
       const before = `${pool.level}/${m.protectionOf(obj)}`;
       const a = attempt(m, () => m.protect(area.start, area.size, 'wr'), typedRefusal);
       const after = `${pool.level}/${m.protectionOf(obj)}`;
-      const data = physBytes(m, obj, 8);
+      const data = m.peek(obj, 8);
       const wr = attempt(m, () => wrAssign(m.cpu(0), obj, EVIL, 8));
       const obs = downgradeObservation(
         'protect(area, wr)',
@@ -67,7 +58,7 @@ export const POOL: readonly Attack[] = [
       // the downgrade's; the downgrade itself records nothing.
       return {
         ...obs,
-        landed: obs.landed || !sameBytes(data, physBytes(m, obj, 8)),
+        landed: obs.landed || !sameBytes(data, m.peek(obj, 8)),
         events: a.events,
       };
     },

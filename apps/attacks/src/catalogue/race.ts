@@ -7,7 +7,6 @@ import {
   bootWithStatics,
   GOOD,
   hex,
-  physBytes,
   plainWrite,
   protectedPool,
   sameBytes,
@@ -26,7 +25,7 @@ function hammer(
   attacker: number,
   what: string,
 ): Observation {
-  const before = physBytes(m, victim, 8);
+  const before = m.peek(victim, 8);
   let writerDone = false;
   let lastStep = 'start';
   const tries: string[] = [];
@@ -65,7 +64,7 @@ function hammer(
   };
   const run = runSchedule([writer, attackerProgram], (runnable, n) => n % runnable.length);
   if (run.errors.length > 0) throw run.errors[0].error;
-  const changed = !sameBytes(before, physBytes(m, victim, 8));
+  const changed = !sameBytes(before, m.peek(victim, 8));
   const who = `CPU${attacker} plain writes to ${what} ${hex(victim)}`;
   return {
     landed: landedAt !== undefined || changed,

@@ -18,12 +18,7 @@ export const GOOD = 0x1111_2222_3333_4444n;
 
 export const hex = (v: number): string => `0x${v.toString(16)}`;
 
-/** The bytes behind a kernel VA, read from physical memory (no TLB, no fault). */
-export function physBytes(m: Machine, va: number, len: number): Uint8Array | undefined {
-  return m.peek(va, len) ?? undefined;
-}
-
-export function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+export function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
   if (!a || !b) return a === b;
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
@@ -85,7 +80,7 @@ export function observeWrites(
   targets: readonly Target[],
   attempts: readonly (readonly [string, () => void])[],
 ): Observation {
-  const before = targets.map((t) => physBytes(m, t.va, t.len));
+  const before = targets.map((t) => m.peek(t.va, t.len));
   const parts: string[] = [];
   const events: string[] = [];
   let refusal: string | undefined;
@@ -101,7 +96,7 @@ export function observeWrites(
       parts.push(`${what}: went through`);
     }
   }
-  const changed = targets.filter((t, i) => !sameBytes(before[i], physBytes(m, t.va, t.len)));
+  const changed = targets.filter((t, i) => !sameBytes(before[i], m.peek(t.va, t.len)));
   if (changed.length > 0) parts.push(`changed: ${changed.map((t) => t.what).join(', ')}`);
   return {
     landed: through || changed.length > 0,

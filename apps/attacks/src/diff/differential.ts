@@ -10,7 +10,7 @@ import { applicable, execute, type StepRecord } from '../fuzz/execute.js';
 import { checkInvariants } from '../fuzz/invariants.js';
 import { newModel } from '../fuzz/model.js';
 import { type Op, opArb, preludeArb } from '../fuzz/ops.js';
-import { createWorld, DEFAULT_CPUS, physBytes } from '../fuzz/world.js';
+import { createWorld, DEFAULT_CPUS } from '../fuzz/world.js';
 
 export interface Snapshot {
   readonly combo: string;
@@ -37,7 +37,7 @@ export async function runProgram(
     checkInvariants(model, w);
   }
   const allocs = model.allocs.map((a, i) =>
-    model.pools[a.pool].destroyed ? null : physBytes(w.m, w.allocs[i], a.bytes.length),
+    model.pools[a.pool].destroyed ? null : w.m.peek(w.allocs[i], a.bytes.length),
   );
   return { combo: combo.label, steps, allocs };
 }

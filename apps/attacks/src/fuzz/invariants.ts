@@ -6,7 +6,7 @@ import { PG } from '@prmem/core';
 import { findPool, poolTable, pools } from '@prmem/pool';
 import type { Model } from './model.js';
 import { FuzzFailure } from './execute.js';
-import { countQuarantined, diffBytes, physBytes, type World } from './world.js';
+import { countQuarantined, diffBytes, type World } from './world.js';
 
 export function checkInvariants(model: Model, w: World): void {
   const m = w.m;
@@ -22,7 +22,7 @@ export function checkInvariants(model: Model, w: World): void {
         throw new FuzzFailure(`findPool(a${i}) finds a destroyed pool`);
       continue;
     }
-    const got = physBytes(m, va, a.bytes.length);
+    const got = m.peek(va, a.bytes.length);
     if (!got) throw new FuzzFailure(`a${i} (p${a.pool}) is not mapped`);
     const d = diffBytes(got, a.bytes);
     if (d) throw new FuzzFailure(`memory of a${i} (p${a.pool}) differs from the model at ${d}`);

@@ -44,11 +44,6 @@ export function countQuarantined(m: Machine): number {
   return n;
 }
 
-/** The bytes of [va, va+len) straight from physical memory, or null if any page is unmapped. */
-export function physBytes(m: Machine, va: number, len: number): Uint8Array | null {
-  return m.peek(va, len);
-}
-
 /** Undefined if equal, else where the first difference is. */
 export function diffBytes(got: Uint8Array, want: Uint8Array): string | undefined {
   if (got.length !== want.length) return `length ${got.length} != ${want.length}`;

@@ -131,11 +131,6 @@ export function pattern(len: number, seed: number): Uint8Array {
   return b;
 }
 
-/** The bytes of [va, va+len) straight from physical memory (page by page), or null if unmapped. */
-export function physBytes(m: Machine, va: number, len: number): Uint8Array | null {
-  return m.peek(va, len);
-}
-
 /** Undefined if equal, else where the first difference is (fast: no deep-equality walk). */
 export function diffBytes(got: Uint8Array, want: Uint8Array): string | undefined {
   if (got.length !== want.length) return `length ${got.length} != ${want.length}`;
