@@ -66,7 +66,12 @@ describe('independent decode of raw descriptors vs the backend', () => {
               check(m.kernelMm, m.kernelMm.rootPa, va);
           });
           m.arch.pt.forEachLeaf(user, (va) => check(user, user.rootPa, va));
-          for (const u of userMaps) check(user, user.rootPa, u.vpn * PAGE_SIZE + PAGE_SIZE);
+          // The page after each user leaf; after the last user page that is the first
+          // kernel-half page, which the hardware translates through TTBR1.
+          for (const u of userMaps) {
+            const next = u.vpn * PAGE_SIZE + PAGE_SIZE;
+            check(user, next >= KERNEL_HALF ? m.kernelMm.rootPa : user.rootPa, next);
+          }
 
           // Real kernel stores through the MMU agree with the decoded permission.
           m.switchMm(cpu, user);
