@@ -6,6 +6,7 @@ import type { CostTable } from './costs.js';
 import type { Cpu } from './cpu.js';
 import type { Machine } from './machine.js';
 import type { Mm, MmKind } from './mm.js';
+import type { StepProgram } from './program.js';
 
 /** Kernel protection levels, in the only order they may move: rw → wr → ro. */
 export type ProtLevel = 'rw' | 'wr' | 'ro';
@@ -121,6 +122,12 @@ export interface WriteRareMechanism {
    * Yields after every architectural step, so the scheduler can interleave other CPUs.
    */
   session(cpu: Cpu, ops: readonly WrOp[]): Steps;
+  /**
+   * The same session as a step program (optional): the very steps `session` yields, for
+   * callers that run it straight through. Synchronous write-rare calls use it when
+   * present and spare a generator resume per step; `session` is then `stepsOf(program)`.
+   */
+  program?(cpu: Cpu, ops: readonly WrOp[]): StepProgram;
 }
 
 /** What an architecture does, bound to one machine. */

@@ -16,4 +16,5 @@ export * from './stats.js';
 export * from './tlb.js';
 export * from './trace.js';
 export * from './vmap.js';
+export * from './program.js';
 export * from './wrapply.js';

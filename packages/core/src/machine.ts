@@ -54,6 +54,8 @@ export interface Section {
   readonly name: SectionName;
   readonly start: number;
   readonly size: number;
+  /** Frame of each page: the kernel image is physically fixed (`__pa_symbol`, no walk). */
+  readonly pfns: Int32Array;
   used: number;
 }
 
@@ -130,6 +132,8 @@ export class Machine {
   private readonly mmList: Mm[] = [];
   private readonly areas: VmapArea[] = [];
   private readonly sectionMap = new Map<SectionName, Section>();
+  /** The same sections as an array: `sectionOf` is on every write-rare check's path. */
+  private readonly sectionList: Section[] = [];
   private readonly symbols = new Map<string, StaticSymbol>();
   private readonly secEvents: SecurityEvent[] = [];
   private readonly windows: Int32Array;
@@ -235,7 +239,15 @@ export class Machine {
           global: true,
         });
       }
-      this.sectionMap.set(name, { name, start: va, size: sectionPages * PAGE_SIZE, used: 0 });
+      const sec = {
+        name,
+        start: va,
+        size: sectionPages * PAGE_SIZE,
+        pfns: Int32Array.from(pfns),
+        used: 0,
+      };
+      this.sectionMap.set(name, sec);
+      this.sectionList.push(sec);
       va += sectionPages * PAGE_SIZE;
     }
   }
@@ -305,7 +317,8 @@ export class Machine {
 
   /** The static section containing [va, va+len), or undefined. */
   sectionOf(va: number, len = 1): Section | undefined {
-    for (const s of this.sectionMap.values()) {
+    for (let i = 0; i < this.sectionList.length; i++) {
+      const s = this.sectionList[i];
       if (va >= s.start && va + len <= s.start + s.size) return s;
     }
     return undefined;

@@ -1,4 +1,4 @@
-import { PAGE_SIZE } from './addr.js';
+import { PAGE_MASK, PAGE_SIZE } from './addr.js';
 
 /**
  * TLB entry flags, architecture-neutral: a backend's walk translates its own PTE bits
@@ -132,7 +132,7 @@ export class Tlb {
       for (let i = 0; i < this.size; i++) {
         const t = this.tag[i];
         if (!(t >= 0)) continue;
-        const b = t - (t % PAGE_SIZE);
+        const b = t - (t & PAGE_MASK);
         if (b >= start && b < end) {
           this.drop(i);
           n++;
@@ -150,7 +150,7 @@ export class Tlb {
     let n = 0;
     for (let i = 0; i < this.size; i++) {
       const t = this.tag[i];
-      if (t >= 0 && t % PAGE_SIZE === asid) {
+      if (t >= 0 && (t & PAGE_MASK) === asid) {
         this.drop(i);
         n++;
       }
@@ -163,7 +163,7 @@ export class Tlb {
     let n = 0;
     for (let i = 0; i < this.size; i++) {
       const t = this.tag[i];
-      if (t >= 0 && t % PAGE_SIZE !== GLOBAL_TAG) {
+      if (t >= 0 && (t & PAGE_MASK) !== GLOBAL_TAG) {
         this.drop(i);
         n++;
       }
@@ -189,7 +189,7 @@ export class Tlb {
     for (let i = 0; i < this.size; i++) {
       const t = this.tag[i];
       if (!(t >= 0)) continue;
-      const tag = t % PAGE_SIZE;
+      const tag = t & PAGE_MASK;
       yield {
         slot: i,
         va: t - tag,

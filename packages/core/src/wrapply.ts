@@ -1,9 +1,10 @@
 import { PAGE_SIZE } from './addr.js';
-import type { Steps, WrOp } from './backend.js';
+import type { Step, Steps, WrOp } from './backend.js';
 import { EV } from './costs.js';
 import type { Cpu } from './cpu.js';
 
 import type { Machine } from './machine.js';
+import { type StepProgram, stepsOf } from './program.js';
 
 /** Bytes an op writes. */
 export function opLength(op: WrOp): number {
@@ -51,45 +52,100 @@ function fromBig(v: bigint, size: number): Uint8Array {
 }
 
 /**
- * Performs ops through the CPU's MMU at `va + delta` (delta: the alias offset, 0 to write
- * in place). An aligned 1/2/4/8-byte write or rmw is one store, one step: no schedule can
- * see it torn. Longer writes step once per page.
+ * Performs `op` at `op.va + delta` if it is a single store: an aligned 1/2/4/8-byte
+ * write or set, which no schedule can see torn. Returns its step label, or `undefined`
+ * (nothing done) for an op that takes several steps. Mechanisms call it before
+ * `applyOpsViaCpu` so the common one-store window runs without a nested generator.
  */
-export function* applyOpsViaCpu(
-  cpu: Cpu,
-  ops: readonly WrOp[],
-  delta: number,
-  counters = true,
-): Steps {
-  for (const op of ops) {
+export function storeOp(cpu: Cpu, op: WrOp, delta: number, counters = true): string | undefined {
+  if (op.kind === 'rmw') return undefined;
+  const len = op.kind === 'write' ? op.data.length : op.len;
+  // `&`: exact on an integer VA, and no float modulo on every store.
+  if (!isAtomicSize(len) || (op.va & (len - 1)) !== 0) return undefined;
+  storeAtomic(
+    cpu,
+    op.va + delta,
+    op.kind === 'write' ? op.data : new Uint8Array(len).fill(op.value),
+  );
+  if (counters) cpu.machineCounters.charge(cpu.id, EV.wrBytes, len);
+  return STORE_LABEL[len];
+}
+
+/**
+ * Performs ops through the CPU's MMU at `va + delta` (delta: the alias offset, 0 to write
+ * in place; one per op, or one for all). An aligned 1/2/4/8-byte write or rmw is one
+ * store, one step: no schedule can see it torn. Longer writes step once per page.
+ */
+export class OpWriter implements StepProgram {
+  private i = 0;
+  /** Bytes of op `i` already written (a copy that spans pages). */
+  private done = 0;
+  /** One delta for every op, unless `deltas` gives one per op (fields of one type each). */
+  private readonly delta: number;
+  private readonly deltas: readonly number[] | null;
+
+  constructor(
+    private readonly cpu: Cpu,
+    private readonly ops: readonly WrOp[],
+    delta: number | readonly number[],
+    private readonly counters = true,
+  ) {
+    this.delta = typeof delta === 'number' ? delta : 0;
+    this.deltas = typeof delta === 'number' ? null : delta;
+  }
+
+  step(): Step | null {
+    if (this.i >= this.ops.length) return null;
+    const { cpu, counters } = this;
+    const op = this.ops[this.i];
+    const delta = this.deltas === null ? this.delta : this.deltas[this.i];
+    const label = storeOp(cpu, op, delta, counters);
+    if (label !== undefined) {
+      this.i++;
+      return label;
+    }
     const at = op.va + delta;
     if (op.kind === 'rmw') {
       const old = toBig(cpu.readBytes(at, op.size));
       op.old = old;
       storeAtomic(cpu, at, fromBig(op.fn(old), op.size));
-      yield 'rmw';
-    } else {
-      const len = opLength(op);
-      if (isAtomicSize(len) && op.va % len === 0) {
-        const data = op.kind === 'write' ? op.data : new Uint8Array(len).fill(op.value);
-        storeAtomic(cpu, at, data);
-        yield STORE_LABEL[len];
-      } else {
-        let done = 0;
-        while (done < len) {
-          const n = Math.min(len - done, PAGE_SIZE - ((at + done) % PAGE_SIZE));
-          const chunk =
-            op.kind === 'write'
-              ? op.data.subarray(done, done + n)
-              : new Uint8Array(n).fill(op.value);
-          cpu.writeBytes(at + done, chunk);
-          done += n;
-          yield `copy ${n}B`;
-        }
-      }
+      this.next(op.size);
+      return 'rmw';
     }
-    if (counters) cpu.machineCounters.charge(cpu.id, EV.wrBytes, opLength(op));
+    const len = opLength(op);
+    if (len === 0) {
+      this.next(0);
+      return this.step();
+    }
+    const from = this.done;
+    const n = Math.min(len - from, PAGE_SIZE - ((at + from) % PAGE_SIZE));
+    cpu.writeBytes(
+      at + from,
+      op.kind === 'write' ? op.data.subarray(from, from + n) : new Uint8Array(n).fill(op.value),
+    );
+    this.done += n;
+    if (this.done === len) this.next(len);
+    return `copy ${n}B`;
   }
+
+  /** A write changes what it changed; there is nothing to undo. */
+  abort(): void {}
+
+  private next(bytes: number): void {
+    if (this.counters) this.cpu.machineCounters.charge(this.cpu.id, EV.wrBytes, bytes);
+    this.i++;
+    this.done = 0;
+  }
+}
+
+/** The ops of `OpWriter` as scheduler steps. */
+export function applyOpsViaCpu(
+  cpu: Cpu,
+  ops: readonly WrOp[],
+  delta: number | readonly number[],
+  counters = true,
+): Steps {
+  return stepsOf(new OpWriter(cpu, ops, delta, counters));
 }
 
 function storeAtomic(cpu: Cpu, va: number, b: Uint8Array): void {

@@ -1,0 +1,40 @@
+import type { Step, Steps } from './backend.js';
+
+/**
+ * A step sequence written once as a resumable state machine, so it can run either one
+ * step at a time under a scheduler (`stepsOf`) or straight through (`runProgram`). A
+ * generator resume costs tens of nanoseconds; a write-rare window has eight steps, so the
+ * synchronous API of a hot mechanism runs its program without one.
+ */
+export interface StepProgram {
+  /** Performs the next step and returns its label, or `null` when nothing is left. */
+  step(): Step | null;
+  /**
+   * Undoes whatever the steps performed so far left half-done. Called once, only when the
+   * program did not finish: a step threw, or a schedule abandoned it (what a generator's
+   * `finally` does).
+   */
+  abort(): void;
+}
+
+/** The program as scheduler steps: one yield per step, `abort` on a throw or `return()`. */
+export function* stepsOf(p: StepProgram): Steps {
+  let finished = false;
+  try {
+    for (let label = p.step(); label !== null; label = p.step()) yield label;
+    finished = true;
+  } finally {
+    if (!finished) p.abort();
+  }
+}
+
+/** Runs the program to its end with no scheduler; a throwing step is unwound by `abort`. */
+export function runProgram(p: StepProgram): void {
+  let finished = false;
+  try {
+    while (p.step() !== null);
+    finished = true;
+  } finally {
+    if (!finished) p.abort();
+  }
+}
