@@ -11,6 +11,7 @@ import {
   type Machine,
   type Mm,
   type MmKind,
+  MAX_ASID,
   PAGE_SIZE,
   PG,
   type ProtLevel,
@@ -43,14 +44,16 @@ import { X86PageTable } from './pagetable.js';
  * write-rare mechanisms.
  */
 const GIB = 2 ** 30;
+/** PCIDs tracked per CPU before the table grows. */
+const SEEN_INITIAL = 16;
 const TIB = 2 ** 40;
 
 export class X86Arch implements ArchImpl {
   readonly pt: X86PageTable;
   /** mm->context.tlb_gen, by mm id: bumped when an mm's user-half entries go away. */
   private readonly mmGen: number[] = [];
-  /** Per CPU, PCID → the tlb_gen its TLB entries are current with. */
-  private readonly seen: Map<number, number>[] = [];
+  /** Per CPU, by PCID: the tlb_gen its TLB entries are current with (-1: none). */
+  private readonly seen: Int32Array[] = [];
   private readonly mechs = new Map<string, WriteRareMechanism>();
   private readonly poolMms = new Map<number, Mm>();
   private wr: Mm | undefined;
@@ -90,7 +93,8 @@ export class X86Arch implements ArchImpl {
       cpu.regs.cr0 = DEFAULT_CR0;
       cpu.regs.cr4 = DEFAULT_CR4;
       cpu.regs.pkrs = DEFAULT_PKRS;
-      this.seen[i] = new Map([[this.m.kernelMm.asid, 0]]);
+      this.seen[i] = new Int32Array(SEEN_INITIAL).fill(-1);
+      this.seenSet(cpu, this.m.kernelMm.asid, 0);
       this.setCr3(cpu, this.m.kernelMm);
     }
     // poking_addr-style randomization: the per-CPU poking slots somewhere in [1, 64) TiB,
@@ -135,7 +139,7 @@ export class X86Arch implements ArchImpl {
 
   private setCr3(cpu: Cpu, mm: Mm): void {
     // CR3: PML4 address | PCID; NOFLUSH (bit 63) is an instruction hint, never stored.
-    cpu.regs.cr3lo = ((mm.rootPa % 0x1_0000_0000) | mm.asid) >>> 0;
+    cpu.regs.cr3lo = ((mm.rootPa >>> 0) | mm.asid) >>> 0;
     cpu.regs.cr3hi = Math.floor(mm.rootPa / 0x1_0000_0000);
     cpu.mm = mm;
     cpu.asid = mm.asid;
@@ -149,21 +153,37 @@ export class X86Arch implements ArchImpl {
   switchMm(cpu: Cpu, mm: Mm): void {
     if (cpu.mm === mm) return;
     const gen = this.mmGen[mm.id] ?? 0;
-    const seen = this.seen[cpu.id];
-    const noflush = seen.get(mm.asid) === gen;
+    const noflush = this.seenGen(cpu, mm.asid) === gen;
     this.setCr3(cpu, mm);
     this.m.counters.charge(cpu.id, EV.mmSwitch);
     if (!noflush) {
       cpu.tlb.flushAsid(mm.asid);
       this.m.counters.charge(cpu.id, EV.localFlushAsid);
     }
-    seen.set(mm.asid, gen);
+    this.seenSet(cpu, mm.asid, gen);
     if (this.m.trace.enabled) {
       this.m.trace.instant(cpu.id, noflush ? 'mov cr3 (noflush)' : 'mov cr3', 'mm', {
         mm: mm.name,
         pcid: mm.asid,
       });
     }
+  }
+
+  /** The tlb_gen `cpu`'s entries of PCID `asid` are current with, -1 if it has none. */
+  private seenGen(cpu: Cpu, asid: number): number {
+    const seen = this.seen[cpu.id];
+    return asid < seen.length ? seen[asid] : -1;
+  }
+
+  private seenSet(cpu: Cpu, asid: number, gen: number): void {
+    let seen = this.seen[cpu.id];
+    if (asid >= seen.length) {
+      // Grown as PCIDs come into use: most machines use a handful, not 4,095.
+      const grown = new Int32Array(Math.min(MAX_ASID + 1, Math.max(2 * seen.length, asid + 1)));
+      grown.fill(-1).set(seen);
+      this.seen[cpu.id] = seen = grown;
+    }
+    seen[asid] = gen;
   }
 
   /** Audits: a PCID whose mm's tlb_gen moved on is flushed at the next switch, so dead. */
@@ -174,7 +194,7 @@ export class X86Arch implements ArchImpl {
 
   /** Whether `cpu` may use its TLB entries of `mm` without a flush (tests, audits). */
   pcidCurrent(cpu: Cpu, mm: Mm): boolean {
-    return this.seen[cpu.id].get(mm.asid) === (this.mmGen[mm.id] ?? 0);
+    return this.seenGen(cpu, mm.asid) === (this.mmGen[mm.id] ?? 0);
   }
 
   // ---- TLB maintenance ---------------------------------------------------------------
@@ -228,7 +248,7 @@ export class X86Arch implements ArchImpl {
         t.tlb.flushAsid(mm.asid);
         this.m.counters.charge(t.id, EV.localFlushAsid);
       } else for (const va of pages) this.flushLocalPage(t, va);
-      this.seen[t.id].set(mm.asid, gen);
+      this.seenSet(t, mm.asid, gen);
     };
     if (cpu.mm === mm) flush(cpu);
     const targets: number[] = [];

@@ -5,6 +5,7 @@ import {
   InvalidArgumentError,
   type Machine,
   type Mm,
+  PAGE_MASK,
   PAGE_SIZE,
   type PageTableOps,
   PG,
@@ -66,7 +67,7 @@ export class X86PageTable implements PageTableOps {
   /** A fresh 4 KiB leaf as Linux builds PAGE_KERNEL / PAGE_KERNEL_RO (A set; D if writable). */
   encodeLeafLo(pa: number, prot: PteProt): number {
     return (
-      (((pa % 0x1_0000_0000) & ADDR_LO_MASK) |
+      ((pa & ADDR_LO_MASK) |
         P |
         A |
         (prot.write ? RW | D : 0) |
@@ -95,7 +96,7 @@ export class X86PageTable implements PageTableOps {
   private checkPageVa(va: number): void {
     if (!Number.isInteger(va) || va < 0 || va >= 2 ** 48)
       throw new BadAddressError(va, 'must be an integer in [0, 2^48)');
-    if (va % PAGE_SIZE !== 0) throw new BadAddressError(va, 'must be page-aligned');
+    if ((va & PAGE_MASK) !== 0) throw new BadAddressError(va, 'must be page-aligned');
   }
 
   // ---- table navigation ---------------------------------------------------------------
@@ -171,18 +172,44 @@ export class X86PageTable implements PageTableOps {
     if (!Number.isInteger(pa) || pa < 0 || pa >= this.m.phys.size || pa % PAGE_SIZE !== 0)
       throw new BadAddressError(pa, 'physical address must be a page-aligned frame in memory');
     this.checkProt(prot);
-    const e = this.pteSlot(mm, va, true);
-    const w = e >>> 2;
+    this.writeLeaf(this.pteSlot(mm, va, true), pa, prot);
+    return 1;
+  }
+
+  /**
+   * get_locked_pte(): the PA of `va`'s level-1 entry in `mm`, allocating the tables on the
+   * way. text_poke keeps this pointer for the whole poke: set_pte_at() before the write,
+   * pte_clear() after, one walk for both.
+   */
+  getLockedPte(mm: Mm, va: number): number {
+    this.checkPageVa(va);
+    return this.pteSlot(mm, va, true);
+  }
+
+  /** set_pte_at() through a pointer from getLockedPte(): a 4 KiB leaf for frame `pa`. */
+  setPte(ptep: number, pa: number, prot: PteProt): void {
+    if (!Number.isInteger(pa) || pa < 0 || pa >= this.m.phys.size || pa % PAGE_SIZE !== 0)
+      throw new BadAddressError(pa, 'physical address must be a page-aligned frame in memory');
+    this.checkProt(prot);
+    this.writeLeaf(ptep, pa, prot);
+  }
+
+  private writeLeaf(ptep: number, pa: number, prot: PteProt): void {
+    const w = ptep >>> 2;
     this.u32[w] = this.encodeLeafLo(pa, prot);
     this.u32[w + 1] = this.encodeLeafHi(pa, prot);
-    return 1;
+  }
+
+  /** pte_clear() through a pointer from getLockedPte(). */
+  pteClear(ptep: number): void {
+    this.u32[ptep >>> 2] = 0;
+    this.u32[(ptep >>> 2) + 1] = 0;
   }
 
   unmap(mm: Mm, va: number): boolean {
     const e = this.findLeaf(mm, va);
     if (e < 0) return false;
-    this.u32[e >>> 2] = 0;
-    this.u32[(e >>> 2) + 1] = 0;
+    this.pteClear(e);
     return true;
   }
 

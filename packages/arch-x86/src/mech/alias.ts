@@ -1,11 +1,14 @@
 import {
-  applyOpsViaCpu,
   BadSizeError,
   type Cpu,
   EV,
   type Mm,
+  OpWriter,
   PAGE_SIZE,
+  type Step,
+  type StepProgram,
   type Steps,
+  stepsOf,
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
@@ -14,8 +17,10 @@ import { ALIAS_PROT, POKE_SLOT_SIZE } from '../constants.js';
 import { resolveTargets, type TargetRun } from './targets.js';
 
 interface AliasPlan {
-  /** Alias VA → frame PA, in the order they are mapped. */
-  readonly aliases: readonly (readonly [number, number])[];
+  /** Alias VAs in the poking slot, in the order they are mapped. */
+  readonly va: readonly number[];
+  /** The frame behind each alias. */
+  readonly pa: readonly number[];
   /** Per op, the distance from its kernel VA to its alias. */
   readonly deltas: readonly number[];
 }
@@ -30,119 +35,165 @@ function planAliases(arch: X86Arch, cpu: Cpu, runs: readonly TargetRun[]): Alias
   const slot = arch.pokingSlot(cpu);
   if (runs.length === 1 && runs[0].pas.length === 1) {
     // The common case (one small write): one alias page, no bookkeeping.
-    return { aliases: [[slot, runs[0].pas[0]]], deltas: [slot - runs[0].first] };
+    return { va: [slot], pa: [runs[0].pas[0]], deltas: [slot - runs[0].first] };
   }
   const frames = new Map<number, number>(); // kernel page VA -> frame PA
   for (const r of runs)
     for (let i = 0; i < r.pas.length; i++) frames.set(r.first + i * PAGE_SIZE, r.pas[i]);
   const pages = [...frames.keys()].sort((a, b) => a - b);
   const aliasOf = new Map<number, number>();
-  const aliases: [number, number][] = [];
+  const va: number[] = [];
+  const pa: number[] = [];
   let next = slot;
   for (let i = 0; i < pages.length; i++) {
     // A gap in the kernel VAs starts a new cluster at the next free alias page.
     if (i > 0 && pages[i] !== pages[i - 1] + PAGE_SIZE) next += PAGE_SIZE;
-    const va = i === 0 ? slot : next;
-    if (va + PAGE_SIZE > slot + POKE_SLOT_SIZE)
+    const at = i === 0 ? slot : next;
+    if (at + PAGE_SIZE > slot + POKE_SLOT_SIZE)
       throw new BadSizeError(
         pages.length,
         `pages in one window; the poking slot holds ${POKE_SLOT_SIZE / PAGE_SIZE}`,
       );
-    aliasOf.set(pages[i], va);
-    aliases.push([va, frames.get(pages[i])!]);
-    next = va + PAGE_SIZE;
+    aliasOf.set(pages[i], at);
+    va.push(at);
+    pa.push(frames.get(pages[i])!);
+    next = at + PAGE_SIZE;
   }
   const deltas = runs.map((r) => aliasOf.get(r.first)! - r.first);
-  return { aliases, deltas };
+  return { va, pa, deltas };
 }
 
-/** pte_clear of every mapped alias (a plain function: no closure per window). */
-function clearAliases(arch: X86Arch, cpu: Cpu, mm: Mm, mapped: readonly number[]): void {
-  for (const va of mapped) arch.pt.unmap(mm, va);
-  arch.m.counters.charge(cpu.id, EV.pteWrite, mapped.length);
+/** pte_clear of the first `n` aliases through their pte pointers. */
+function clearAliases(arch: X86Arch, cpu: Cpu, ptes: readonly number[], n: number): void {
+  for (let i = 0; i < n; i++) arch.pt.pteClear(ptes[i]);
+  arch.m.counters.charge(cpu.id, EV.pteWrite, n);
 }
+
+/** Where an AliasWindow is: the next step it performs, in order. */
+const IRQ_OFF = 0;
+const MAP_ALIASES = 1;
+const SWITCH_IN = 2;
+/** The writes, one step each; the step after the last write clears the aliases. */
+const WRITE = 3;
+const INVLPG = 4;
+const SWITCH_OUT = 5;
+const IRQ_ON = 6;
+const DONE = 7;
 
 /**
- * One text_poke-style window in `mm`: IRQs off, map non-global supervisor aliases of the
- * target frames in the CPU's poking slot, switch CR3 to `mm`, write through the aliases,
- * clear them, INVLPG them while `mm` is still loaded (INVLPG only reaches the current
- * PCID), switch back, IRQs on. Nothing here sends an IPI. A faulting write unwinds every
- * step in `finally`.
+ * One text_poke-style window in `mm`, step by step: IRQs off; map non-global supervisor
+ * aliases of the target frames in the CPU's poking slot (get_locked_pte + set_pte_at,
+ * keeping each pte pointer for the clear); switch CR3 to `mm`; write through the aliases;
+ * clear them; INVLPG them while `mm` is still loaded (INVLPG only reaches the current
+ * PCID); switch back; IRQs on. Nothing here sends an IPI. A faulting write, or a schedule
+ * that abandons the window, unwinds every step in `abort`.
+ *
+ * Runs on every write-rare store: fields are read through `this` (no destructuring, no
+ * tuples), and the step after the last write is the clear (no extra dispatch).
  */
-export function* aliasWindow(
-  arch: X86Arch,
-  cpu: Cpu,
-  mm: Mm,
-  runs: readonly TargetRun[],
-  ops: readonly WrOp[],
-): Steps {
-  if (ops.length === 0) return;
-  const m = arch.m;
-  const plan = planAliases(arch, cpu, runs);
-  const mapped: number[] = [];
-  let prev: Mm | undefined;
-  let irqOff = false;
-  let cleared = false;
-  let done = false;
-  try {
-    cpu.localIrqDisable();
-    irqOff = true;
-    m.openWindow(cpu);
-    yield 'local_irq_disable';
-    for (let i = 0; i < plan.aliases.length; i++) {
-      const va = plan.aliases[i][0];
-      arch.pt.map(mm, va, plan.aliases[i][1], ALIAS_PROT);
-      mapped.push(va);
-      m.counters.charge(cpu.id, EV.pteWrite);
-      yield 'set_pte alias';
-    }
-    prev = cpu.mm;
-    arch.switchMm(cpu, mm);
-    yield 'switch_mm alias mm';
-    if (ops.length === 1) yield* applyOpsViaCpu(cpu, ops, plan.deltas[0]);
-    else for (let i = 0; i < ops.length; i++) yield* applyOpsViaCpu(cpu, [ops[i]], plan.deltas[i]);
-    clearAliases(arch, cpu, mm, mapped);
-    cleared = true;
-    yield 'pte_clear aliases';
-    for (const va of mapped) arch.flushLocalPage(cpu, va);
-    mapped.length = 0;
-    yield 'invlpg aliases';
-    arch.switchMm(cpu, prev);
-    prev = undefined;
-    yield 'switch_mm back';
-    m.closeWindow(cpu);
-    cpu.localIrqEnable();
-    irqOff = false;
-    done = true;
-    yield 'local_irq_enable';
-  } finally {
-    if (!done) {
-      // Unwind without yielding: a fault (or an abandoned schedule) must not leave the
-      // alias mapped, cached or loaded, nor the window open.
-      const loaded = cpu.mm === mm;
-      if (!cleared) clearAliases(arch, cpu, mm, mapped);
-      if (loaded) for (const va of mapped) arch.flushLocalPage(cpu, va);
-      if (prev) arch.switchMm(cpu, prev);
-      if (irqOff) {
-        m.closeWindow(cpu);
-        cpu.localIrqEnable();
+export class AliasWindow implements StepProgram {
+  private readonly plan: AliasPlan;
+  private readonly writer: OpWriter;
+  private phase = IRQ_OFF;
+  /** Pte pointers of the aliases, the first `mapped` of them set. */
+  private readonly ptes: number[];
+  private mapped = 0;
+  private prev: Mm | null = null;
+
+  constructor(
+    private readonly arch: X86Arch,
+    private readonly cpu: Cpu,
+    private readonly mm: Mm,
+    runs: readonly TargetRun[],
+    ops: readonly WrOp[],
+  ) {
+    this.plan = planAliases(arch, cpu, runs);
+    this.ptes = new Array<number>(this.plan.va.length);
+    this.writer = new OpWriter(cpu, ops, this.plan.deltas);
+    if (ops.length === 0) this.phase = DONE;
+  }
+
+  step(): Step | null {
+    switch (this.phase) {
+      case IRQ_OFF:
+        this.cpu.localIrqDisable();
+        this.arch.m.openWindow(this.cpu);
+        this.phase = MAP_ALIASES;
+        return 'local_irq_disable';
+      case MAP_ALIASES: {
+        const i = this.mapped;
+        const ptep = this.arch.pt.getLockedPte(this.mm, this.plan.va[i]);
+        this.arch.pt.setPte(ptep, this.plan.pa[i], ALIAS_PROT);
+        this.ptes[i] = ptep;
+        this.mapped = i + 1;
+        this.arch.m.counters.charge(this.cpu.id, EV.pteWrite);
+        if (this.mapped === this.ptes.length) this.phase = SWITCH_IN;
+        return 'set_pte alias';
       }
+      case SWITCH_IN:
+        this.prev = this.cpu.mm;
+        this.arch.switchMm(this.cpu, this.mm);
+        this.phase = WRITE;
+        return 'switch_mm alias mm';
+      case WRITE: {
+        const label = this.writer.step();
+        if (label !== null) return label;
+        clearAliases(this.arch, this.cpu, this.ptes, this.mapped);
+        this.phase = INVLPG;
+        return 'pte_clear aliases';
+      }
+      case INVLPG:
+        this.flushAliases();
+        this.phase = SWITCH_OUT;
+        return 'invlpg aliases';
+      case SWITCH_OUT:
+        this.arch.switchMm(this.cpu, this.prev as Mm);
+        this.prev = null;
+        this.phase = IRQ_ON;
+        return 'switch_mm back';
+      case IRQ_ON:
+        this.arch.m.closeWindow(this.cpu);
+        this.cpu.localIrqEnable();
+        this.phase = DONE;
+        return 'local_irq_enable';
+      default:
+        return null;
     }
+  }
+
+  /**
+   * Unwinds without a step: a fault (or an abandoned schedule) must not leave the alias
+   * mapped, cached or loaded, nor the window open.
+   */
+  abort(): void {
+    const { arch, cpu, mm, phase } = this;
+    if (phase === IRQ_OFF || phase === DONE) return;
+    if (phase <= WRITE) clearAliases(arch, cpu, this.ptes, this.mapped);
+    if (phase <= INVLPG && cpu.mm === mm) this.flushAliases();
+    if (this.prev) arch.switchMm(cpu, this.prev);
+    arch.m.closeWindow(cpu);
+    cpu.localIrqEnable();
+    this.phase = DONE;
+  }
+
+  /** INVLPG of every mapped alias, on the mm loaded now. */
+  private flushAliases(): void {
+    for (let i = 0; i < this.mapped; i++) this.arch.flushLocalPage(this.cpu, this.plan.va[i]);
   }
 }
 
 /** `alias-mm`: the text_poke form, one shared wr_mm, aliases mapped per write. */
 export function aliasMm(arch: X86Arch): WriteRareMechanism {
+  // Validates at once (resolveTargets throws before any step) and hands back the window.
+  const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram =>
+    new AliasWindow(arch, cpu, arch.wrMm(), resolveTargets(arch, ops), ops);
   return {
     name: 'alias-mm',
     summary:
       'temporary mm (text_poke): per write, non-global aliases in wr_mm, CR3 switch, local INVLPG, no IPI',
     batchable: true,
-    // Not a generator itself: it validates at once and hands back the window's steps,
-    // one generator level less on every step of every write.
-    session(cpu: Cpu, ops: readonly WrOp[]): Steps {
-      return aliasWindow(arch, cpu, arch.wrMm(), resolveTargets(arch, ops), ops);
-    },
+    program,
+    session: (cpu: Cpu, ops: readonly WrOp[]): Steps => stepsOf(program(cpu, ops)),
   };
 }
 
@@ -170,7 +221,7 @@ export function aliasMmPerPool(arch: X86Arch): WriteRareMechanism {
         g.runs.push(r);
         g.ops.push(r.op);
       }
-      for (const [mm, g] of groups) yield* aliasWindow(arch, cpu, mm, g.runs, g.ops);
+      for (const [mm, g] of groups) yield* stepsOf(new AliasWindow(arch, cpu, mm, g.runs, g.ops));
     },
   };
 }
