@@ -1,5 +1,5 @@
-import { type Cpu, drain, type Steps, type WrOp } from '@prmem/core';
-import { type PlannedOp, runPlanned, type WrRunResult } from './engine.js';
+import type { Cpu, Steps, WrOp } from '@prmem/core';
+import { type PlannedOp, runPlanned, runPlannedSync, type WrRunResult } from './engine.js';
 import { checkTarget, refuse } from './target.js';
 import { isWrSize, pointerBytes, valueBytes, type WrSize } from './values.js';
 
@@ -39,27 +39,35 @@ function planAssign(
   return { op, target };
 }
 
-/** The synchronous form runs the plan directly: one generator level less per step. */
-export function wrAssign(cpu: Cpu, dst: number, value: number | bigint, size: WrSize): WrRunResult {
-  return drain(runPlanned(cpu, [planAssign(cpu, dst, value, size, 'wrAssign')], false));
-}
+/** The synchronous forms run the same plan with no scheduler in between. */
+const assign = (
+  cpu: Cpu,
+  dst: number,
+  value: number | bigint,
+  size: WrSize,
+  operation: string,
+): WrRunResult => runPlannedSync(cpu, [planAssign(cpu, dst, value, size, operation)], false);
 
-export const wrU8 = (cpu: Cpu, dst: number, v: number): WrRunResult =>
-  drain(wrAssignSteps(cpu, dst, v, 1, 'wrU8'));
-export const wrU16 = (cpu: Cpu, dst: number, v: number): WrRunResult =>
-  drain(wrAssignSteps(cpu, dst, v, 2, 'wrU16'));
-export const wrU32 = (cpu: Cpu, dst: number, v: number): WrRunResult =>
-  drain(wrAssignSteps(cpu, dst, v, 4, 'wrU32'));
-export const wrU64 = (cpu: Cpu, dst: number, v: number | bigint): WrRunResult =>
-  drain(wrAssignSteps(cpu, dst, v, 8, 'wrU64'));
+export const wrAssign = (cpu: Cpu, dst: number, value: number | bigint, size: WrSize) =>
+  assign(cpu, dst, value, size, 'wrAssign');
+export const wrU8 = (cpu: Cpu, dst: number, v: number) => assign(cpu, dst, v, 1, 'wrU8');
+export const wrU16 = (cpu: Cpu, dst: number, v: number) => assign(cpu, dst, v, 2, 'wrU16');
+export const wrU32 = (cpu: Cpu, dst: number, v: number) => assign(cpu, dst, v, 4, 'wrU32');
+export const wrU64 = (cpu: Cpu, dst: number, v: number | bigint) => assign(cpu, dst, v, 8, 'wrU64');
 /** `wr_int`: a C int (4 bytes, signed or unsigned reading). */
-export const wrInt = (cpu: Cpu, dst: number, v: number): WrRunResult =>
-  drain(wrAssignSteps(cpu, dst, v, 4, 'wrInt'));
+export const wrInt = (cpu: Cpu, dst: number, v: number) => assign(cpu, dst, v, 4, 'wrInt');
 /** `wr_long`: a C long on LP64 (8 bytes). */
-export const wrLong = (cpu: Cpu, dst: number, v: number | bigint): WrRunResult =>
-  drain(wrAssignSteps(cpu, dst, v, 8, 'wrLong'));
-export const wrBool = (cpu: Cpu, dst: number, v: boolean): WrRunResult =>
-  drain(wrAssignSteps(cpu, dst, v ? 1 : 0, 1, 'wrBool'));
+export const wrLong = (cpu: Cpu, dst: number, v: number | bigint) =>
+  assign(cpu, dst, v, 8, 'wrLong');
+export const wrBool = (cpu: Cpu, dst: number, v: boolean) =>
+  assign(cpu, dst, v ? 1 : 0, 1, 'wrBool');
+
+/** Validates a pointer store and builds its op. */
+function planPtr(cpu: Cpu, dst: number, ptr: number, operation: string, align = 1): PlannedOp {
+  const data = pointerBytes(ptr);
+  const target = checkTarget(cpu, operation, dst, 8, { align });
+  return { op: { kind: 'write', va: dst, data }, target };
+}
 
 /** Stores a kernel pointer (a 48-bit VA, 0 for NULL) in canonical 8-byte form. */
 export function* wrPtrSteps(
@@ -68,13 +76,11 @@ export function* wrPtrSteps(
   ptr: number,
   operation = 'wrPtr',
 ): Steps<WrRunResult> {
-  const data = pointerBytes(ptr);
-  const target = checkTarget(cpu, operation, dst, 8);
-  return yield* runPlanned(cpu, [{ op: { kind: 'write', va: dst, data }, target }], false);
+  return yield* runPlanned(cpu, [planPtr(cpu, dst, ptr, operation)], false);
 }
 
 export function wrPtr(cpu: Cpu, dst: number, ptr: number): WrRunResult {
-  return drain(wrPtrSteps(cpu, dst, ptr));
+  return runPlannedSync(cpu, [planPtr(cpu, dst, ptr, 'wrPtr')], false);
 }
 
 /**
@@ -83,14 +89,14 @@ export function wrPtr(cpu: Cpu, dst: number, ptr: number): WrRunResult {
  * canonical pointer. The slot must be 8-byte aligned.
  */
 export function* wrRcuAssignPointerSteps(cpu: Cpu, slot: number, ptr: number): Steps<WrRunResult> {
-  const operation = 'wrRcuAssignPointer';
-  const data = pointerBytes(ptr);
-  const target = checkTarget(cpu, operation, slot, 8, { align: 8 });
+  const planned = planPtr(cpu, slot, ptr, 'wrRcuAssignPointer', 8);
   cpu.smpMb();
   yield 'smp_mb';
-  return yield* runPlanned(cpu, [{ op: { kind: 'write', va: slot, data }, target }], false);
+  return yield* runPlanned(cpu, [planned], false);
 }
 
 export function wrRcuAssignPointer(cpu: Cpu, slot: number, ptr: number): WrRunResult {
-  return drain(wrRcuAssignPointerSteps(cpu, slot, ptr));
+  const planned = planPtr(cpu, slot, ptr, 'wrRcuAssignPointer', 8);
+  cpu.smpMb();
+  return runPlannedSync(cpu, [planned], false);
 }

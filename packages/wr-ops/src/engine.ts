@@ -1,4 +1,14 @@
-import { applyOpsViaCpu, type Cpu, EV, type Steps, type WrOp } from '@prmem/core';
+import {
+  type Cpu,
+  drain,
+  EV,
+  OpWriter,
+  runProgram,
+  type StepProgram,
+  type Steps,
+  stepsOf,
+  type WrOp,
+} from '@prmem/core';
 import type { WrTarget } from './target.js';
 
 /** An op whose target has been validated. */
@@ -21,49 +31,109 @@ export interface WrRunResult {
 
 export const NO_RUN: WrRunResult = { ops: 0, plainOps: 0, sessions: 0, windows: 0 };
 
+/** Counts kept while a plan runs. */
+interface Tally {
+  readonly windowsBefore: number;
+  plainOps: number;
+  sessions: number;
+}
+
+function startTally(cpu: Cpu): Tally {
+  return { windowsBefore: cpu.owner.counters.count(cpu.id, EV.wrWindow), plainOps: 0, sessions: 0 };
+}
+
+function endTally(cpu: Cpu, t: Tally, ops: number): WrRunResult {
+  return {
+    ops,
+    plainOps: t.plainOps,
+    sessions: t.sessions,
+    windows: cpu.owner.counters.count(cpu.id, EV.wrWindow) - t.windowsBefore,
+  };
+}
+
 /**
- * Runs validated ops in program order. Plain ops are ordinary stores through the CPU
- * (no window). Protected ops go through the machine's mechanism: with `batch` and a
- * batchable mechanism, each maximal run of consecutive ops on one region (area or
- * section) shares one session; otherwise every op gets its own. Regions are kept apart
- * so no mechanism is asked for a window spanning unrelated memory.
+ * The end of the group of ops starting at `i`: consecutive ops on one region (area or
+ * section) with the same protection, when they may share a session (`share`, or plain
+ * writes, which need none). Regions are kept apart so no mechanism is asked for a window
+ * spanning unrelated memory.
+ */
+function groupEnd(planned: readonly PlannedOp[], i: number, share: boolean): number {
+  const first = planned[i];
+  let j = i + 1;
+  while (
+    j < planned.length &&
+    planned[j].target.protected === first.target.protected &&
+    planned[j].target.region === first.target.region &&
+    (share || !first.target.protected)
+  )
+    j++;
+  return j;
+}
+
+/**
+ * The work of ops [i, j): plain stores through the CPU when the target is not protected
+ * yet (boot, an unprotected pool: the kernel writes it directly), else one session of the
+ * machine's mechanism — as a step program when the mechanism has one.
+ */
+function groupWork(
+  cpu: Cpu,
+  planned: readonly PlannedOp[],
+  i: number,
+  j: number,
+  t: Tally,
+): StepProgram | Steps {
+  const ops = j - i === 1 ? [planned[i].op] : planned.slice(i, j).map((p) => p.op);
+  if (!planned[i].target.protected) {
+    t.plainOps += ops.length;
+    return new OpWriter(cpu, ops, 0, false);
+  }
+  t.sessions++;
+  const mech = cpu.owner.mechanism;
+  return mech.program ? mech.program(cpu, ops) : mech.session(cpu, ops);
+}
+
+const isProgram = (w: StepProgram | Steps): w is StepProgram => 'step' in w;
+
+/**
+ * Runs validated ops in program order, every mechanism step visible to a scheduler.
+ * Protected ops go through the machine's mechanism: with `batch` and a batchable
+ * mechanism, each maximal run of consecutive ops on one region shares one session;
+ * otherwise every op gets its own.
  */
 export function* runPlanned(
   cpu: Cpu,
   planned: readonly PlannedOp[],
   batch: boolean,
 ): Steps<WrRunResult> {
-  const m = cpu.owner;
-  const windowsBefore = m.counters.count(cpu.id, EV.wrWindow);
-  const share = batch && m.mechanism.batchable;
-  let plainOps = 0;
-  let sessions = 0;
-  let i = 0;
-  while (i < planned.length) {
-    const first = planned[i];
-    let j = i + 1;
-    while (
-      j < planned.length &&
-      planned[j].target.protected === first.target.protected &&
-      planned[j].target.region === first.target.region &&
-      (share || !first.target.protected)
-    )
-      j++;
-    const ops = j - i === 1 ? [first.op] : planned.slice(i, j).map((p) => p.op);
-    if (!first.target.protected) {
-      // Not protected yet: the kernel writes it directly (boot, an unprotected pool).
-      yield* applyOpsViaCpu(cpu, ops, 0, false);
-      plainOps += ops.length;
-    } else {
-      sessions++;
-      yield* m.mechanism.session(cpu, ops);
-    }
+  const share = batch && cpu.owner.mechanism.batchable;
+  const t = startTally(cpu);
+  for (let i = 0; i < planned.length; ) {
+    const j = groupEnd(planned, i, share);
+    const w = groupWork(cpu, planned, i, j, t);
+    yield* isProgram(w) ? stepsOf(w) : w;
     i = j;
   }
-  return {
-    ops: planned.length,
-    plainOps,
-    sessions,
-    windows: m.counters.count(cpu.id, EV.wrWindow) - windowsBefore,
-  };
+  return endTally(cpu, t, planned.length);
+}
+
+/**
+ * `runPlanned` run to completion with no scheduler: the same sessions and steps, with
+ * no generator where the work is a step program (the hot path of every synchronous
+ * write-rare call).
+ */
+export function runPlannedSync(
+  cpu: Cpu,
+  planned: readonly PlannedOp[],
+  batch: boolean,
+): WrRunResult {
+  const share = batch && cpu.owner.mechanism.batchable;
+  const t = startTally(cpu);
+  for (let i = 0; i < planned.length; ) {
+    const j = groupEnd(planned, i, share);
+    const w = groupWork(cpu, planned, i, j, t);
+    if (isProgram(w)) runProgram(w);
+    else drain(w);
+    i = j;
+  }
+  return endTally(cpu, t, planned.length);
 }

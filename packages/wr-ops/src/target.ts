@@ -2,15 +2,18 @@ import {
   canonical,
   type Cpu,
   type Machine,
+  PAGE_MASK,
   PAGE_SIZE,
   PROT_ORDER,
   type ProtLevel,
+  type Section,
   VA_LIMIT,
   VM,
 } from '@prmem/core';
 import { type WrRefusalReason, WriteRareViolation } from './violation.js';
 
 const WR_SECTION = '.data..wr_after_init';
+const WR_REGION = `section:${WR_SECTION}`;
 
 /** A validated target: [va, va+len) lies wholly in one piece of write-rare memory. */
 export interface WrTarget {
@@ -65,15 +68,15 @@ export function checkTarget(
   operation: string,
   va: unknown,
   len: unknown,
-  opts: TargetOptions = {},
+  opts?: TargetOptions,
 ): WrTarget {
   if (typeof va !== 'number' || !Number.isInteger(va) || va < 0 || va >= VA_LIMIT)
     refuse(cpu, operation, va, len, 'bad-address', 'not an integer address in [0, 2^48)');
   if (typeof len !== 'number' || !Number.isInteger(len) || len <= 0)
     refuse(cpu, operation, va, len, 'bad-size', 'not a positive integer size');
   if (va + len > VA_LIMIT) refuse(cpu, operation, va, len, 'overflow', 'the range runs past 2^48');
-  const align = opts.align ?? 1;
-  if (va % align !== 0)
+  const align = opts?.align ?? 1;
+  if (align > 1 && va % align !== 0)
     refuse(cpu, operation, va, len, 'misaligned', `must be aligned to ${align} bytes`);
   const m = cpu.owner;
   if (m.inWrRange(va)) return checkArea(cpu, m, operation, va, len);
@@ -113,10 +116,11 @@ function checkStatic(cpu: Cpu, m: Machine, operation: string, va: number, len: n
         );
       refuse(cpu, operation, va, len, 'overflow', `runs past the end of ${WR_SECTION}`);
     }
-    // Write-rare from finishBoot() (mark_rodata_ro) on; the frames say so too.
-    const level = highestLevel(m, va, len, m.booted ? 'wr' : 'rw');
+    // Write-rare from finishBoot() (mark_rodata_ro) on; the frames say so too. The image
+    // is physically fixed: its frames are found by arithmetic (__pa_symbol), not a walk.
+    const level = highestLevel(m, va, len, m.booted ? 'wr' : 'rw', sec);
     if (level === 'ro') refuse(cpu, operation, va, len, 'read-only', 'read-only page');
-    return { va, len, protected: level === 'wr', region: `section:${WR_SECTION}` };
+    return { va, len, protected: level === 'wr', region: WR_REGION };
   }
   if (sec) {
     const ro = sec.name === '.rodata' || sec.name === '.data..ro_after_init';
@@ -134,11 +138,22 @@ function checkStatic(cpu: Cpu, m: Machine, operation: string, va: number, len: n
   refuse(cpu, operation, va, len, 'not-write-rare', 'ordinary memory, not write-rare');
 }
 
-/** The most restrictive level of the target's pages (and of its area). */
-function highestLevel(m: Machine, va: number, len: number, start: ProtLevel): ProtLevel {
+/**
+ * The most restrictive level of the target's pages (and of its area): each page's frame
+ * found through the kernel's tables, or by arithmetic in a static section.
+ */
+function highestLevel(
+  m: Machine,
+  va: number,
+  len: number,
+  start: ProtLevel,
+  sec?: Section,
+): ProtLevel {
   let level = start;
-  for (let p = va - (va % PAGE_SIZE); p < va + len; p += PAGE_SIZE) {
-    const l = m.protectionOf(p) ?? 'ro';
+  for (let p = va - (va & PAGE_MASK); p < va + len; p += PAGE_SIZE) {
+    const l = sec
+      ? m.frameLevel(sec.pfns[(p - sec.start) / PAGE_SIZE])
+      : (m.protectionOf(p) ?? 'ro');
     if (PROT_ORDER[l] > PROT_ORDER[level]) level = l;
   }
   return level;

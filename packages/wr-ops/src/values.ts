@@ -35,7 +35,7 @@ export function valueBytes(value: unknown, size: WrSize, what = 'value'): Uint8A
     (size === 8 || value < 2 ** (size * 8))
   ) {
     const b = new Uint8Array(size);
-    let lo = value % 0x1_0000_0000;
+    let lo = value >>> 0;
     let hi = (value - lo) / 0x1_0000_0000;
     for (let i = 0; i < size && i < 4; i++, lo >>>= 8) b[i] = lo & 0xff;
     for (let i = 4; i < size; i++, hi >>>= 8) b[i] = hi & 0xff;
