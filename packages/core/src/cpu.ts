@@ -11,7 +11,12 @@ import type { Counters } from './stats.js';
 import { GLOBAL_TAG, TLBF, Tlb } from './tlb.js';
 
 const SLOW = TLBF.SLOW_R | TLBF.SLOW_W;
-/** Multiplying by an exact power-of-two reciprocal is cheaper than dividing. */
+/**
+ * Slot of a page in the cold path, as `Tlb.fill` computes it (multiplying by an exact
+ * power-of-two reciprocal: no division). The hit paths use `(va >>> 12) & mask`, the same
+ * slot for every integer VA (the mask is below 2^16 and `>>>` keeps bits 12-31), and
+ * test the global tag first: kernel mappings, the common case, are global.
+ */
 const INV_PAGE = 1 / PAGE_SIZE;
 
 /**
@@ -73,33 +78,36 @@ export class Cpu {
   // ---- loads -------------------------------------------------------------------------
 
   read8(va: number): number {
-    const idx = (va * INV_PAGE) & this.tmask;
-    const d = this.rtag[idx] - va + (va & 0xfff);
-    if (d === this.asid || d === GLOBAL_TAG) {
+    const off = va & 0xfff;
+    const idx = (va >>> 12) & this.tmask;
+    const d = this.rtag[idx] - (va - off);
+    if (d === GLOBAL_TAG || d === this.asid) {
       this.hits++;
-      return this.bytes[va + this.addend[idx]];
+      return this.bytes[this.addend[idx] + va];
     }
     this.xva = va;
     return this.loadSlow(1);
   }
 
   read16(va: number): number {
-    const idx = (va * INV_PAGE) & this.tmask;
-    const d = this.rtag[idx] - va + (va & 0xfff);
-    if ((d === this.asid || d === GLOBAL_TAG) && (va & 0xfff) <= 0xffe) {
+    const off = va & 0xfff;
+    const idx = (va >>> 12) & this.tmask;
+    const d = this.rtag[idx] - (va - off);
+    if ((d === GLOBAL_TAG || d === this.asid) && off <= 0xffe) {
       this.hits++;
-      return this.view.getUint16(va + this.addend[idx], true);
+      return this.view.getUint16(this.addend[idx] + va, true);
     }
     this.xva = va;
     return this.loadSlow(2);
   }
 
   read32(va: number): number {
-    const idx = (va * INV_PAGE) & this.tmask;
-    const d = this.rtag[idx] - va + (va & 0xfff);
-    if ((d === this.asid || d === GLOBAL_TAG) && (va & 3) === 0) {
+    const off = va & 0xfff;
+    const idx = (va >>> 12) & this.tmask;
+    const d = this.rtag[idx] - (va - off);
+    if ((d === GLOBAL_TAG || d === this.asid) && (off & 3) === 0) {
       this.hits++;
-      return this.u32[(va + this.addend[idx]) >>> 2];
+      return this.u32[(this.addend[idx] + va) >>> 2];
     }
     this.xva = va;
     return this.loadSlow(4);
@@ -138,11 +146,12 @@ export class Cpu {
   write8(va: number, v: number): void {
     if ((v & 0xff) !== v)
       throw new InvalidArgumentError('u8 value', v, 'not an integer in [0, 255]');
-    const idx = (va * INV_PAGE) & this.tmask;
-    const d = this.wtag[idx] - va + (va & 0xfff);
-    if (d === this.asid || d === GLOBAL_TAG) {
+    const off = va & 0xfff;
+    const idx = (va >>> 12) & this.tmask;
+    const d = this.wtag[idx] - (va - off);
+    if (d === GLOBAL_TAG || d === this.asid) {
       this.hits++;
-      this.bytes[va + this.addend[idx]] = v;
+      this.bytes[this.addend[idx] + va] = v;
       return;
     }
     this.xva = va;
@@ -152,11 +161,12 @@ export class Cpu {
   write16(va: number, v: number): void {
     if ((v & 0xffff) !== v)
       throw new InvalidArgumentError('u16 value', v, 'not an integer in [0, 65535]');
-    const idx = (va * INV_PAGE) & this.tmask;
-    const d = this.wtag[idx] - va + (va & 0xfff);
-    if ((d === this.asid || d === GLOBAL_TAG) && (va & 0xfff) <= 0xffe) {
+    const off = va & 0xfff;
+    const idx = (va >>> 12) & this.tmask;
+    const d = this.wtag[idx] - (va - off);
+    if ((d === GLOBAL_TAG || d === this.asid) && off <= 0xffe) {
       this.hits++;
-      this.view.setUint16(va + this.addend[idx], v, true);
+      this.view.setUint16(this.addend[idx] + va, v, true);
       return;
     }
     this.xva = va;
@@ -166,11 +176,12 @@ export class Cpu {
   write32(va: number, v: number): void {
     if (v >>> 0 !== v && (v | 0) !== v)
       throw new InvalidArgumentError('u32 value', v, 'not a 32-bit integer');
-    const idx = (va * INV_PAGE) & this.tmask;
-    const d = this.wtag[idx] - va + (va & 0xfff);
-    if ((d === this.asid || d === GLOBAL_TAG) && (va & 3) === 0) {
+    const off = va & 0xfff;
+    const idx = (va >>> 12) & this.tmask;
+    const d = this.wtag[idx] - (va - off);
+    if ((d === GLOBAL_TAG || d === this.asid) && (off & 3) === 0) {
       this.hits++;
-      this.u32[(va + this.addend[idx]) >>> 2] = v;
+      this.u32[(this.addend[idx] + va) >>> 2] = v;
       return;
     }
     this.xva = va;
@@ -188,11 +199,12 @@ export class Cpu {
 
   /** A 64-bit store from two u32 halves (no BigInt); one step, never torn. */
   write64parts(va: number, lo: number, hi: number): void {
-    const idx = (va * INV_PAGE) & this.tmask;
-    const d = this.wtag[idx] - va + (va & 0xfff);
-    if ((d === this.asid || d === GLOBAL_TAG) && (va & 7) === 0) {
+    const off = va & 0xfff;
+    const idx = (va >>> 12) & this.tmask;
+    const d = this.wtag[idx] - (va - off);
+    if ((d === GLOBAL_TAG || d === this.asid) && (off & 7) === 0) {
       this.hits++;
-      const w = (va + this.addend[idx]) >>> 2;
+      const w = (this.addend[idx] + va) >>> 2;
       this.u32[w] = lo;
       this.u32[w + 1] = hi;
       return;
@@ -242,11 +254,12 @@ export class Cpu {
   private pairHi = 0;
 
   private read32pair(va: number): number {
-    const idx = (va * INV_PAGE) & this.tmask;
-    const d = this.rtag[idx] - va + (va & 0xfff);
-    if ((d === this.asid || d === GLOBAL_TAG) && (va & 7) === 0) {
+    const off = va & 0xfff;
+    const idx = (va >>> 12) & this.tmask;
+    const d = this.rtag[idx] - (va - off);
+    if ((d === GLOBAL_TAG || d === this.asid) && (off & 7) === 0) {
       this.hits++;
-      const w = (va + this.addend[idx]) >>> 2;
+      const w = (this.addend[idx] + va) >>> 2;
       this.pairHi = this.u32[w + 1];
       return this.u32[w];
     }

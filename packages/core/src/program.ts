@@ -10,9 +10,10 @@ export interface StepProgram {
   /** Performs the next step and returns its label, or `null` when nothing is left. */
   step(): Step | null;
   /**
-   * Undoes whatever the steps performed so far left half-done. Called once, only when the
-   * program did not finish: a step threw, or a schedule abandoned it (what a generator's
-   * `finally` does).
+   * Undoes whatever the steps performed so far left half-done. Called once when a driver
+   * stops before `step` returned `null`: a step threw, or a schedule abandoned the steps
+   * (what a generator's `finally` does) — possibly right after the last step, when there
+   * is nothing left to undo and abort must do nothing.
    */
   abort(): void;
 }
