@@ -1,4 +1,5 @@
 import { PAGE_SIZE, PageFault, type Program, runInterleaved, type Steps } from '@prmem/core';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { POKE_SLOT_SIZE, USER_END } from '../src/index.js';
 import { decode } from './support/decode.js';
@@ -113,6 +114,82 @@ describe('alias-mm (text_poke temporary mm)', () => {
     // The mechanism still works afterwards.
     runOps(m, 0, [set(area.start, 8, 4)]);
     expect(cpu.read32(area.start)).toBe(0x08080808);
+  });
+
+  it('the step program is the session: same steps, memory, counters (one or many ops, across pages)', async () => {
+    const op = (counter: number, area: { start: number }) =>
+      fc.oneof(
+        fc.nat({ max: 255 }).map((v) => set(counter, v, 8)),
+        fc
+          .record({
+            off: fc.nat({ max: 3 * PAGE_SIZE - 1 }),
+            len: fc.integer({ min: 1, max: 5000 }),
+          })
+          .filter(({ off, len }) => off + len <= 3 * PAGE_SIZE)
+          .map(({ off, len }) => set(area.start + off, len & 0xff, len)),
+      );
+    const a = await wrMachine({ cpus: 2 });
+    const b = await wrMachine({ cpus: 2 });
+    const program = a.m.mechanism.program;
+    if (!program) throw new Error('alias-mm offers a step program');
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(op(a.counter, a.area), { minLength: 1, maxLength: 4 }),
+        async (ops) => {
+          const p = program(a.m.cpu(1), ops);
+          const viaProgram: string[] = [];
+          for (let l = p.step(); l !== null; l = p.step()) viaProgram.push(l);
+          const viaSession = [...b.m.mechanism.session(b.m.cpu(1), ops)];
+          expect(viaProgram).toEqual(viaSession);
+          expect(viaProgram[0]).toBe('local_irq_disable');
+          expect(viaProgram.at(-1)).toBe('local_irq_enable');
+          expect(Buffer.compare(a.m.phys.bytes, b.m.phys.bytes)).toBe(0);
+          expect(a.m.stats()).toEqual(b.m.stats());
+        },
+      ),
+      { numRuns: 30 },
+    );
+  });
+
+  it('stopped after any step (abort), the window leaves nothing behind: no alias, CR3 and IRQs back', async () => {
+    const { m, arch, counter, area } = await wrMachine({ cpus: 1 });
+    const cpu = m.cpu(0);
+    const ops = [set(counter, 3, 8), set(area.start + 4090, 9, 12)];
+    const total = [...m.mechanism.session(cpu, ops)].length;
+    for (let k = 0; k <= total; k++) {
+      const p = m.mechanism.program?.(cpu, ops);
+      if (!p) throw new Error('alias-mm offers a step program');
+      for (let i = 0; i < k; i++) expect(p.step()).not.toBeNull();
+      p.abort();
+      p.abort(); // a second abort finds nothing to do
+      expect(cpu.mm).toBe(m.kernelMm);
+      expect(m.windowOpen(cpu)).toBe(false);
+      expect(cpu.irqsDisabled).toBe(false);
+      expect(m.auditProtections()).toEqual([]);
+      for (let s = 0; s < 2; s++)
+        expect(
+          decode(m.phys.bytes, arch.wrMm().rootPa, arch.pokingSlot(cpu) + s * PAGE_SIZE),
+        ).toBeNull();
+      for (const e of cpu.tlb.entries()) expect(e.va >= USER_END).toBe(true);
+    }
+  });
+
+  it('a page-table attack that moves a __wr_after_init page does not move write-rare writes (__pa_symbol)', async () => {
+    const { m, arch, counter } = await wrMachine({ cpus: 1 });
+    const cpu = m.cpu(0);
+    const page = counter - (counter % PAGE_SIZE);
+    const real = m.translate(page);
+    // The attacker points the kernel PTE of the page at a frame of its own.
+    const decoy = m.vmalloc(PAGE_SIZE);
+    const decoyPa = m.translate(decoy.start);
+    arch.pt.map(m.kernelMm, page, decoyPa, { write: false, exec: false, global: true });
+    arch.flushLocalPage(cpu, page);
+    runOps(m, 0, [set(counter, 0x5a, 8)]);
+    // text_poke found the image page by arithmetic: the real frame took the write.
+    const pa = real + (counter % PAGE_SIZE);
+    expect([...m.phys.bytes.subarray(pa, pa + 8)]).toEqual(new Array(8).fill(0x5a));
+    const d = decoyPa + (counter % PAGE_SIZE);
+    expect([...m.phys.bytes.subarray(d, d + 8)]).toEqual(new Array(8).fill(0));
   });
 
   it('concurrent writers on two CPUs use their own slots and never see each other', async () => {
