@@ -1,7 +1,7 @@
 /**
  * Runs one workload on one machine and turns counter snapshots into per-operation
  * figures. Modeled figures come from the first run on a fresh machine (deterministic for
- * the seed); wall-clock figures are the median of every run.
+ * the seed); wall-clock figures are the median of every timed run, after a warm-up.
  */
 import { createMachine, EV, EVENT_NAMES, type EventName, type Machine } from '@prmem/core';
 import type { Modeled, ResultRow } from './results.js';
@@ -57,6 +57,8 @@ export interface PointSpec {
   readonly quick: boolean;
   readonly base: MachineBase;
   readonly env: WorkloadEnv;
+  /** Warm up before the timed runs (default: full-size points without `--quick`). */
+  readonly warmup?: boolean;
 }
 
 /** Builds the machine a point runs on. */
@@ -84,10 +86,53 @@ interface PhaseAcc {
   modeled?: Modeled;
 }
 
-/** Runs one point: fresh machine, setup, `repeats` iterations; one row per phase. */
+/**
+ * The warm-up of a full-size point: untimed runs until two in a row take times within
+ * `WARMUP_SETTLED` of each other (and at least `min` ms have passed), or `max` ms. The
+ * first few hundred thousand write-rare operations run before V8 has optimised the whole
+ * path and are 2-3× slower, so timed runs without it would measure the JIT, not the
+ * simulator. Benchmark harnesses (mitata, tinybench) warm up likewise.
+ */
+export const WARMUP_MS = { min: 100, max: 800 } as const;
+const WARMUP_SETTLED = 0.1;
+
+/**
+ * Runs the workload untimed on machines of its own (the measured machine's modeled figures
+ * stay those of a fresh machine), each iterated at most `repeats` times as a point is.
+ * Returns how many runs it took.
+ */
+async function warmUp(spec: PointSpec, limits: { min: number; max: number }): Promise<number> {
+  const { workload } = spec;
+  const size = workload.size(spec.scale, spec.quick);
+  const repeats = workload.repeats(spec.scale, spec.quick);
+  const untimed: Meter = { phase: (_n, _o, _ops, fn) => fn() };
+  const t0 = performance.now();
+  let runs = 0;
+  let last = Number.POSITIVE_INFINITY;
+  for (;;) {
+    const run = workload.setup(await machineFor(spec), size, spec.env);
+    for (let r = 0; r < repeats; r++) {
+      const s = performance.now();
+      run.iterate(untimed);
+      const now = performance.now();
+      runs++;
+      const settled = runs > 1 && Math.abs(now - s - last) <= WARMUP_SETTLED * last;
+      if (now - t0 >= limits.max || (settled && now - t0 >= limits.min)) return runs;
+      last = now - s;
+      if (workload.freshMachinePerRepeat) break;
+    }
+  }
+}
+
+/**
+ * Runs one point: a warm-up (full size, not `--quick`), then a fresh machine, setup,
+ * `repeats` timed iterations; one row per phase.
+ */
 export async function runPoint(spec: PointSpec): Promise<ResultRow[]> {
   const { workload, variant } = spec;
   const size = workload.size(spec.scale, spec.quick);
+  const warm = spec.warmup ?? (spec.scale === 'full' && !spec.quick);
+  const warmupRuns = warm ? await warmUp(spec, WARMUP_MS) : 0;
   let m = await machineFor(spec);
   let run = workload.setup(m, size, spec.env);
   const phases = new Map<string, PhaseAcc>();
@@ -131,6 +176,7 @@ export async function runPoint(spec: PointSpec): Promise<ResultRow[]> {
       size: { ...size },
       modeled: acc.modeled,
       wall: {
+        warmupRuns,
         repeats: acc.samples.length,
         samplesMs: acc.samples,
         medianMs: med,

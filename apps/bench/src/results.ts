@@ -59,6 +59,11 @@ export const modeledSchema = z.object({
 
 /** Wall-clock figures of the simulator itself (vary from run to run and machine to machine). */
 export const wallSchema = z.object({
+  /**
+   * Untimed runs of the whole workload on separate machines before the timed ones, so the
+   * JIT has settled (full-size points; 0 in the sweep and with `--quick`).
+   */
+  warmupRuns: z.number().int().nonnegative(),
   /** How many times the phase was run (the first run also gives the modeled figures). */
   repeats: z.number().int().positive(),
   /** Wall time of each run, ms. */

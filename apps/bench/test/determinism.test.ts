@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { BenchResults } from '../src/results.js';
+import { runPoint } from '../src/measure.js';
 import { runBench } from '../src/runner.js';
 import { discoverVariants, filterVariants } from '../src/variants.js';
 import { loadPoolApi } from '../src/pool-api.js';
 import { wrBatchWorkload } from '../src/workloads/wr-batch.js';
 import { policydbWorkload } from '../src/workloads/policydb.js';
 import { imaAppendWorkload } from '../src/workloads/ima-append.js';
+import { wrAssignWorkload } from '../src/workloads/wr-assign.js';
 
 /** Everything but wall-clock figures and timestamps: what must be identical for a seed. */
 function modeled(r: BenchResults) {
@@ -43,5 +45,27 @@ describe('determinism', () => {
     expect(modeled(b)).toEqual(modeled(a));
     // and the wall-clock figures are real measurements, not copies
     expect(a.rows.every((r) => r.wall.samplesMs.every((ms) => ms >= 0))).toBe(true);
+  });
+});
+
+describe('warm-up', () => {
+  it("runs the workload untimed on machines of its own: the modeled figures stay a fresh machine's", async () => {
+    const { variants } = await discoverVariants();
+    const [variant] = filterVariants(variants, ['x86-64'], ['alias-mm']);
+    const spec = {
+      variant,
+      workload: wrAssignWorkload,
+      cpus: 2,
+      scale: 'full' as const,
+      quick: true, // small sizes; `warmup` forces the warm-up a full run does
+      base: { seed: 9, clockGHz: 2 },
+      env: { seed: 9 },
+    };
+    const [cold] = await runPoint({ ...spec, warmup: false });
+    const [warm] = await runPoint({ ...spec, warmup: true });
+    expect(cold.wall.warmupRuns).toBe(0);
+    expect(warm.wall.warmupRuns).toBeGreaterThanOrEqual(2);
+    expect(warm.modeled).toEqual(cold.modeled);
+    expect(warm.wall.repeats).toBe(cold.wall.repeats);
   });
 });

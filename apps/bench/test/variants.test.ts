@@ -61,7 +61,7 @@ describe('results.json schema', () => {
       ops: 1,
       size: {},
       modeled: { cyclesPerOp: 1, nsPerOp: 1, systemCyclesPerOp: 1, events: { pageWalk: 1 } },
-      wall: { repeats: 1, samplesMs: [1], medianMs: 1, opsPerSec: 1 },
+      wall: { warmupRuns: 0, repeats: 1, samplesMs: [1], medianMs: 1, opsPerSec: 1 },
     };
     const r = resultsSchema.shape.rows.safeParse([row]);
     expect(r.success).toBe(false);
