@@ -53,7 +53,8 @@ export type WriteCheck = (cpu: Cpu, flags: number) => boolean;
  */
 export class X86PageTable implements PageTableOps {
   readonly levels = LEVELS;
-  private readonly u32: Uint32Array;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare private readonly u32: Uint32Array;
 
   constructor(
     private readonly m: Machine,

@@ -40,13 +40,14 @@ export class Cpu {
   /** TLBF flags of the last slow-path translation. */
   lastFlags = 0;
 
-  private readonly u32: Uint32Array;
-  private readonly bytes: Uint8Array;
-  private readonly view: DataView;
-  private readonly rtag: Float64Array;
-  private readonly wtag: Float64Array;
-  private readonly addend: Float64Array;
-  private readonly tmask: number;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare private readonly u32: Uint32Array;
+  declare private readonly bytes: Uint8Array;
+  declare private readonly view: DataView;
+  declare private readonly rtag: Float64Array;
+  declare private readonly wtag: Float64Array;
+  declare private readonly addend: Float64Array;
+  declare private readonly tmask: number;
   private readonly walkOut = new WalkResult();
   private arch!: ArchImpl;
 

@@ -29,19 +29,20 @@ export type FrameUse = 'pagetable' | 'image' | 'vmalloc' | 'other';
  * allocator and per-frame metadata in typed arrays (flags, owner, area link).
  */
 export class PhysMem {
-  readonly size: number;
-  readonly frameCount: number;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare readonly size: number;
+  declare readonly frameCount: number;
   /** Raw physical memory. Callers may dump it; writing it bypasses the MMU (an attack). */
-  readonly bytes: Uint8Array;
-  readonly u32: Uint32Array;
-  readonly view: DataView;
+  declare readonly bytes: Uint8Array;
+  declare readonly u32: Uint32Array;
+  declare readonly view: DataView;
   /** Per-frame `struct page` model. */
-  readonly frameFlags: Uint16Array;
+  declare readonly frameFlags: Uint16Array;
   /** Owner id (an mm id for tables, a pool id for pool pages), -1 if none. */
-  readonly frameOwner: Int32Array;
+  declare readonly frameOwner: Int32Array;
   /** The vmap area that uses the frame (page->private), -1 if none. */
-  readonly frameArea: Int32Array;
-  private readonly freeStack: Int32Array;
+  declare readonly frameArea: Int32Array;
+  declare private readonly freeStack: Int32Array;
   private freeTop: number;
 
   constructor(memoryMiB: number) {

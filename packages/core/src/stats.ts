@@ -20,12 +20,15 @@ export interface MachineStats {
 
 /** Per-CPU event counters and cycle clocks, in typed arrays. */
 export class Counters {
-  readonly counts: Float64Array;
-  readonly clock: Float64Array;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare readonly counts: Float64Array;
+  declare readonly clock: Float64Array;
+  declare readonly cost: Float64Array;
   constructor(
     readonly cpus: number,
-    readonly cost: Float64Array,
+    cost: Float64Array,
   ) {
+    this.cost = cost;
     this.counts = new Float64Array(cpus * EVENT_COUNT);
     this.clock = new Float64Array(cpus);
   }

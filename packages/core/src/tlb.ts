@@ -36,23 +36,24 @@ export const MAX_ASID = GLOBAL_TAG - 1;
  * stale translation that still works, exactly as on hardware.
  */
 export class Tlb {
-  readonly size: number;
-  readonly mask: number;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare readonly size: number;
+  declare readonly mask: number;
   /** The entry's comparator, pageBase + tag, or NaN if the slot is empty. */
-  readonly tag: Float64Array;
+  declare readonly tag: Float64Array;
   /**
    * Fast-path read comparator: equal to `tag` unless reads must take the slow path. Empty
    * slots hold NaN, which no computed key (even from a negative or fractional address)
    * can equal, so the hit path needs no validity check.
    */
-  readonly rtag: Float64Array;
+  declare readonly rtag: Float64Array;
   /** Fast-path write comparator: equal to `tag` when fast writes are allowed, else NaN. */
-  readonly wtag: Float64Array;
+  declare readonly wtag: Float64Array;
   /** Physical address of the frame. */
-  readonly pa: Float64Array;
+  declare readonly pa: Float64Array;
   /** pa - pageBase, as QEMU's `addend`: the hit path turns a VA into a PA with one add. */
-  readonly addend: Float64Array;
-  readonly flags: Uint32Array;
+  declare readonly addend: Float64Array;
+  declare readonly flags: Uint32Array;
 
   constructor(entries: number) {
     this.size = entries;
