@@ -49,7 +49,9 @@ const SEEN_INITIAL = 16;
 const TIB = 2 ** 40;
 
 export class X86Arch implements ArchImpl {
-  readonly pt: X86PageTable;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare readonly m: Machine;
+  declare readonly pt: X86PageTable;
   /** mm->context.tlb_gen, by mm id: bumped when an mm's user-half entries go away. */
   private readonly mmGen: number[] = [];
   /** Per CPU, by PCID: the tlb_gen its TLB entries are current with (-1: none). */
@@ -62,7 +64,8 @@ export class X86Arch implements ArchImpl {
   mirrorBase = 0;
   private readonly w = new WalkResult();
 
-  constructor(readonly m: Machine) {
+  constructor(m: Machine) {
+    this.m = m;
     this.pt = new X86PageTable(m, (cpu, flags) => this.checkAccess(cpu, flags, ACC_WRITE) === 0);
   }
 

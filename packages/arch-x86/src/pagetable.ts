@@ -56,10 +56,12 @@ export class X86PageTable implements PageTableOps {
   // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
   declare private readonly u32: Uint32Array;
 
-  constructor(
-    private readonly m: Machine,
-    private readonly writeAllowed: WriteCheck,
-  ) {
+  declare private readonly m: Machine;
+  declare private readonly writeAllowed: WriteCheck;
+
+  constructor(m: Machine, writeAllowed: WriteCheck) {
+    this.m = m;
+    this.writeAllowed = writeAllowed;
     this.u32 = m.phys.u32;
   }
 

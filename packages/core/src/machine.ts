@@ -114,19 +114,20 @@ export interface VfreeOptions {
  * TLBs, the backend's architecture and write-rare mechanism, counters and a trace.
  */
 export class Machine {
-  readonly backend: Backend;
-  readonly arch: ArchImpl;
-  readonly layout: KernelLayout;
-  readonly phys: PhysMem;
-  readonly counters: Counters;
-  readonly trace: Trace;
-  readonly kernelMm: Mm;
-  readonly cpuCount: number;
-  readonly seed: number;
-  readonly clockGHz: number;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare readonly backend: Backend;
+  declare readonly arch: ArchImpl;
+  declare readonly layout: KernelLayout;
+  declare readonly phys: PhysMem;
+  declare readonly counters: Counters;
+  declare readonly trace: Trace;
+  declare readonly kernelMm: Mm;
+  declare readonly cpuCount: number;
+  declare readonly seed: number;
+  declare readonly clockGHz: number;
   /** A deterministic random source (randomized alias bases, ...), seeded from the config. */
-  readonly random: () => number;
-  readonly mechanismName: string;
+  declare readonly random: () => number;
+  declare readonly mechanismName: string;
   private mech: WriteRareMechanism | undefined;
   private readonly cpus: Cpu[] = [];
   private readonly mmList: Mm[] = [];
@@ -136,7 +137,7 @@ export class Machine {
   private readonly sectionList: Section[] = [];
   private readonly symbols = new Map<string, StaticSymbol>();
   private readonly secEvents: SecurityEvent[] = [];
-  private readonly windows: Int32Array;
+  declare private readonly windows: Int32Array;
   private nextVmalloc: number;
   private nextWr: number;
   private nextAsid = 1;

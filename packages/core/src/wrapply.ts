@@ -77,19 +77,23 @@ export function storeOp(cpu: Cpu, op: WrOp, delta: number, counters = true): str
  * store, one step: no schedule can see it torn. Longer writes step once per page.
  */
 export class OpWriter implements StepProgram {
-  private i = 0;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare private readonly cpu: Cpu;
+  declare private readonly ops: readonly WrOp[];
+  declare private readonly counters: boolean;
+  declare private i: number;
   /** Bytes of op `i` already written (a copy that spans pages). */
-  private done = 0;
+  declare private done: number;
   /** One delta for every op, unless `deltas` gives one per op (fields of one type each). */
-  private readonly delta: number;
-  private readonly deltas: readonly number[] | null;
+  declare private readonly delta: number;
+  declare private readonly deltas: readonly number[] | null;
 
-  constructor(
-    private readonly cpu: Cpu,
-    private readonly ops: readonly WrOp[],
-    delta: number | readonly number[],
-    private readonly counters = true,
-  ) {
+  constructor(cpu: Cpu, ops: readonly WrOp[], delta: number | readonly number[], counters = true) {
+    this.cpu = cpu;
+    this.ops = ops;
+    this.counters = counters;
+    this.i = 0;
+    this.done = 0;
     this.delta = typeof delta === 'number' ? delta : 0;
     this.deltas = typeof delta === 'number' ? null : delta;
   }

@@ -92,25 +92,28 @@ const DONE = 7;
  * tuples), and the step after the last write is the clear (no extra dispatch).
  */
 export class AliasWindow implements StepProgram {
-  private readonly plan: AliasPlan;
-  private readonly writer: OpWriter;
-  private phase = IRQ_OFF;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare private readonly arch: X86Arch;
+  declare private readonly cpu: Cpu;
+  declare private readonly mm: Mm;
+  declare private readonly plan: AliasPlan;
+  declare private readonly writer: OpWriter;
   /** Pte pointers of the aliases, the first `mapped` of them set. */
-  private readonly ptes: number[];
-  private mapped = 0;
-  private prev: Mm | null = null;
+  declare private readonly ptes: number[];
+  declare private phase: number;
+  declare private mapped: number;
+  declare private prev: Mm | null;
 
-  constructor(
-    private readonly arch: X86Arch,
-    private readonly cpu: Cpu,
-    private readonly mm: Mm,
-    runs: readonly TargetRun[],
-    ops: readonly WrOp[],
-  ) {
+  constructor(arch: X86Arch, cpu: Cpu, mm: Mm, runs: readonly TargetRun[], ops: readonly WrOp[]) {
+    this.arch = arch;
+    this.cpu = cpu;
+    this.mm = mm;
+    this.phase = ops.length === 0 ? DONE : IRQ_OFF;
+    this.mapped = 0;
+    this.prev = null;
     this.plan = planAliases(arch, cpu, runs);
     this.ptes = new Array<number>(this.plan.va.length);
     this.writer = new OpWriter(cpu, ops, this.plan.deltas);
-    if (ops.length === 0) this.phase = DONE;
   }
 
   step(): Step | null {
