@@ -26,9 +26,13 @@ const INV_PAGE = 1 / PAGE_SIZE;
  * empty slot's NaN never is), the PA is `va + addend`. Everything else is the slow path.
  */
 export class Cpu {
-  readonly tlb: Tlb;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare readonly id: number;
+  declare private readonly machine: Machine;
+  declare private readonly counters: Counters;
+  declare readonly tlb: Tlb;
   /** The loaded address space. Change it only through `machine.switchMm`. */
-  mm: Mm;
+  declare mm: Mm;
   /** The tag of the loaded context (PCID/ASID; 0 when tagging is off). */
   asid = 0;
   irqsDisabled = false;
@@ -40,7 +44,6 @@ export class Cpu {
   /** TLBF flags of the last slow-path translation. */
   lastFlags = 0;
 
-  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
   declare private readonly u32: Uint32Array;
   declare private readonly bytes: Uint8Array;
   declare private readonly view: DataView;
@@ -52,13 +55,16 @@ export class Cpu {
   private arch!: ArchImpl;
 
   constructor(
-    readonly id: number,
-    private readonly machine: Machine,
+    id: number,
+    machine: Machine,
     phys: PhysMem,
-    private readonly counters: Counters,
+    counters: Counters,
     tlbEntries: number,
     mm: Mm,
   ) {
+    this.id = id;
+    this.machine = machine;
+    this.counters = counters;
     this.tlb = new Tlb(tlbEntries);
     this.u32 = phys.u32;
     this.bytes = phys.bytes;
