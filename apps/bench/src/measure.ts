@@ -126,7 +126,10 @@ async function warmUp(spec: PointSpec, limits: { min: number; max: number }): Pr
 
 /**
  * Runs one point: a warm-up (full size, not `--quick`), then a fresh machine, setup,
- * `repeats` timed iterations; one row per phase.
+ * `repeats` timed iterations; one row per phase. After a warm-up, the run that gives the
+ * modeled figures (the first on the fresh machine) is one more, untimed: it pays what a
+ * new machine costs the JIT (new receivers, first walks) and would stand out among the
+ * timed runs.
  */
 export async function runPoint(spec: PointSpec): Promise<ResultRow[]> {
   const { workload, variant } = spec;
@@ -137,7 +140,8 @@ export async function runPoint(spec: PointSpec): Promise<ResultRow[]> {
   let run = workload.setup(m, size, spec.env);
   const phases = new Map<string, PhaseAcc>();
   const repeats = workload.repeats(spec.scale, spec.quick);
-  for (let r = 0; r < repeats; r++) {
+  const untimed = warm ? 1 : 0;
+  for (let r = 0; r < repeats + untimed; r++) {
     if (r > 0 && workload.freshMachinePerRepeat) {
       m = await machineFor(spec);
       run = workload.setup(m, size, spec.env);
@@ -153,7 +157,7 @@ export async function runPoint(spec: PointSpec): Promise<ResultRow[]> {
           acc = { op, ops, samples: [] };
           phases.set(name, acc);
         }
-        acc.samples.push(ms);
+        if (r >= untimed) acc.samples.push(ms);
         if (before) acc.modeled = perOp(m, before, snapshot(m), ops);
       },
     };

@@ -64,7 +64,10 @@ export const wallSchema = z.object({
    * JIT has settled (full-size points; 0 in the sweep and with `--quick`).
    */
   warmupRuns: z.number().int().nonnegative(),
-  /** How many times the phase was run (the first run also gives the modeled figures). */
+  /**
+   * Timed runs of the phase. Without a warm-up the first of them also gives the modeled
+   * figures; after one, the modeled run is an extra, untimed run before them.
+   */
   repeats: z.number().int().positive(),
   /** Wall time of each run, ms. */
   samplesMs: z.array(z.number().nonnegative()),
