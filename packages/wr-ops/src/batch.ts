@@ -1,6 +1,6 @@
-import { type Cpu, drain, InvalidArgumentError, type Steps, type WrOp } from '@prmem/core';
+import { type Cpu, InvalidArgumentError, type Steps, type WrOp } from '@prmem/core';
 import { checkWrSize } from './assign.js';
-import { type PlannedOp, runPlanned, type WrRunResult } from './engine.js';
+import { type PlannedOp, runPlanned, runPlannedSync, type WrRunResult } from './engine.js';
 import { checkTarget } from './target.js';
 import { leBytes, pointerBytes, toUnsigned, type WrSize } from './values.js';
 
@@ -72,5 +72,5 @@ export function* wrBatchSteps(cpu: Cpu, fill: (w: WrBatchWriter) => void): Steps
 }
 
 export function wrBatch(cpu: Cpu, fill: (w: WrBatchWriter) => void): WrRunResult {
-  return drain(wrBatchSteps(cpu, fill));
+  return runPlannedSync(cpu, planBatch(cpu, 'wrBatch', collectBatch(cpu, fill)), true);
 }

@@ -1,52 +1,75 @@
-import { type Cpu, drain, InvalidArgumentError, type Steps } from '@prmem/core';
-import { NO_RUN, runPlanned, type WrRunResult } from './engine.js';
+import { type Cpu, InvalidArgumentError, type Steps } from '@prmem/core';
+import { NO_RUN, type PlannedOp, runPlanned, runPlannedSync, type WrRunResult } from './engine.js';
 import { checkTarget } from './target.js';
 
 /**
- * `wr_memcpy`: copies `src` to `dst` through write-rare. The bytes are copied when the
- * operation starts, so a caller changing `src` afterwards changes nothing. An empty copy
+ * Validates a copy and takes its bytes (the operation copies `src` when it starts, so a
+ * caller changing `src` afterwards changes nothing); undefined for an empty copy, which
  * writes nothing and validates nothing (as memcpy with n = 0).
  */
+function planMemcpy(
+  cpu: Cpu,
+  dst: number,
+  src: Uint8Array,
+  operation: string,
+): PlannedOp | undefined {
+  if (!(src instanceof Uint8Array))
+    throw new InvalidArgumentError('source', src, 'must be a Uint8Array');
+  if (src.length === 0) return undefined;
+  const target = checkTarget(cpu, operation, dst, src.length);
+  return { op: { kind: 'write', va: dst, data: src.slice() }, target };
+}
+
+/** `wr_memcpy`: copies `src` to `dst` through write-rare. */
 export function* wrMemcpySteps(
   cpu: Cpu,
   dst: number,
   src: Uint8Array,
   operation = 'wrMemcpy',
 ): Steps<WrRunResult> {
-  if (!(src instanceof Uint8Array))
-    throw new InvalidArgumentError('source', src, 'must be a Uint8Array');
-  if (src.length === 0) return NO_RUN;
-  const target = checkTarget(cpu, operation, dst, src.length);
-  return yield* runPlanned(
-    cpu,
-    [{ op: { kind: 'write', va: dst, data: src.slice() }, target }],
-    false,
-  );
+  const p = planMemcpy(cpu, dst, src, operation);
+  return p ? yield* runPlanned(cpu, [p], false) : NO_RUN;
 }
 
 export function wrMemcpy(cpu: Cpu, dst: number, src: Uint8Array): WrRunResult {
-  return drain(wrMemcpySteps(cpu, dst, src));
+  const p = planMemcpy(cpu, dst, src, 'wrMemcpy');
+  return p ? runPlannedSync(cpu, [p], false) : NO_RUN;
 }
 
 /**
- * Copies `len` bytes from kernel VA `srcVa` (read through `cpu`'s MMU first: a fault
- * there leaves the destination untouched) to `dst` through write-rare.
+ * Validates a copy from kernel VA `srcVa` and reads the source through `cpu`'s MMU first
+ * (a fault there leaves the destination untouched).
  */
+function planMemcpyFrom(cpu: Cpu, dst: number, srcVa: number, len: number): PlannedOp | undefined {
+  const operation = 'wrMemcpyFrom';
+  if (len === 0) return undefined;
+  checkTarget(cpu, operation, dst, len);
+  return planMemcpy(cpu, dst, cpu.readBytes(srcVa, len), operation);
+}
+
+/** Copies `len` bytes from kernel VA `srcVa` to `dst` through write-rare. */
 export function* wrMemcpyFromSteps(
   cpu: Cpu,
   dst: number,
   srcVa: number,
   len: number,
 ): Steps<WrRunResult> {
-  const operation = 'wrMemcpyFrom';
-  if (len === 0) return NO_RUN;
-  checkTarget(cpu, operation, dst, len);
-  const data = cpu.readBytes(srcVa, len);
-  return yield* wrMemcpySteps(cpu, dst, data, operation);
+  const p = planMemcpyFrom(cpu, dst, srcVa, len);
+  return p ? yield* runPlanned(cpu, [p], false) : NO_RUN;
 }
 
 export function wrMemcpyFrom(cpu: Cpu, dst: number, srcVa: number, len: number): WrRunResult {
-  return drain(wrMemcpyFromSteps(cpu, dst, srcVa, len));
+  const p = planMemcpyFrom(cpu, dst, srcVa, len);
+  return p ? runPlannedSync(cpu, [p], false) : NO_RUN;
+}
+
+/** Validates a fill; undefined for an empty one. */
+function planMemset(cpu: Cpu, dst: number, byte: number, len: number): PlannedOp | undefined {
+  if (typeof byte !== 'number' || !Number.isInteger(byte) || byte < 0 || byte > 255)
+    throw new InvalidArgumentError('byte', byte, 'must be an integer in [0, 255]');
+  if (len === 0) return undefined;
+  const target = checkTarget(cpu, 'wrMemset', dst, len);
+  return { op: { kind: 'set', va: dst, value: byte, len }, target };
 }
 
 /** `wr_memset`: fills [dst, dst+len) with `byte` through write-rare. */
@@ -56,18 +79,11 @@ export function* wrMemsetSteps(
   byte: number,
   len: number,
 ): Steps<WrRunResult> {
-  const operation = 'wrMemset';
-  if (typeof byte !== 'number' || !Number.isInteger(byte) || byte < 0 || byte > 255)
-    throw new InvalidArgumentError('byte', byte, 'must be an integer in [0, 255]');
-  if (len === 0) return NO_RUN;
-  const target = checkTarget(cpu, operation, dst, len);
-  return yield* runPlanned(
-    cpu,
-    [{ op: { kind: 'set', va: dst, value: byte, len }, target }],
-    false,
-  );
+  const p = planMemset(cpu, dst, byte, len);
+  return p ? yield* runPlanned(cpu, [p], false) : NO_RUN;
 }
 
 export function wrMemset(cpu: Cpu, dst: number, byte: number, len: number): WrRunResult {
-  return drain(wrMemsetSteps(cpu, dst, byte, len));
+  const p = planMemset(cpu, dst, byte, len);
+  return p ? runPlannedSync(cpu, [p], false) : NO_RUN;
 }

@@ -11,6 +11,14 @@ import {
   type WrSize,
   wrAssign,
   wrAssignSteps,
+  wrBatch,
+  wrBatchSteps,
+  wrMemcpy,
+  wrMemcpyFrom,
+  wrMemcpyFromSteps,
+  wrMemcpySteps,
+  wrMemset,
+  wrMemsetSteps,
   wrPtr,
   wrPtrSteps,
   wrRcuAssignPointer,
@@ -21,6 +29,8 @@ import { COMBOS, diffBytes, makeWorld, type World } from './support/combos.js';
 type Cmd =
   | { k: 'assign'; pool: boolean; off: number; size: WrSize; value: number; cpu: number }
   | { k: 'ptr' | 'rcu'; pool: boolean; slot: number; cpu: number }
+  | { k: 'memcpy' | 'memcpyFrom' | 'memset'; pool: boolean; off: number; len: number; cpu: number }
+  | { k: 'batch'; offs: number[]; cpu: number }
   | { k: 'bad'; cpu: number };
 
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
@@ -36,6 +46,18 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
     k: fc.constantFrom('ptr' as const, 'rcu' as const),
     pool: fc.boolean(),
     slot: fc.nat({ max: 1000 }),
+    cpu: fc.nat({ max: 1 }),
+  }),
+  fc.record({
+    k: fc.constantFrom('memcpy' as const, 'memcpyFrom' as const, 'memset' as const),
+    pool: fc.boolean(),
+    off: fc.nat({ max: 8000 }),
+    len: fc.nat({ max: 6000 }),
+    cpu: fc.nat({ max: 1 }),
+  }),
+  fc.record({
+    k: fc.constant('batch' as const),
+    offs: fc.array(fc.nat({ max: 1000 }), { maxLength: 6 }),
     cpu: fc.nat({ max: 1 }),
   }),
   fc.record({ k: fc.constant('bad' as const), cpu: fc.nat({ max: 1 }) }),
@@ -58,6 +80,25 @@ function run(w: World, c: Cmd, sync: boolean): string {
         else drain(wrPtrSteps(cpu, va, ptr));
       } else if (sync) wrRcuAssignPointer(cpu, va, ptr);
       else drain(wrRcuAssignPointerSteps(cpu, va, ptr));
+    } else if (c.k === 'memcpy' || c.k === 'memcpyFrom' || c.k === 'memset') {
+      // Lengths past the region are refused alike by both forms.
+      const va = base(c.pool) + c.off;
+      const src = new Uint8Array(c.len).map((_, i) => (i * 7 + c.off) & 0xff);
+      if (c.k === 'memcpy') {
+        if (sync) wrMemcpy(cpu, va, src);
+        else drain(wrMemcpySteps(cpu, va, src));
+      } else if (c.k === 'memcpyFrom') {
+        if (sync) wrMemcpyFrom(cpu, va, w.vmalloc.start, Math.min(c.len, 4096));
+        else drain(wrMemcpyFromSteps(cpu, va, w.vmalloc.start, Math.min(c.len, 4096)));
+      } else if (sync) wrMemset(cpu, va, c.off & 0xff, c.len);
+      else drain(wrMemsetSteps(cpu, va, c.off & 0xff, c.len));
+    } else if (c.k === 'batch') {
+      const fill = (b: Parameters<Parameters<typeof wrBatch>[1]>[0]) => {
+        for (const o of c.offs) b.assign(w.pool.start + o * 8, o, 8);
+        for (const o of c.offs) b.assign(w.wrStatic + o * 8, o + 1, 8);
+      };
+      if (sync) wrBatch(cpu, fill);
+      else drain(wrBatchSteps(cpu, fill));
     } else {
       // A refused target: the same typed error, nothing written, one security event.
       if (sync) wrAssign(cpu, w.rodata, 1, 4);
@@ -79,7 +120,7 @@ function state(m: Machine) {
   };
 }
 
-describe('synchronous and step forms are the same operation', () => {
+describe('synchronous and step forms are the same operation (assign, pointers, memcpy, memset, batch)', () => {
   it.each(COMBOS.map((c) => [c.label, c] as const))('%s', async (_label, combo) => {
     const a = await makeWorld(combo);
     const b = await makeWorld(combo);
