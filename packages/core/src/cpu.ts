@@ -11,19 +11,13 @@ import type { Counters } from './stats.js';
 import { GLOBAL_TAG, TLBF, Tlb } from './tlb.js';
 
 const SLOW = TLBF.SLOW_R | TLBF.SLOW_W;
-/**
- * Slot of a page in the cold path, as `Tlb.fill` computes it (multiplying by an exact
- * power-of-two reciprocal: no division). The hit paths use `(va >>> 12) & mask`, the same
- * slot for every integer VA (the mask is below 2^16 and `>>>` keeps bits 12-31), and
- * test the global tag first: kernel mappings, the common case, are global.
- */
-const INV_PAGE = 1 / PAGE_SIZE;
 
 /**
  * One CPU: its current mm and ASID, IRQ and preemption state, its TLB, and the kernel's
  * loads and stores through its MMU. The TLB-hit path of each access is QEMU's: the slot
- * from the page number, `tag - pageBase` must be this CPU's ASID or the global tag (an
- * empty slot's NaN never is), the PA is `va + addend`. Everything else is the slow path.
+ * from the page number (`Tlb.slot`, inline), `tag - pageBase` must be the global tag or
+ * this CPU's ASID (tested in that order: kernel mappings, the common case, are global; an
+ * empty slot's NaN is neither), the PA is `va + addend`. Everything else is the slow path.
  */
 export class Cpu {
   // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
@@ -363,7 +357,7 @@ export class Cpu {
     const arch = this.arch;
     const c = this.counters;
     for (let attempt = 0; ; attempt++) {
-      const idx = (base * INV_PAGE) & tlb.mask;
+      const idx = (base >>> 12) & tlb.mask;
       const t = tlb.tag[idx];
       if (t === base + this.asid || t === base + GLOBAL_TAG) {
         const flags = tlb.flags[idx];

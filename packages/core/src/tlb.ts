@@ -1,4 +1,4 @@
-import { PAGE_MASK, PAGE_SIZE } from './addr.js';
+import { PAGE_MASK, PAGE_SHIFT, PAGE_SIZE } from './addr.js';
 
 /**
  * TLB entry flags, architecture-neutral: a backend's walk translates its own PTE bits
@@ -25,7 +25,6 @@ export const TLBF_PKEY_MASK = 0xf << TLBF_PKEY_SHIFT;
 
 /** ASIDs/PCIDs are 12-bit in the model; 0xfff is the tag of global entries. */
 export const GLOBAL_TAG = 0xfff;
-const INV_PAGE = 1 / PAGE_SIZE;
 export const MAX_ASID = GLOBAL_TAG - 1;
 
 /**
@@ -66,13 +65,18 @@ export class Tlb {
     this.flags = new Uint32Array(entries);
   }
 
+  /**
+   * The slot of a page: bits 12 and up of its VA. `>>>` first takes the VA modulo 2^32,
+   * which keeps bits 12-31, more than a mask of at most 2^16 entries sees. The CPU's hit
+   * paths compute the same expression inline.
+   */
   static slot(base: number, mask: number): number {
-    return (base / PAGE_SIZE) & mask;
+    return (base >>> PAGE_SHIFT) & mask;
   }
 
   /** Fills the slot of `base`, evicting whatever was there. */
   fill(base: number, asid: number, pa: number, flags: number): number {
-    const idx = (base * INV_PAGE) & this.mask;
+    const idx = (base >>> PAGE_SHIFT) & this.mask;
     const tag = base + ((flags & TLBF.G) !== 0 ? GLOBAL_TAG : asid);
     this.tag[idx] = tag;
     this.rtag[idx] = (flags & TLBF.SLOW_R) !== 0 ? Number.NaN : tag;
@@ -87,7 +91,7 @@ export class Tlb {
 
   /** The slot holding a translation of `base` usable under `asid`, or -1. */
   lookup(base: number, asid: number): number {
-    const idx = (base * INV_PAGE) & this.mask;
+    const idx = (base >>> PAGE_SHIFT) & this.mask;
     const t = this.tag[idx];
     return t === base + asid || t === base + GLOBAL_TAG ? idx : -1;
   }
@@ -105,7 +109,7 @@ export class Tlb {
 
   /** INVLPG: the page's entry for this ASID, and its global entry. */
   flushPage(base: number, asid: number): number {
-    const idx = (base * INV_PAGE) & this.mask;
+    const idx = (base >>> PAGE_SHIFT) & this.mask;
     const t = this.tag[idx];
     if (t === base + asid || t === base + GLOBAL_TAG) {
       this.drop(idx);
@@ -116,7 +120,7 @@ export class Tlb {
 
   /** TLBI VAAE1: the page under every ASID, global or not. */
   flushPageAllAsids(base: number): number {
-    const idx = (base * INV_PAGE) & this.mask;
+    const idx = (base >>> PAGE_SHIFT) & this.mask;
     const t = this.tag[idx];
     if (t >= base && t <= base + GLOBAL_TAG) {
       this.drop(idx);

@@ -54,10 +54,9 @@ function fromBig(v: bigint, size: number): Uint8Array {
 /**
  * Performs `op` at `op.va + delta` if it is a single store: an aligned 1/2/4/8-byte
  * write or set, which no schedule can see torn. Returns its step label, or `undefined`
- * (nothing done) for an op that takes several steps. Mechanisms call it before
- * `applyOpsViaCpu` so the common one-store window runs without a nested generator.
+ * (nothing done) for an op that takes several steps.
  */
-export function storeOp(cpu: Cpu, op: WrOp, delta: number, counters = true): string | undefined {
+function storeOp(cpu: Cpu, op: WrOp, delta: number, counters = true): string | undefined {
   if (op.kind === 'rmw') return undefined;
   const len = op.kind === 'write' ? op.data.length : op.len;
   // `&`: exact on an integer VA, and no float modulo on every store.
