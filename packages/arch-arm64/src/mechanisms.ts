@@ -4,6 +4,7 @@ import {
   BadSizeError,
   type Cpu,
   EV,
+  storeBytes,
   PAGE_SIZE,
   type Steps,
   type WriteRareMechanism,
@@ -33,12 +34,13 @@ export function hvcFor(op: WrOp): HvcCall {
     return op.value === 0
       ? { fn: 'clear', dst: op.va, len: op.len }
       : { fn: 'set', dst: op.va, value: op.value, len: op.len };
-  const n = op.data.length;
+  const data = op.kind === 'store' ? storeBytes(op) : op.data;
+  const n = data.length;
   if ((n === 1 || n === 2 || n === 4 || n === 8) && op.va % n === 0) {
     const fn = n === 1 ? 'write_8' : n === 2 ? 'write_16' : n === 4 ? 'write_32' : 'write_64';
-    return { fn, dst: op.va, value: leValue(op.data) };
+    return { fn, dst: op.va, value: leValue(data) };
   }
-  return { fn: 'write', dst: op.va, data: op.data };
+  return { fn: 'write', dst: op.va, data };
 }
 
 /**

@@ -100,6 +100,19 @@ export type Steps<T = void> = Generator<Step, T, void>;
 /** One write inside a write-rare window. Targets are validated before a window opens. */
 export type WrOp =
   | { readonly kind: 'write'; readonly va: number; readonly data: Uint8Array }
+  /**
+   * A scalar store, `WRITE_ONCE` of a 1/2/4/8-byte integer: the value's low and high 32
+   * bits as unsigned numbers (`hi` is 0 below 8 bytes), stored little-endian. Aligned, it
+   * is one single-copy-atomic store; unaligned, a byte copy. Carrying the value as numbers
+   * spares every write-rare assignment a byte array.
+   */
+  | {
+      readonly kind: 'store';
+      readonly va: number;
+      readonly size: 1 | 2 | 4 | 8;
+      readonly lo: number;
+      readonly hi: number;
+    }
   | { readonly kind: 'set'; readonly va: number; readonly value: number; readonly len: number }
   | {
       readonly kind: 'rmw';

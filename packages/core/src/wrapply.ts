@@ -1,6 +1,7 @@
 import { PAGE_SIZE } from './addr.js';
 import type { Step, Steps, WrOp } from './backend.js';
 import { EV } from './costs.js';
+import { InvalidArgumentError } from './errors.js';
 import type { Cpu } from './cpu.js';
 
 import type { Machine } from './machine.js';
@@ -9,6 +10,42 @@ import { type StepProgram, stepsOf } from './program.js';
 /** Bytes an op writes. */
 export function opLength(op: WrOp): number {
   return op.kind === 'write' ? op.data.length : op.kind === 'set' ? op.len : op.size;
+}
+
+/** The little-endian bytes a scalar store writes (its value checked as the CPU's stores check it). */
+export function storeBytes(op: {
+  readonly size: number;
+  readonly lo: number;
+  readonly hi: number;
+}): Uint8Array {
+  const loMax = op.size >= 4 ? 0x1_0000_0000 : 2 ** (8 * op.size);
+  const hiMax = op.size === 8 ? 0x1_0000_0000 : 1;
+  if (
+    !Number.isInteger(op.lo) ||
+    op.lo < 0 ||
+    op.lo >= loMax ||
+    !Number.isInteger(op.hi) ||
+    op.hi < 0 ||
+    op.hi >= hiMax
+  )
+    throw new InvalidArgumentError(
+      'store value',
+      [op.lo, op.hi],
+      `does not fit in ${op.size} bytes`,
+    );
+  const b = new Uint8Array(op.size);
+  for (let i = 0; i < op.size; i++)
+    b[i] = (i < 4 ? op.lo >>> (8 * i) : op.hi >>> (8 * (i - 4))) & 0xff;
+  return b;
+}
+
+/** The bytes a write, set or store op writes (not an rmw: its bytes depend on memory). */
+function opBytes(op: Exclude<WrOp, { kind: 'rmw' }>): Uint8Array {
+  return op.kind === 'write'
+    ? op.data
+    : op.kind === 'store'
+      ? storeBytes(op)
+      : new Uint8Array(op.len).fill(op.value);
 }
 
 /** The smallest range covering every op: [start, end). */
@@ -58,14 +95,16 @@ function fromBig(v: bigint, size: number): Uint8Array {
  */
 function storeOp(cpu: Cpu, op: WrOp, delta: number, counters = true): string | undefined {
   if (op.kind === 'rmw') return undefined;
-  const len = op.kind === 'write' ? op.data.length : op.len;
   // `&`: exact on an integer VA, and no float modulo on every store.
-  if (!isAtomicSize(len) || (op.va & (len - 1)) !== 0) return undefined;
-  storeAtomic(
-    cpu,
-    op.va + delta,
-    op.kind === 'write' ? op.data : new Uint8Array(len).fill(op.value),
-  );
+  if (op.kind === 'store') {
+    if ((op.va & (op.size - 1)) !== 0) return undefined;
+    storeParts(cpu, op.va + delta, op.size, op.lo, op.hi);
+  } else {
+    const len = op.kind === 'write' ? op.data.length : op.len;
+    if (!isAtomicSize(len) || (op.va & (len - 1)) !== 0) return undefined;
+    storeAtomic(cpu, op.va + delta, opBytes(op));
+  }
+  const len = opLength(op);
   if (counters) cpu.machineCounters.charge(cpu.id, EV.wrBytes, len);
   return STORE_LABEL[len];
 }
@@ -124,7 +163,7 @@ export class OpWriter implements StepProgram {
     const n = Math.min(len - from, PAGE_SIZE - ((at + from) % PAGE_SIZE));
     cpu.writeBytes(
       at + from,
-      op.kind === 'write' ? op.data.subarray(from, from + n) : new Uint8Array(n).fill(op.value),
+      op.kind === 'set' ? new Uint8Array(n).fill(op.value) : opBytes(op).subarray(from, from + n),
     );
     this.done += n;
     if (this.done === len) this.next(len);
@@ -149,6 +188,14 @@ export function applyOpsViaCpu(
   counters = true,
 ): Steps {
   return stepsOf(new OpWriter(cpu, ops, delta, counters));
+}
+
+/** One aligned store of `size` bytes whose value is `lo`/`hi`. */
+function storeParts(cpu: Cpu, va: number, size: number, lo: number, hi: number): void {
+  if (size === 8) cpu.write64parts(va, lo, hi);
+  else if (size === 4) cpu.write32(va, lo);
+  else if (size === 2) cpu.write16(va, lo);
+  else cpu.write8(va, lo);
 }
 
 function storeAtomic(cpu: Cpu, va: number, b: Uint8Array): void {
@@ -199,8 +246,8 @@ export function* applyOpsPhys(
         const va = op.va + done;
         const n = Math.min(len - done, PAGE_SIZE - (va % PAGE_SIZE));
         const pa = toPa(va);
-        if (op.kind === 'write') mem.set(op.data.subarray(done, done + n), pa);
-        else mem.fill(op.value, pa, pa + n);
+        if (op.kind === 'set') mem.fill(op.value, pa, pa + n);
+        else mem.set(opBytes(op).subarray(done, done + n), pa);
         done += n;
         yield `el2 write ${n}B`;
       }

@@ -99,7 +99,29 @@ describe('OpWriter', () => {
         .map(
           ({ off, len }): WrOp => ({ kind: 'set', va: area.start + off, value: len & 0xff, len }),
         ),
+      // Scalar stores, aligned or not (an unaligned one may cross a page).
+      fc
+        .record({
+          size: fc.constantFrom(1 as const, 2 as const, 4 as const, 8 as const),
+          off: fc.nat({ max: 2 * PAGE_SIZE - 8 }),
+          bits: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
+        })
+        .map(({ size, off, bits }): WrOp => {
+          const v = BigInt.asUintN(size * 8, bits);
+          return {
+            kind: 'store',
+            va: area.start + off,
+            size,
+            lo: Number(v & 0xffff_ffffn),
+            hi: Number(v >> 32n),
+          };
+        }),
     );
+    /** The bytes a store writes, from its value (BigInt arithmetic, not the writer's). */
+    const valueBytes = (o: { size: number; lo: number; hi: number }): number[] => {
+      const v = (BigInt(o.hi) << 32n) | BigInt(o.lo);
+      return Array.from({ length: o.size }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
+    };
     await fc.assert(
       fc.asyncProperty(fc.array(op, { maxLength: 8 }), async (ops) => {
         const before = m.stats().events.wrBytes;
@@ -110,9 +132,10 @@ describe('OpWriter', () => {
         let bytes = 0;
         for (const o of ops) {
           if (o.kind === 'rmw') continue;
-          const len = o.kind === 'write' ? o.data.length : o.len;
+          const len = o.kind === 'write' ? o.data.length : o.kind === 'store' ? o.size : o.len;
           bytes += len;
           if (o.kind === 'write') ref.set(o.data, o.va - area.start);
+          else if (o.kind === 'store') ref.set(valueBytes(o), o.va - area.start);
           else ref.fill(o.value, o.va - area.start, o.va - area.start + len);
           if ([1, 2, 4, 8].includes(len) && o.va % len === 0) want.push(`store ${len}B`);
           else
