@@ -1,7 +1,7 @@
-import type { Cpu, Steps, WrOp } from '@prmem/core';
-import { type PlannedOp, runPlanned, runPlannedSync, type WrRunResult } from './engine.js';
+import type { Cpu, Steps } from '@prmem/core';
+import { type PlannedOp, runOneSync, runPlanned, type WrRunResult } from './engine.js';
 import { checkTarget, refuse } from './target.js';
-import { isWrSize, pointerBytes, valueBytes, type WrSize } from './values.js';
+import { isWrSize, pointerStore, scalarStore, type WrSize } from './values.js';
 
 /** Checks the size operand of a single store or atomic (part of the target). */
 export function checkWrSize(cpu: Cpu, operation: string, dst: unknown, size: unknown): WrSize {
@@ -33,10 +33,8 @@ function planAssign(
   operation: string,
 ): PlannedOp {
   const n = checkWrSize(cpu, operation, dst, size);
-  const data = valueBytes(value, n);
-  const target = checkTarget(cpu, operation, dst, n);
-  const op: WrOp = { kind: 'write', va: dst, data };
-  return { op, target };
+  const op = scalarStore(dst, value, n);
+  return { op, target: checkTarget(cpu, operation, dst, n) };
 }
 
 /** The synchronous forms run the same plan with no scheduler in between. */
@@ -46,7 +44,7 @@ const assign = (
   value: number | bigint,
   size: WrSize,
   operation: string,
-): WrRunResult => runPlannedSync(cpu, [planAssign(cpu, dst, value, size, operation)], false);
+): WrRunResult => runOneSync(cpu, planAssign(cpu, dst, value, size, operation));
 
 export const wrAssign = (cpu: Cpu, dst: number, value: number | bigint, size: WrSize) =>
   assign(cpu, dst, value, size, 'wrAssign');
@@ -64,9 +62,8 @@ export const wrBool = (cpu: Cpu, dst: number, v: boolean) =>
 
 /** Validates a pointer store and builds its op. */
 function planPtr(cpu: Cpu, dst: number, ptr: number, operation: string, align = 1): PlannedOp {
-  const data = pointerBytes(ptr);
-  const target = checkTarget(cpu, operation, dst, 8, { align });
-  return { op: { kind: 'write', va: dst, data }, target };
+  const op = pointerStore(dst, ptr);
+  return { op, target: checkTarget(cpu, operation, dst, 8, { align }) };
 }
 
 /** Stores a kernel pointer (a 48-bit VA, 0 for NULL) in canonical 8-byte form. */
@@ -80,7 +77,7 @@ export function* wrPtrSteps(
 }
 
 export function wrPtr(cpu: Cpu, dst: number, ptr: number): WrRunResult {
-  return runPlannedSync(cpu, [planPtr(cpu, dst, ptr, 'wrPtr')], false);
+  return runOneSync(cpu, planPtr(cpu, dst, ptr, 'wrPtr'));
 }
 
 /**
@@ -98,5 +95,5 @@ export function* wrRcuAssignPointerSteps(cpu: Cpu, slot: number, ptr: number): S
 export function wrRcuAssignPointer(cpu: Cpu, slot: number, ptr: number): WrRunResult {
   const planned = planPtr(cpu, slot, ptr, 'wrRcuAssignPointer', 8);
   cpu.smpMb();
-  return runPlannedSync(cpu, [planned], false);
+  return runOneSync(cpu, planned);
 }

@@ -2,7 +2,7 @@ import { type Cpu, InvalidArgumentError, type Steps, type WrOp } from '@prmem/co
 import { checkWrSize } from './assign.js';
 import { type PlannedOp, runPlanned, runPlannedSync, type WrRunResult } from './engine.js';
 import { checkTarget } from './target.js';
-import { leBytes, pointerBytes, toUnsigned, type WrSize } from './values.js';
+import { pointerStore, scalarStore, type WrSize } from './values.js';
 
 /** Collects the writes of one batch; nothing runs until the callback returns. */
 export interface WrBatchWriter {
@@ -41,14 +41,10 @@ export function collectBatch(cpu: Cpu, fill: (w: WrBatchWriter) => void): Reques
     },
     assign(dst, value, size) {
       const n = checkWrSize(cpu, 'wrBatch', dst, size);
-      reqs.push({
-        op: { kind: 'write', va: dst, data: leBytes(toUnsigned(value, n), n) },
-        len: n,
-        what: 'assign',
-      });
+      reqs.push({ op: scalarStore(dst, value, n), len: n, what: 'assign' });
     },
     ptr(dst, ptr) {
-      reqs.push({ op: { kind: 'write', va: dst, data: pointerBytes(ptr) }, len: 8, what: 'ptr' });
+      reqs.push({ op: pointerStore(dst, ptr), len: 8, what: 'ptr' });
     },
   };
   fill(w);

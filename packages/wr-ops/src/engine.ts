@@ -29,7 +29,13 @@ export interface WrRunResult {
   readonly windows: number;
 }
 
-export const NO_RUN: WrRunResult = { ops: 0, plainOps: 0, sessions: 0, windows: 0 };
+export const NO_RUN: WrRunResult = Object.freeze({ ops: 0, plainOps: 0, sessions: 0, windows: 0 });
+
+/** The results of one op, shared: a synchronous store returns one of these, allocating none. */
+const ONE_PLAIN: WrRunResult = Object.freeze({ ops: 1, plainOps: 1, sessions: 0, windows: 0 });
+const ONE_SESSION: readonly WrRunResult[] = [0, 1, 2].map((windows) =>
+  Object.freeze({ ops: 1, plainOps: 0, sessions: 1, windows }),
+);
 
 /** Counts kept while a plan runs. */
 interface Tally {
@@ -136,4 +142,26 @@ export function runPlannedSync(
     i = j;
   }
   return endTally(cpu, t, planned.length);
+}
+
+/**
+ * `runPlannedSync` of a single op: the same work (a plain store, or one session of the
+ * mechanism) without the arrays and tallies a group needs. Every single-store write-rare
+ * call runs through here.
+ */
+export function runOneSync(cpu: Cpu, p: PlannedOp): WrRunResult {
+  const ops = [p.op];
+  if (!p.target.protected) {
+    runProgram(new OpWriter(cpu, ops, 0, false));
+    return ONE_PLAIN;
+  }
+  const counters = cpu.owner.counters;
+  const before = counters.count(cpu.id, EV.wrWindow);
+  const mech = cpu.owner.mechanism;
+  if (mech.program) runProgram(mech.program(cpu, ops));
+  else drain(mech.session(cpu, ops));
+  const windows = counters.count(cpu.id, EV.wrWindow) - before;
+  return windows < ONE_SESSION.length
+    ? ONE_SESSION[windows]
+    : { ops: 1, plainOps: 0, sessions: 1, windows };
 }

@@ -1,5 +1,5 @@
 import { type Cpu, InvalidArgumentError, type Steps } from '@prmem/core';
-import { NO_RUN, type PlannedOp, runPlanned, runPlannedSync, type WrRunResult } from './engine.js';
+import { NO_RUN, type PlannedOp, runOneSync, runPlanned, type WrRunResult } from './engine.js';
 import { checkTarget } from './target.js';
 
 /**
@@ -33,7 +33,7 @@ export function* wrMemcpySteps(
 
 export function wrMemcpy(cpu: Cpu, dst: number, src: Uint8Array): WrRunResult {
   const p = planMemcpy(cpu, dst, src, 'wrMemcpy');
-  return p ? runPlannedSync(cpu, [p], false) : NO_RUN;
+  return p ? runOneSync(cpu, p) : NO_RUN;
 }
 
 /**
@@ -60,7 +60,7 @@ export function* wrMemcpyFromSteps(
 
 export function wrMemcpyFrom(cpu: Cpu, dst: number, srcVa: number, len: number): WrRunResult {
   const p = planMemcpyFrom(cpu, dst, srcVa, len);
-  return p ? runPlannedSync(cpu, [p], false) : NO_RUN;
+  return p ? runOneSync(cpu, p) : NO_RUN;
 }
 
 /** Validates a fill; undefined for an empty one. */
@@ -85,5 +85,5 @@ export function* wrMemsetSteps(
 
 export function wrMemset(cpu: Cpu, dst: number, byte: number, len: number): WrRunResult {
   const p = planMemset(cpu, dst, byte, len);
-  return p ? runPlannedSync(cpu, [p], false) : NO_RUN;
+  return p ? runOneSync(cpu, p) : NO_RUN;
 }

@@ -9,7 +9,7 @@
 import { BadAddressError, type Cpu, drain, InvalidArgumentError, type Steps } from '@prmem/core';
 import { type PlannedOp, runPlanned, type WrRunResult } from './engine.js';
 import { checkTarget } from './target.js';
-import { leBytes, pointerBytes } from './values.js';
+import { pointerStore, scalarStore } from './values.js';
 
 /** Offsets and size of `struct list_head`. */
 export const LIST_NEXT = 0;
@@ -89,11 +89,7 @@ function* commit(cpu: Cpu, operation: string, tx: ListTx): Steps<WrRunResult> {
     if (s.kind === 'call') return s.fn;
     const stores = s.kind === 'stores' ? s.stores : [{ at: s.at, value: s.value }];
     return stores.map(({ at, value }) => ({
-      op: {
-        kind: 'write',
-        va: at,
-        data: typeof value === 'bigint' ? leBytes(value, 8) : pointerBytes(value),
-      },
+      op: typeof value === 'bigint' ? scalarStore(at, value, 8) : pointerStore(at, value),
       // Pointer slots are naturally aligned, so each store is single-copy atomic.
       target: checkTarget(cpu, operation, at, 8, { align: 8 }),
     }));

@@ -1,4 +1,4 @@
-import { checkVa, InvalidArgumentError, toCanonicalHi } from '@prmem/core';
+import { checkVa, InvalidArgumentError, toCanonicalHi, type WrOp } from '@prmem/core';
 
 /** The sizes a single store or atomic may have. */
 export type WrSize = 1 | 2 | 4 | 8;
@@ -23,46 +23,32 @@ export function toUnsigned(value: unknown, size: WrSize, what = 'value'): bigint
   return BigInt.asUintN(size * 8, v);
 }
 
+/** A scalar store op (`WRITE_ONCE`) of an integer to `va`. */
+export type StoreOp = Extract<WrOp, { kind: 'store' }>;
+
 /**
- * `leBytes(toUnsigned(value, size), size)` without BigInt for the common case, a
- * non-negative safe integer: this is on every wrAssign's path.
+ * The store of `value` (checked as `toUnsigned` checks it) into a `size`-byte slot at
+ * `va`. A non-negative safe integer, the common case on every wrAssign's path, needs no
+ * BigInt and no byte array.
  */
-export function valueBytes(value: unknown, size: WrSize, what = 'value'): Uint8Array {
+export function scalarStore(va: number, value: unknown, size: WrSize, what = 'value'): StoreOp {
   if (
     typeof value === 'number' &&
     Number.isSafeInteger(value) &&
     value >= 0 &&
     (size === 8 || value < 2 ** (size * 8))
   ) {
-    const b = new Uint8Array(size);
-    let lo = value >>> 0;
-    let hi = (value - lo) / 0x1_0000_0000;
-    for (let i = 0; i < size && i < 4; i++, lo >>>= 8) b[i] = lo & 0xff;
-    for (let i = 4; i < size; i++, hi >>>= 8) b[i] = hi & 0xff;
-    return b;
+    const lo = value >>> 0;
+    return { kind: 'store', va, size, lo, hi: (value - lo) / 0x1_0000_0000 };
   }
-  return leBytes(toUnsigned(value, size, what), size);
+  const v = toUnsigned(value, size, what);
+  return { kind: 'store', va, size, lo: Number(v & 0xffff_ffffn), hi: Number(v >> 32n) };
 }
 
-/** Little-endian bytes of an unsigned value (x86-64 and arm64 kernels are little-endian). */
-export function leBytes(v: bigint, size: number): Uint8Array {
-  const b = new Uint8Array(size);
-  let x = v;
-  for (let i = 0; i < size; i++) {
-    b[i] = Number(x & 0xffn);
-    x >>= 8n;
-  }
-  return b;
-}
-
-/** The 8 bytes of a kernel pointer (a 48-bit VA, 0 for NULL) in canonical form. */
-export function pointerBytes(ptr: unknown): Uint8Array {
+/** The 8-byte store of a kernel pointer (a 48-bit VA, 0 for NULL) in canonical form. */
+export function pointerStore(va: number, ptr: unknown): StoreOp {
   checkVa(ptr, 'pointer value');
-  const b = new Uint8Array(8);
-  const dv = new DataView(b.buffer);
-  dv.setUint32(0, ptr % 0x1_0000_0000, true);
-  dv.setUint32(4, toCanonicalHi(ptr), true);
-  return b;
+  return { kind: 'store', va, size: 8, lo: ptr % 0x1_0000_0000, hi: toCanonicalHi(ptr) };
 }
 
 /** Reads a C integer of `size` bytes out of an unsigned value. */

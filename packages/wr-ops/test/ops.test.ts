@@ -50,7 +50,15 @@ type Cmd =
   | { k: 'memcpy'; r: Region; off: number; data: Uint8Array; cpu: number }
   | { k: 'memcpyFrom'; r: Region; off: number; len: number; cpu: number }
   | { k: 'memset'; r: Region; off: number; byte: number; len: number; cpu: number }
-  | { k: 'assign'; r: Region; off: number; size: WrSize; value: bigint; cpu: number }
+  | {
+      k: 'assign';
+      r: Region;
+      off: number;
+      size: WrSize;
+      value: bigint;
+      asNumber: boolean;
+      cpu: number;
+    }
   | { k: 'ptr' | 'rcu'; r: Region; off: number; ptr: number; cpu: number }
   | {
       k: 'atomic';
@@ -121,7 +129,13 @@ const cmdArb: fc.Arbitrary<Cmd> = region.chain((r) =>
         r: fc.constant(r),
         off: offsetIn(r, size),
         size: fc.constant(size),
-        value: fc.bigInt({ min: 0n, max: (1n << BigInt(size * 8)) - 1n }),
+        // Both readings C accepts: signed from -2^(8·size-1), unsigned up to 2^(8·size)-1.
+        value: fc.bigInt({
+          min: -(1n << BigInt(size * 8 - 1)),
+          max: (1n << BigInt(size * 8)) - 1n,
+        }),
+        // Passed as a number when it is a safe integer (the path that needs no BigInt).
+        asNumber: fc.boolean(),
         cpu: cpuArb,
       }),
     ),
@@ -190,7 +204,14 @@ function apply(w: World, models: Record<Region, Model>, c: Cmd): void {
       model.set(c.off, new Uint8Array(c.len).fill(c.byte));
       return;
     case 'assign':
-      wrAssign(cpu, va, c.value, c.size);
+      wrAssign(
+        cpu,
+        va,
+        c.asNumber && c.value >= -(2n ** 53n) + 1n && c.value <= 2n ** 53n - 1n
+          ? Number(c.value)
+          : c.value,
+        c.size,
+      );
       model.put(c.off, c.value, c.size);
       return;
     case 'ptr':

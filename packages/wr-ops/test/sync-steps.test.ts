@@ -67,44 +67,46 @@ function run(w: World, c: Cmd, sync: boolean): string {
   const m = w.m;
   const cpu = m.cpu(c.cpu);
   const base = (pool: boolean) => (pool ? w.pool.start : w.wrStatic);
+  let r: unknown;
   try {
     if (c.k === 'assign') {
       const va = base(c.pool) + c.off;
-      if (sync) wrAssign(cpu, va, c.value, c.size);
-      else drain(wrAssignSteps(cpu, va, c.value, c.size));
+      r = sync
+        ? wrAssign(cpu, va, c.value, c.size)
+        : drain(wrAssignSteps(cpu, va, c.value, c.size));
     } else if (c.k === 'ptr' || c.k === 'rcu') {
       const va = base(c.pool) + c.slot * 8;
       const ptr = w.pool2.start + c.slot;
       if (c.k === 'ptr') {
-        if (sync) wrPtr(cpu, va, ptr);
-        else drain(wrPtrSteps(cpu, va, ptr));
-      } else if (sync) wrRcuAssignPointer(cpu, va, ptr);
-      else drain(wrRcuAssignPointerSteps(cpu, va, ptr));
+        r = sync ? wrPtr(cpu, va, ptr) : drain(wrPtrSteps(cpu, va, ptr));
+      } else
+        r = sync ? wrRcuAssignPointer(cpu, va, ptr) : drain(wrRcuAssignPointerSteps(cpu, va, ptr));
     } else if (c.k === 'memcpy' || c.k === 'memcpyFrom' || c.k === 'memset') {
       // Lengths past the region are refused alike by both forms.
       const va = base(c.pool) + c.off;
       const src = new Uint8Array(c.len).map((_, i) => (i * 7 + c.off) & 0xff);
       if (c.k === 'memcpy') {
-        if (sync) wrMemcpy(cpu, va, src);
-        else drain(wrMemcpySteps(cpu, va, src));
+        r = sync ? wrMemcpy(cpu, va, src) : drain(wrMemcpySteps(cpu, va, src));
       } else if (c.k === 'memcpyFrom') {
-        if (sync) wrMemcpyFrom(cpu, va, w.vmalloc.start, Math.min(c.len, 4096));
-        else drain(wrMemcpyFromSteps(cpu, va, w.vmalloc.start, Math.min(c.len, 4096)));
-      } else if (sync) wrMemset(cpu, va, c.off & 0xff, c.len);
-      else drain(wrMemsetSteps(cpu, va, c.off & 0xff, c.len));
+        r = sync
+          ? wrMemcpyFrom(cpu, va, w.vmalloc.start, Math.min(c.len, 4096))
+          : drain(wrMemcpyFromSteps(cpu, va, w.vmalloc.start, Math.min(c.len, 4096)));
+      } else
+        r = sync
+          ? wrMemset(cpu, va, c.off & 0xff, c.len)
+          : drain(wrMemsetSteps(cpu, va, c.off & 0xff, c.len));
     } else if (c.k === 'batch') {
       const fill = (b: Parameters<Parameters<typeof wrBatch>[1]>[0]) => {
         for (const o of c.offs) b.assign(w.pool.start + o * 8, o, 8);
         for (const o of c.offs) b.assign(w.wrStatic + o * 8, o + 1, 8);
       };
-      if (sync) wrBatch(cpu, fill);
-      else drain(wrBatchSteps(cpu, fill));
+      r = sync ? wrBatch(cpu, fill) : drain(wrBatchSteps(cpu, fill));
     } else {
       // A refused target: the same typed error, nothing written, one security event.
-      if (sync) wrAssign(cpu, w.rodata, 1, 4);
-      else drain(wrAssignSteps(cpu, w.rodata, 1, 4));
+      r = sync ? wrAssign(cpu, w.rodata, 1, 4) : drain(wrAssignSteps(cpu, w.rodata, 1, 4));
     }
-    return 'ok';
+    // The result (ops, plain ops, sessions, windows) is part of the operation too.
+    return JSON.stringify(r);
   } catch (e) {
     return e instanceof Error ? `${e.name}: ${(e as { code?: string }).code}` : String(e);
   }
