@@ -1,7 +1,16 @@
-import { PAGE_SIZE, PageFault, type Program, runInterleaved, type Steps } from '@prmem/core';
+import {
+  PAGE_SIZE,
+  PageFault,
+  type Program,
+  runInterleaved,
+  type Steps,
+  type WrOp,
+} from '@prmem/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { POKE_SLOT_SIZE, USER_END } from '../src/index.js';
+import { AliasWindow } from '../src/mech/alias.js';
+import { resolveTargets } from '../src/mech/targets.js';
 import { decode } from './support/decode.js';
 import { runOps, set, wrMachine, write } from './support/machine.js';
 
@@ -151,26 +160,111 @@ describe('alias-mm (text_poke temporary mm)', () => {
     );
   });
 
+  it('the one-page window (no arrays) is the general window: same steps, memory, counters, errors', async () => {
+    type Target = 'counter' | 'area' | 'konst' | 'user' | 'hole';
+    interface OpSpec {
+      target: Target;
+      off: number;
+      kind: 'store' | 'set';
+      size: 1 | 2 | 4 | 8;
+      len: number;
+      v: number;
+    }
+    const op: fc.Arbitrary<OpSpec> = fc.record({
+      target: fc.constantFrom<Target>('counter', 'area', 'area', 'konst', 'user', 'hole'),
+      // Often near the end of a page, so ops cross into the next one.
+      off: fc
+        .tuple(
+          fc.nat({ max: 2 }),
+          fc.oneof(
+            fc.nat({ max: PAGE_SIZE - 1 }),
+            fc.integer({ min: PAGE_SIZE - 300, max: PAGE_SIZE - 1 }),
+          ),
+        )
+        .map(([page, at]) => page * PAGE_SIZE + at),
+      kind: fc.constantFrom<'store' | 'set'>('store', 'set'),
+      size: fc.constantFrom(1 as const, 2 as const, 4 as const, 8 as const),
+      len: fc.integer({ min: 1, max: 300 }),
+      v: fc.nat({ max: 255 }),
+    });
+    const a = await wrMachine({ cpus: 2 });
+    const b = await wrMachine({ cpus: 2 });
+    const build = (w: typeof a, o: OpSpec): WrOp => {
+      const base = {
+        counter: w.counter,
+        area: w.area.start + o.off,
+        konst: w.konst,
+        user: 0x1000 + o.off,
+        hole: w.area.start + w.area.size + PAGE_SIZE + o.off,
+      }[o.target];
+      const va = o.target === 'area' ? Math.min(base, w.area.start + w.area.size - 8) : base;
+      return o.kind === 'store'
+        ? { kind: 'store', va, size: o.size, lo: o.v, hi: 0 }
+        : set(va, o.v, o.target === 'area' ? Math.min(o.len, w.area.start + w.area.size - va) : 8);
+    };
+    const outcome = (f: () => string[]) => {
+      try {
+        return f();
+      } catch (e) {
+        return `${(e as Error).name} ${(e as { code?: string }).code}`;
+      }
+    };
+    await fc.assert(
+      fc.property(op, fc.nat({ max: 1 }), (o, c) => {
+        const fast = outcome(() => {
+          const p = a.m.mechanism.program?.(a.m.cpu(c), [build(a, o)]);
+          if (!p) throw new Error('alias-mm offers a step program');
+          const labels: string[] = [];
+          for (let l = p.step(); l !== null; l = p.step()) labels.push(l);
+          return labels;
+        });
+        const general = outcome(() => {
+          const ops = [build(b, o)];
+          const p = AliasWindow.of(
+            b.arch,
+            b.m.cpu(c),
+            b.arch.wrMm(),
+            resolveTargets(b.arch, ops),
+            ops,
+          );
+          const labels: string[] = [];
+          for (let l = p.step(); l !== null; l = p.step()) labels.push(l);
+          return labels;
+        });
+        expect(fast).toEqual(general);
+        expect(Buffer.compare(a.m.phys.bytes, b.m.phys.bytes)).toBe(0);
+        expect(a.m.stats()).toEqual(b.m.stats());
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('stopped after any step (abort), the window leaves nothing behind: no alias, CR3 and IRQs back', async () => {
     const { m, arch, counter, area } = await wrMachine({ cpus: 1 });
     const cpu = m.cpu(0);
-    const ops = [set(counter, 3, 8), set(area.start + 4090, 9, 12)];
-    const total = [...m.mechanism.session(cpu, ops)].length;
-    for (let k = 0; k <= total; k++) {
-      const p = m.mechanism.program?.(cpu, ops);
-      if (!p) throw new Error('alias-mm offers a step program');
-      for (let i = 0; i < k; i++) expect(p.step()).not.toBeNull();
-      p.abort();
-      p.abort(); // a second abort finds nothing to do
-      expect(cpu.mm).toBe(m.kernelMm);
-      expect(m.windowOpen(cpu)).toBe(false);
-      expect(cpu.irqsDisabled).toBe(false);
-      expect(m.auditProtections()).toEqual([]);
-      for (let s = 0; s < 2; s++)
-        expect(
-          decode(m.phys.bytes, arch.wrMm().rootPa, arch.pokingSlot(cpu) + s * PAGE_SIZE),
-        ).toBeNull();
-      for (const e of cpu.tlb.entries()) expect(e.va >= USER_END).toBe(true);
+    // Two ops over two pages (the general window), and one store (the one-page window).
+    const lists: WrOp[][] = [
+      [set(counter, 3, 8), set(area.start + 4090, 9, 12)],
+      [{ kind: 'store', va: area.start + 8, size: 8, lo: 5, hi: 6 }],
+    ];
+    for (const ops of lists) {
+      const total = [...m.mechanism.session(cpu, ops)].length;
+      for (let k = 0; k <= total; k++) {
+        const p = m.mechanism.program?.(cpu, ops);
+        if (!p) throw new Error('alias-mm offers a step program');
+        for (let i = 0; i < k; i++) expect(p.step()).not.toBeNull();
+        p.abort();
+        p.abort(); // a second abort finds nothing to do
+        expect(cpu.mm).toBe(m.kernelMm);
+        expect(m.windowOpen(cpu)).toBe(false);
+        expect(cpu.irqsDisabled).toBe(false);
+        expect(m.auditProtections()).toEqual([]);
+        for (let s = 0; s < 2; s++)
+          expect(
+            decode(m.phys.bytes, arch.wrMm().rootPa, arch.pokingSlot(cpu) + s * PAGE_SIZE),
+          ).toBeNull();
+        for (const e of cpu.tlb.entries()) expect(e.va >= USER_END).toBe(true);
+      }
     }
   });
 

@@ -4,6 +4,7 @@ import {
   EV,
   type Mm,
   OpWriter,
+  PAGE_MASK,
   PAGE_SIZE,
   type Step,
   type StepProgram,
@@ -14,7 +15,7 @@ import {
 } from '@prmem/core';
 import type { X86Arch } from '../arch.js';
 import { ALIAS_PROT, POKE_SLOT_SIZE } from '../constants.js';
-import { resolveTargets, type TargetRun } from './targets.js';
+import { resolveOnePage, resolveTargets, type TargetRun } from './targets.js';
 
 interface AliasPlan {
   /** Alias VAs in the poking slot, in the order they are mapped. */
@@ -63,12 +64,6 @@ function planAliases(arch: X86Arch, cpu: Cpu, runs: readonly TargetRun[]): Alias
   return { va, pa, deltas };
 }
 
-/** pte_clear of the first `n` aliases through their pte pointers. */
-function clearAliases(arch: X86Arch, cpu: Cpu, ptes: readonly number[], n: number): void {
-  for (let i = 0; i < n; i++) arch.pt.pteClear(ptes[i]);
-  arch.m.counters.charge(cpu.id, EV.pteWrite, n);
-}
-
 /** Where an AliasWindow is: the next step it performs, in order. */
 const IRQ_OFF = 0;
 const MAP_ALIASES = 1;
@@ -89,31 +84,74 @@ const DONE = 7;
  * that abandons the window, unwinds every step in `abort`.
  *
  * Runs on every write-rare store: fields are read through `this` (no destructuring, no
- * tuples), and the step after the last write is the clear (no extra dispatch).
+ * tuples), and the step after the last write is the clear (no extra dispatch). The first
+ * alias lives in scalar fields, so the common window (one small write, one alias page)
+ * allocates no arrays; a window of several pages keeps them all in `plan` and `ptes`.
  */
 export class AliasWindow implements StepProgram {
   // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
   declare private readonly arch: X86Arch;
   declare private readonly cpu: Cpu;
   declare private readonly mm: Mm;
-  declare private readonly plan: AliasPlan;
   declare private readonly writer: OpWriter;
-  /** Pte pointers of the aliases, the first `mapped` of them set. */
-  declare private readonly ptes: number[];
+  /** Alias pages to map. */
+  declare private readonly count: number;
+  /** Alias 0: its VA in the poking slot, its frame, its pte pointer once mapped. */
+  declare private readonly va0: number;
+  declare private readonly pa0: number;
+  declare private pte0: number;
+  /** Every alias, when there are several (else null). */
+  declare private readonly plan: AliasPlan | null;
+  declare private readonly ptes: number[] | null;
   declare private phase: number;
+  /** Aliases set so far (the first `mapped`). */
   declare private mapped: number;
   declare private prev: Mm | null;
 
-  constructor(arch: X86Arch, cpu: Cpu, mm: Mm, runs: readonly TargetRun[], ops: readonly WrOp[]) {
+  private constructor(
+    arch: X86Arch,
+    cpu: Cpu,
+    mm: Mm,
+    ops: readonly WrOp[],
+    va0: number,
+    pa0: number,
+    plan: AliasPlan | null,
+  ) {
     this.arch = arch;
     this.cpu = cpu;
     this.mm = mm;
+    this.writer = new OpWriter(
+      cpu,
+      ops,
+      plan ? plan.deltas : va0 - (ops[0].va - (ops[0].va & PAGE_MASK)),
+    );
+    this.count = plan ? plan.va.length : 1;
+    this.va0 = va0;
+    this.pa0 = pa0;
+    this.pte0 = -1;
+    this.plan = plan;
+    this.ptes = plan ? new Array<number>(plan.va.length) : null;
     this.phase = ops.length === 0 ? DONE : IRQ_OFF;
     this.mapped = 0;
     this.prev = null;
-    this.plan = planAliases(arch, cpu, runs);
-    this.ptes = new Array<number>(this.plan.va.length);
-    this.writer = new OpWriter(cpu, ops, this.plan.deltas);
+  }
+
+  /** The window of one op within one page, whose frame is `pa`. */
+  static single(arch: X86Arch, cpu: Cpu, mm: Mm, ops: readonly WrOp[], pa: number): AliasWindow {
+    return new AliasWindow(arch, cpu, mm, ops, arch.pokingSlot(cpu), pa, null);
+  }
+
+  /** The window of any ops, their pages resolved in `runs`. */
+  static of(
+    arch: X86Arch,
+    cpu: Cpu,
+    mm: Mm,
+    runs: readonly TargetRun[],
+    ops: readonly WrOp[],
+  ): AliasWindow {
+    const plan = planAliases(arch, cpu, runs);
+    const n = plan.va.length;
+    return new AliasWindow(arch, cpu, mm, ops, n ? plan.va[0] : 0, n ? plan.pa[0] : 0, plan);
   }
 
   step(): Step | null {
@@ -125,12 +163,18 @@ export class AliasWindow implements StepProgram {
         return 'local_irq_disable';
       case MAP_ALIASES: {
         const i = this.mapped;
-        const ptep = this.arch.pt.getLockedPte(this.mm, this.plan.va[i]);
-        this.arch.pt.setPte(ptep, this.plan.pa[i], ALIAS_PROT);
-        this.ptes[i] = ptep;
+        const pt = this.arch.pt;
+        if (this.plan === null) {
+          this.pte0 = pt.getLockedPte(this.mm, this.va0);
+          pt.setPte(this.pte0, this.pa0, ALIAS_PROT);
+        } else {
+          const ptep = pt.getLockedPte(this.mm, this.plan.va[i]);
+          pt.setPte(ptep, this.plan.pa[i], ALIAS_PROT);
+          (this.ptes as number[])[i] = ptep;
+        }
         this.mapped = i + 1;
         this.arch.m.counters.charge(this.cpu.id, EV.pteWrite);
-        if (this.mapped === this.ptes.length) this.phase = SWITCH_IN;
+        if (this.mapped === this.count) this.phase = SWITCH_IN;
         return 'set_pte alias';
       }
       case SWITCH_IN:
@@ -141,7 +185,7 @@ export class AliasWindow implements StepProgram {
       case WRITE: {
         const label = this.writer.step();
         if (label !== null) return label;
-        clearAliases(this.arch, this.cpu, this.ptes, this.mapped);
+        this.clearAliases();
         this.phase = INVLPG;
         return 'pte_clear aliases';
       }
@@ -171,7 +215,7 @@ export class AliasWindow implements StepProgram {
   abort(): void {
     const { arch, cpu, mm, phase } = this;
     if (phase === IRQ_OFF || phase === DONE) return;
-    if (phase <= WRITE) clearAliases(arch, cpu, this.ptes, this.mapped);
+    if (phase <= WRITE) this.clearAliases();
     if (phase <= INVLPG && cpu.mm === mm) this.flushAliases();
     if (this.prev) arch.switchMm(cpu, this.prev);
     arch.m.closeWindow(cpu);
@@ -179,17 +223,39 @@ export class AliasWindow implements StepProgram {
     this.phase = DONE;
   }
 
+  /** pte_clear of every alias set so far, through the pointers get_locked_pte gave. */
+  private clearAliases(): void {
+    const n = this.mapped;
+    const pt = this.arch.pt;
+    if (this.plan === null) {
+      if (n === 1) pt.pteClear(this.pte0);
+    } else {
+      for (let i = 0; i < n; i++) pt.pteClear((this.ptes as number[])[i]);
+    }
+    this.arch.m.counters.charge(this.cpu.id, EV.pteWrite, n);
+  }
+
   /** INVLPG of every mapped alias, on the mm loaded now. */
   private flushAliases(): void {
-    for (let i = 0; i < this.mapped; i++) this.arch.flushLocalPage(this.cpu, this.plan.va[i]);
+    if (this.plan === null) {
+      if (this.mapped === 1) this.arch.flushLocalPage(this.cpu, this.va0);
+    } else {
+      for (let i = 0; i < this.mapped; i++) this.arch.flushLocalPage(this.cpu, this.plan.va[i]);
+    }
   }
 }
 
 /** `alias-mm`: the text_poke form, one shared wr_mm, aliases mapped per write. */
 export function aliasMm(arch: X86Arch): WriteRareMechanism {
   // Validates at once (resolveTargets throws before any step) and hands back the window.
-  const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram =>
-    new AliasWindow(arch, cpu, arch.wrMm(), resolveTargets(arch, ops), ops);
+  const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
+    const mm = arch.wrMm();
+    // One small write, the common case: its page resolved without arrays.
+    const pa = ops.length === 1 ? resolveOnePage(arch, ops[0]) : -1;
+    return pa >= 0
+      ? AliasWindow.single(arch, cpu, mm, ops, pa)
+      : AliasWindow.of(arch, cpu, mm, resolveTargets(arch, ops), ops);
+  };
   return {
     name: 'alias-mm',
     summary:
@@ -224,7 +290,7 @@ export function aliasMmPerPool(arch: X86Arch): WriteRareMechanism {
         g.runs.push(r);
         g.ops.push(r.op);
       }
-      for (const [mm, g] of groups) yield* stepsOf(new AliasWindow(arch, cpu, mm, g.runs, g.ops));
+      for (const [mm, g] of groups) yield* stepsOf(AliasWindow.of(arch, cpu, mm, g.runs, g.ops));
     },
   };
 }
