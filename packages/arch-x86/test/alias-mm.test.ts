@@ -239,6 +239,34 @@ describe('alias-mm (text_poke temporary mm)', () => {
     );
   });
 
+  it('run() from any step performs the rest exactly as stepping does (memory, counters, CPU state)', async () => {
+    const lists = (w: { counter: number; area: { start: number } }): WrOp[][] => [
+      [{ kind: 'store', va: w.counter, size: 8, lo: 0xdead, hi: 0xbeef }],
+      [set(w.counter, 3, 8), set(w.area.start + 4090, 9, 12), set(w.area.start + 8000, 1, 3)],
+    ];
+    for (let l = 0; l < 2; l++) {
+      const probe = await wrMachine({ cpus: 1 });
+      const total = [...probe.m.mechanism.session(probe.m.cpu(0), lists(probe)[l])].length;
+      for (let k = 0; k <= total; k++) {
+        const a = await wrMachine({ cpus: 1 });
+        const b = await wrMachine({ cpus: 1 });
+        const pa = a.m.mechanism.program?.(a.m.cpu(0), lists(a)[l]);
+        const pb = b.m.mechanism.program?.(b.m.cpu(0), lists(b)[l]);
+        if (!pa?.run || !pb) throw new Error('alias-mm offers a step program with run()');
+        for (let i = 0; i < k; i++) pa.step();
+        pa.run();
+        expect(pa.step()).toBeNull();
+        while (pb.step() !== null);
+        expect(Buffer.compare(a.m.phys.bytes, b.m.phys.bytes)).toBe(0);
+        expect(a.m.stats()).toEqual(b.m.stats());
+        expect(a.m.cpu(0).mm).toBe(a.m.kernelMm);
+        expect(a.m.windowOpen(a.m.cpu(0))).toBe(false);
+        expect(a.m.cpu(0).irqsDisabled).toBe(false);
+        expect(a.m.cpu(0).tlb.entries()).toEqual(b.m.cpu(0).tlb.entries());
+      }
+    }
+  });
+
   it('stopped after any step (abort), the window leaves nothing behind: no alias, CR3 and IRQs back', async () => {
     const { m, arch, counter, area } = await wrMachine({ cpus: 1 });
     const cpu = m.cpu(0);

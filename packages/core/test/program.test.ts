@@ -61,6 +61,31 @@ describe('step programs', () => {
     );
   });
 
+  it('runProgram prefers run() when a program offers it, and unwinds a throw from it once', () => {
+    class Runner extends Recorder {
+      runs = 0;
+      run(): void {
+        this.runs++;
+        while (this.step() !== null);
+      }
+    }
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 20 }),
+        fc.integer({ min: -1, max: 19 }),
+        (n, failAt) => {
+          const fails = failAt >= 0 && failAt < n;
+          const r = new Runner(n, fails ? failAt : -1);
+          if (fails) expect(() => runProgram(r)).toThrow(`step ${failAt} failed`);
+          else runProgram(r);
+          expect(r.runs).toBe(1);
+          expect(r.done).toHaveLength(fails ? failAt : n);
+          expect(r.aborts).toBe(fails ? 1 : 0);
+        },
+      ),
+    );
+  });
+
   it('a schedule that abandons the steps (return()) has them aborted, once, even after the last step', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 20 }), fc.nat(), (n, k) => {

@@ -1,11 +1,9 @@
+import * as core from '@prmem/core';
 import {
   BadSizeError,
   type Cpu,
-  EV,
   type Mm,
   OpWriter,
-  PAGE_MASK,
-  PAGE_SIZE,
   type Step,
   type StepProgram,
   type Steps,
@@ -14,8 +12,13 @@ import {
   type WrOp,
 } from '@prmem/core';
 import type { X86Arch } from '../arch.js';
-import { ALIAS_PROT, POKE_SLOT_SIZE } from '../constants.js';
+import * as constants from '../constants.js';
 import { resolveOnePage, resolveTargets, type TargetRun } from './targets.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { EV, PAGE_MASK, PAGE_SIZE } = core;
+const { ALIAS_PROT, POKE_SLOT_SIZE } = constants;
 
 interface AliasPlan {
   /** Alias VAs in the poking slot, in the order they are mapped. */
@@ -157,30 +160,13 @@ export class AliasWindow implements StepProgram {
   step(): Step | null {
     switch (this.phase) {
       case IRQ_OFF:
-        this.cpu.localIrqDisable();
-        this.arch.m.openWindow(this.cpu);
-        this.phase = MAP_ALIASES;
+        this.irqOff();
         return 'local_irq_disable';
-      case MAP_ALIASES: {
-        const i = this.mapped;
-        const pt = this.arch.pt;
-        if (this.plan === null) {
-          this.pte0 = pt.getLockedPte(this.mm, this.va0);
-          pt.setPte(this.pte0, this.pa0, ALIAS_PROT);
-        } else {
-          const ptep = pt.getLockedPte(this.mm, this.plan.va[i]);
-          pt.setPte(ptep, this.plan.pa[i], ALIAS_PROT);
-          (this.ptes as number[])[i] = ptep;
-        }
-        this.mapped = i + 1;
-        this.arch.m.counters.charge(this.cpu.id, EV.pteWrite);
-        if (this.mapped === this.count) this.phase = SWITCH_IN;
+      case MAP_ALIASES:
+        this.mapNext();
         return 'set_pte alias';
-      }
       case SWITCH_IN:
-        this.prev = this.cpu.mm;
-        this.arch.switchMm(this.cpu, this.mm);
-        this.phase = WRITE;
+        this.switchIn();
         return 'switch_mm alias mm';
       case WRITE: {
         const label = this.writer.step();
@@ -190,22 +176,83 @@ export class AliasWindow implements StepProgram {
         return 'pte_clear aliases';
       }
       case INVLPG:
-        this.flushAliases();
-        this.phase = SWITCH_OUT;
+        this.invlpg();
         return 'invlpg aliases';
       case SWITCH_OUT:
-        this.arch.switchMm(this.cpu, this.prev as Mm);
-        this.prev = null;
-        this.phase = IRQ_ON;
+        this.switchOut();
         return 'switch_mm back';
       case IRQ_ON:
-        this.arch.m.closeWindow(this.cpu);
-        this.cpu.localIrqEnable();
-        this.phase = DONE;
+        this.irqOn();
         return 'local_irq_enable';
       default:
         return null;
     }
+  }
+
+  /**
+   * Every remaining step at once (`runProgram`): the actions `step` performs, in the same
+   * order, from whatever phase the window is in, without a dispatch per step.
+   */
+  run(): void {
+    if (this.phase === IRQ_OFF) this.irqOff();
+    while (this.phase === MAP_ALIASES) this.mapNext();
+    if (this.phase === SWITCH_IN) this.switchIn();
+    if (this.phase === WRITE) {
+      while (this.writer.step() !== null);
+      this.clearAliases();
+      this.phase = INVLPG;
+    }
+    if (this.phase === INVLPG) this.invlpg();
+    if (this.phase === SWITCH_OUT) this.switchOut();
+    if (this.phase === IRQ_ON) this.irqOn();
+  }
+
+  // The actions, one per phase; each moves the window to its next phase.
+
+  private irqOff(): void {
+    this.cpu.localIrqDisable();
+    this.arch.m.openWindow(this.cpu);
+    this.phase = MAP_ALIASES;
+  }
+
+  /** get_locked_pte + set_pte_at of the next alias, keeping the pte pointer for the clear. */
+  private mapNext(): void {
+    const i = this.mapped;
+    const pt = this.arch.pt;
+    if (this.plan === null) {
+      this.pte0 = pt.getLockedPte(this.mm, this.va0);
+      pt.setPte(this.pte0, this.pa0, ALIAS_PROT);
+    } else {
+      const ptep = pt.getLockedPte(this.mm, this.plan.va[i]);
+      pt.setPte(ptep, this.plan.pa[i], ALIAS_PROT);
+      (this.ptes as number[])[i] = ptep;
+    }
+    this.mapped = i + 1;
+    this.arch.m.counters.charge(this.cpu.id, EV.pteWrite);
+    if (this.mapped === this.count) this.phase = SWITCH_IN;
+  }
+
+  private switchIn(): void {
+    this.prev = this.cpu.mm;
+    this.arch.switchMm(this.cpu, this.mm);
+    this.phase = WRITE;
+  }
+
+  private invlpg(): void {
+    this.flushAliases();
+    this.phase = SWITCH_OUT;
+  }
+
+  private switchOut(): void {
+    this.arch.switchMm(this.cpu, this.prev as Mm);
+    this.prev = null;
+    this.phase = IRQ_ON;
+  }
+
+  private irqOn(): void {
+    this.arch.m.closeWindow(this.cpu);
+    this.cpu.localIrqEnable();
+    this.phase = DONE;
   }
 
   /**
