@@ -1,29 +1,31 @@
+import * as core from '@prmem/core';
 import {
-  ACC_EXEC,
-  ACC_WRITE,
   type ArchImpl,
   BadAddressError,
   canonical,
   type Cpu,
-  EV,
-  FAULT,
   InvalidArgumentError,
   type Machine,
   type Mm,
   type MmKind,
   MAX_ASID,
-  PAGE_SIZE,
-  PG,
   type ProtLevel,
   type Steps,
-  TLBF,
-  TLBF_PKEY_MASK,
-  TLBF_PKEY_SHIFT,
   WalkResult,
   type WriteRareMechanism,
 } from '@prmem/core';
-import { CR0_WP, pkrsAd, pkrsWd } from './bits.js';
-import {
+import * as bits from './bits.js';
+import * as constants from './constants.js';
+import * as layout from './layout.js';
+import { createMechanism, type MechanismName } from './mech/index.js';
+import { X86PageTable } from './pagetable.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { ACC_EXEC, ACC_WRITE, EV, FAULT, PAGE_SIZE, PG, TLBF, TLBF_PKEY_MASK, TLBF_PKEY_SHIFT } =
+  core;
+const { CR0_WP, pkrsAd, pkrsWd } = bits;
+const {
   ALIAS_PROT,
   DEFAULT_CR0,
   DEFAULT_CR4,
@@ -33,10 +35,8 @@ import {
   MIRROR_SPAN,
   POKE_SLOT_SIZE,
   WR_PKEY,
-} from './constants.js';
-import { USER_END } from './layout.js';
-import { createMechanism, type MechanismName } from './mech/index.js';
-import { X86PageTable } from './pagetable.js';
+} = constants;
+const { USER_END } = layout;
 
 /**
  * The x86-64 architecture bound to one machine: paging, CR3/PCID switches, INVLPG and IPI

@@ -42,16 +42,40 @@ export const LEVELS = 4;
 export const LEVEL_SHIFT: readonly number[] = [0, 12, 21, 30, 39];
 export const LEVEL_SIZE: readonly number[] = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
 
-/** Index of `va` in the table of `level` (no bit ops: VAs are 48-bit numbers). */
-/** 1 / LEVEL_SIZE: multiplying by an exact power-of-two reciprocal is exact and cheap. */
+/** 1 / LEVEL_SIZE (exact powers of two). */
 export const LEVEL_SCALE: readonly number[] = [0, 2 ** -12, 2 ** -21, 2 ** -30, 2 ** -39];
 
 /**
- * The table index of `va` at `level`. `& 511` truncates (= floor for a non-negative VA)
- * and keeps the low 9 bits of a quotient up to 2^36: no float division, no fmod.
+ * The table index at `level` of a VA given as its halves: `vlo` = bits 0–31 (`va >>> 0`),
+ * `vhi` = bits 32–47 (`vaHigh`). Integer shifts only, so a walk's chain of dependent loads
+ * carries no float arithmetic (about twice as fast as scaling the VA as a float).
  */
+export function levelIndexOf(vlo: number, vhi: number, level: number): number {
+  if (level === 1) return (vlo >>> 12) & (ENTRIES - 1);
+  if (level === 2) return (vlo >>> 21) & (ENTRIES - 1);
+  if (level === 3) return ((vlo >>> 30) | (vhi << 2)) & (ENTRIES - 1);
+  return (vhi >>> 7) & (ENTRIES - 1);
+}
+
+/** The table index of `va` (below 2^48) at `level`. */
 export function levelIndex(va: number, level: number): number {
-  return (va * LEVEL_SCALE[level]) & (ENTRIES - 1);
+  const vlo = va >>> 0;
+  return levelIndexOf(vlo, vaHigh(va, vlo), level);
+}
+
+/** Bits 32–47 of a VA below 2^48 whose low half is `vlo` (exact). */
+export function vaHigh(va: number, vlo: number): number {
+  return (va - vlo) * 2 ** -32;
+}
+
+/**
+ * The next table of a non-leaf entry as a 32-bit PA, or -1 when it lies outside the
+ * machine's `size` bytes of physical memory (the model's memory is below 2 GiB, so every
+ * real table is a 32-bit address).
+ */
+export function tableAddr(lo: number, hi: number, size: number): number {
+  const t = (lo & ADDR_LO_MASK) >>> 0;
+  return (hi & ADDR_HI_MASK) === 0 && t < size ? t : -1;
 }
 
 /** The 52-bit physical address field of an entry, for a table or a 4 KiB leaf. */

@@ -1,20 +1,21 @@
+import * as core from '@prmem/core';
 import {
   BadAddressError,
   type Cpu,
-  FAULT,
   InvalidArgumentError,
   type Machine,
   type Mm,
-  PAGE_MASK,
-  PAGE_SIZE,
   type PageTableOps,
-  PG,
   type PteProt,
-  TLBF,
-  TLBF_PKEY_SHIFT,
   type WalkResult,
 } from '@prmem/core';
-import {
+import * as bits from './bits.js';
+import * as layout from './layout.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { FAULT, PAGE_MASK, PAGE_SIZE, PG, TLBF, TLBF_PKEY_SHIFT } = core;
+const {
   A,
   ADDR_HI_MASK,
   ADDR_LO_MASK,
@@ -23,10 +24,9 @@ import {
   entryAddr,
   G,
   KERNPG_TABLE,
-  LEVEL_SCALE,
   LEVEL_SIZE,
   LEVELS,
-  levelIndex,
+  levelIndexOf,
   NX_HI,
   P,
   PAGE_TABLE,
@@ -34,9 +34,11 @@ import {
   PKEY_SHIFT_HI,
   PS,
   RW,
+  tableAddr,
   US,
-} from './bits.js';
-import { USER_END } from './layout.js';
+  vaHigh,
+} = bits;
+const { USER_END } = layout;
 
 /** The PML4 slot where the kernel half starts (entries 256–511 are shared by every mm). */
 export const KERNEL_PML4_FIRST = ENTRIES / 2;
@@ -104,10 +106,6 @@ export class X86PageTable implements PageTableOps {
 
   // ---- table navigation ---------------------------------------------------------------
 
-  private entryPa(table: number, va: number, level: number): number {
-    return table + levelIndex(va, level) * 8;
-  }
-
   /** Allocates a zeroed table frame owned by `mm` and returns its PA. */
   private newTable(mm: Mm): number {
     const pfn = this.m.phys.allocFrame(mm.id);
@@ -121,22 +119,31 @@ export class X86PageTable implements PageTableOps {
    */
   private pteSlot(mm: Mm, va: number, alloc: boolean): number {
     const u = this.u32;
+    const vlo = va >>> 0;
+    const vhi = vaHigh(va, vlo);
     let table = mm.rootPa;
     for (let level = LEVELS; level > 1; level--) {
-      const e = this.entryPa(table, va, level);
-      const w = e >>> 2;
+      const w = (table >>> 2) + levelIndexOf(vlo, vhi, level) * 2;
       if ((u[w] & P) === 0) {
         if (!alloc) return -1;
         const t = this.newTable(mm);
         u[w] = (t | (va >= USER_END ? KERNPG_TABLE : PAGE_TABLE)) >>> 0;
         u[w + 1] = 0;
-        if (level === LEVELS && va >= USER_END && mm.kind === 'kernel') this.syncKernelPgd(e);
+        if (level === LEVELS && va >= USER_END && mm.kind === 'kernel') this.syncKernelPgd(w * 4);
       } else if (level < LEVELS && (u[w] & PS) !== 0) {
         throw new InvalidArgumentError('va', va, `covered by a level-${level} large page`);
       }
-      table = entryAddr(u[w], u[w + 1]);
+      table = this.nextTable(u[w], u[w + 1]);
     }
-    return this.entryPa(table, va, 1);
+    return table + levelIndexOf(vlo, vhi, 1) * 8;
+  }
+
+  /** The table a present non-leaf entry points to; a pointer outside memory is a kernel bug. */
+  private nextTable(lo: number, hi: number): number {
+    const t = tableAddr(lo, hi, this.m.phys.size);
+    if (t < 0)
+      throw new BadAddressError(entryAddr(lo, hi), 'page-table pointer outside physical memory');
+    return t;
   }
 
   /**
@@ -157,13 +164,15 @@ export class X86PageTable implements PageTableOps {
   /** The PA of the leaf entry (any level) mapping `va`, or -1. */
   private findLeaf(mm: Mm, va: number): number {
     const u = this.u32;
+    const vlo = va >>> 0;
+    const vhi = vaHigh(va, vlo);
     let table = mm.rootPa;
     for (let level = LEVELS; level >= 1; level--) {
-      const e = this.entryPa(table, va, level);
+      const e = table + levelIndexOf(vlo, vhi, level) * 8;
       const w = e >>> 2;
       if ((u[w] & P) === 0) return -1;
       if (level === 1 || (level < LEVELS && (u[w] & PS) !== 0)) return e;
-      table = entryAddr(u[w], u[w + 1]);
+      table = this.nextTable(u[w], u[w + 1]);
     }
     return -1;
   }
@@ -256,12 +265,15 @@ export class X86PageTable implements PageTableOps {
   private translate(cpu: Cpu | null, mm: Mm, write: boolean, out: WalkResult): number {
     const va = out.va;
     const u = this.u32;
+    const vlo = va >>> 0;
+    const vhi = vaHigh(va, vlo);
+    const size = this.m.phys.size;
     let table = mm.rootPa;
     let rw = RW;
     let us = US;
     let nx = 0;
     for (let level = LEVELS; level >= 1; level--) {
-      const e = table + ((va * LEVEL_SCALE[level]) & (ENTRIES - 1)) * 8;
+      const e = table + levelIndexOf(vlo, vhi, level) * 8;
       const w = e >>> 2;
       let lo = u[w];
       const hi = u[w + 1];
@@ -283,12 +295,17 @@ export class X86PageTable implements PageTableOps {
       nx |= hi & NX_HI;
       const leaf = level === 1 || (lo & PS) !== 0;
       if (!leaf) {
-        table = entryAddr(lo, hi);
+        table = tableAddr(lo, hi, size);
+        // A table outside memory: the read would return all-ones, reserved bits set (RSVD).
+        if (table < 0) {
+          out.fault = FAULT.ARCH;
+          return FAULT.ARCH;
+        }
         continue;
       }
-      const size = LEVEL_SIZE[level];
+      const span = LEVEL_SIZE[level];
       let base = entryAddr(lo, hi);
-      if (level > 1) base -= base % size; // drops PAT (bit 12) and reserved low bits
+      if (level > 1) base -= base % span; // drops PAT (bit 12) and reserved low bits
       const pkey = (hi & PKEY_MASK_HI) >>> PKEY_SHIFT_HI;
       let flags =
         TLBF.R |
@@ -305,7 +322,7 @@ export class X86PageTable implements PageTableOps {
         flags |= TLBF.D;
       }
       // A 4 KiB leaf is the frame; a large one adds the 4 KiB page's offset inside it.
-      out.pa = level === 1 ? base : base + (va % size) - (va % PAGE_SIZE);
+      out.pa = level === 1 ? base : base + (va % span) - (va % PAGE_SIZE);
       out.flags = flags;
       out.level = level;
       out.leafPa = e;

@@ -8,7 +8,7 @@ import {
 } from '@prmem/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DIRECT_MAP, IMAGE_START, VMALLOC_START, x86Arch } from '../src/index.js';
+import { bits, DIRECT_MAP, IMAGE_START, VMALLOC_START, x86Arch } from '../src/index.js';
 import { decode, rawEntry, writeRawEntry } from './support/decode.js';
 import { machine } from './support/machine.js';
 
@@ -145,6 +145,43 @@ describe('raw page-table format, checked by an independent decoder', () => {
     expect(d1?.dirty).toBe(false);
     cpu.write32(va, 5);
     expect(decode(m.phys.bytes, m.kernelMm.rootPa, va)?.dirty).toBe(true);
+  });
+
+  it('table indices are bits 12+9(l-1) up of the VA, for every 48-bit VA', () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: (1n << 48n) - 1n }),
+        fc.integer({ min: 1, max: 4 }),
+        (v, level) => {
+          const want = Number((v >> BigInt(12 + 9 * (level - 1))) & 511n);
+          expect(bits.levelIndex(Number(v), level)).toBe(want);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('a table pointer outside physical memory (a corrupted PDE) faults the walk; no other memory is read as a table', async () => {
+    const m = await machine({ memoryMiB: 4, cpus: 1 });
+    const cpu = m.cpu(0);
+    const va = VMALLOC_START + 5 * PAGE_SIZE;
+    m.arch.pt.map(m.kernelMm, va, 9 * PAGE_SIZE, { write: true, exec: false, global: true });
+    cpu.write32(va, 0x1234);
+    const d = decode(m.phys.bytes, m.kernelMm.rootPa, va);
+    if (!d) throw new Error('unmapped');
+    const pde = d.entries[2];
+    const [lo, hi] = rawEntry(m.phys.bytes, pde);
+    // The PDE's table address moved 4 GiB up: the same low bits, so a walk that dropped
+    // the high half would read the real page table and succeed.
+    writeRawEntry(m.phys.bytes, pde, lo, hi | 1);
+    cpu.tlb.flushAll();
+    expect(() => cpu.read32(va)).toThrow(PageFault);
+    // Beyond the end of memory in the low half: refused too.
+    writeRawEntry(m.phys.bytes, pde, ((lo & 0xfff) | 0x7fff_f000) >>> 0, hi);
+    expect(() => cpu.read32(va)).toThrow(PageFault);
+    // Restored, the mapping works again.
+    writeRawEntry(m.phys.bytes, pde, lo, hi);
+    expect(cpu.read32(va)).toBe(0x1234);
   });
 
   it('a PS=1 entry is a 2 MiB leaf for the backend walker and the decoder alike', async () => {

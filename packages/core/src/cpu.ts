@@ -1,14 +1,24 @@
-import { checkRange, checkVa, fromCanonical, PAGE_SIZE, toCanonicalHi, VA_LIMIT } from './addr.js';
+import * as addr from './addr.js';
+import { checkRange, checkVa, fromCanonical, toCanonicalHi } from './addr.js';
 import type { ArchImpl } from './backend.js';
 import { WalkResult } from './backend.js';
-import { EV } from './costs.js';
+import * as costs from './costs.js';
 import { BadAddressError, InvalidArgumentError } from './errors.js';
-import { ACC_READ, ACC_WRITE, ACCESS_NAMES, FAULT_REASONS, PageFault } from './fault.js';
+import * as fault from './fault.js';
+import { ACCESS_NAMES, FAULT_REASONS, PageFault } from './fault.js';
 import type { Machine } from './machine.js';
 import type { Mm } from './mm.js';
 import type { PhysMem } from './phys.js';
 import type { Counters } from './stats.js';
-import { GLOBAL_TAG, TLBF, Tlb } from './tlb.js';
+import * as tlb from './tlb.js';
+import { Tlb } from './tlb.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { PAGE_SIZE, VA_LIMIT } = addr;
+const { EV } = costs;
+const { ACC_READ, ACC_WRITE } = fault;
+const { GLOBAL_TAG, TLBF } = tlb;
 
 const SLOW = TLBF.SLOW_R | TLBF.SLOW_W;
 

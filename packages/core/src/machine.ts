@@ -9,7 +9,8 @@ import {
   WalkResult,
   type WriteRareMechanism,
 } from './backend.js';
-import { costVector, EV, EVENT_COUNT, EVENT_NAMES, type EventName } from './costs.js';
+import * as costs from './costs.js';
+import { costVector, EVENT_COUNT, EVENT_NAMES, type EventName } from './costs.js';
 import { Cpu } from './cpu.js';
 import {
   BadAddressError,
@@ -19,7 +20,8 @@ import {
   UnknownMechanismError,
 } from './errors.js';
 import { Mm, type MmKind } from './mm.js';
-import { PG, PG_PROTECTED, PhysMem } from './phys.js';
+import * as phys from './phys.js';
+import { PG_PROTECTED, PhysMem } from './phys.js';
 import {
   type CpuStats,
   Counters,
@@ -33,6 +35,11 @@ import { VM, VmapArea } from './vmap.js';
 import { auditProtections, type AuditFinding } from './audit.js';
 import { ptdump, type PtdumpOptions } from './ptdump.js';
 import { mulberry32 } from './rng.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { EV } = costs;
+const { PG } = phys;
 
 /** The static sections a caller can reserve variables in. */
 export const SECTIONS = [

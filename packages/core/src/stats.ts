@@ -1,4 +1,9 @@
-import { EVENT_COUNT, EVENT_NAMES, type EventName } from './costs.js';
+import * as costs from './costs.js';
+import { EVENT_NAMES, type EventName } from './costs.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { EVENT_COUNT } = costs;
 
 export type EventCounts = Record<EventName, number>;
 

@@ -1,4 +1,8 @@
-import { PAGE_MASK, PAGE_SHIFT, PAGE_SIZE } from './addr.js';
+import * as addr from './addr.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { PAGE_MASK, PAGE_SHIFT, PAGE_SIZE } = addr;
 
 /**
  * TLB entry flags, architecture-neutral: a backend's walk translates its own PTE bits

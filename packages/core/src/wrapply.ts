@@ -1,11 +1,16 @@
-import { PAGE_SIZE } from './addr.js';
+import * as addr from './addr.js';
 import type { Step, Steps, WrOp } from './backend.js';
-import { EV } from './costs.js';
+import * as costs from './costs.js';
 import { InvalidArgumentError } from './errors.js';
 import type { Cpu } from './cpu.js';
 
 import type { Machine } from './machine.js';
 import { type StepProgram, stepsOf } from './program.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { PAGE_SIZE } = addr;
+const { EV } = costs;
 
 /** Bytes an op writes. */
 export function opLength(op: WrOp): number {

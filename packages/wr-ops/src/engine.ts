@@ -1,7 +1,7 @@
+import * as core from '@prmem/core';
 import {
   type Cpu,
   drain,
-  EV,
   OpWriter,
   runProgram,
   type StepProgram,
@@ -10,6 +10,10 @@ import {
   type WrOp,
 } from '@prmem/core';
 import type { WrTarget } from './target.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { EV } = core;
 
 /** An op whose target has been validated. */
 export interface PlannedOp {

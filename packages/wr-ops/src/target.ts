@@ -1,16 +1,10 @@
-import {
-  canonical,
-  type Cpu,
-  type Machine,
-  PAGE_MASK,
-  PAGE_SIZE,
-  PROT_ORDER,
-  type ProtLevel,
-  type Section,
-  VA_LIMIT,
-  VM,
-} from '@prmem/core';
+import * as core from '@prmem/core';
+import { canonical, type Cpu, type Machine, type ProtLevel, type Section } from '@prmem/core';
 import { type WrRefusalReason, WriteRareViolation } from './violation.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { PAGE_MASK, PAGE_SIZE, PROT_ORDER, VA_LIMIT, VM } = core;
 
 const WR_SECTION = '.data..wr_after_init';
 const WR_REGION = `section:${WR_SECTION}`;

@@ -1,15 +1,12 @@
-import {
-  BadAddressError,
-  BadSizeError,
-  opLength,
-  PAGE_MASK,
-  PAGE_SIZE,
-  type Section,
-  WalkResult,
-  type WrOp,
-} from '@prmem/core';
+import * as core from '@prmem/core';
+import { BadAddressError, BadSizeError, type Section, WalkResult, type WrOp } from '@prmem/core';
 import type { X86Arch } from '../arch.js';
-import { USER_END } from '../layout.js';
+import * as layout from '../layout.js';
+
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and this is the hot path (docs/decisions.md §10).
+const { opLength, PAGE_MASK, PAGE_SIZE } = core;
+const { USER_END } = layout;
 
 /** One op's target: its kernel pages and the frames behind them. */
 export interface TargetRun {
