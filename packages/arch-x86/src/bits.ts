@@ -51,10 +51,14 @@ export const LEVEL_SCALE: readonly number[] = [0, 2 ** -12, 2 ** -21, 2 ** -30, 
  * carries no float arithmetic (about twice as fast as scaling the VA as a float).
  */
 export function levelIndexOf(vlo: number, vhi: number, level: number): number {
-  if (level === 1) return (vlo >>> 12) & (ENTRIES - 1);
-  if (level === 2) return (vlo >>> 21) & (ENTRIES - 1);
-  if (level === 3) return ((vlo >>> 30) | (vhi << 2)) & (ENTRIES - 1);
-  return (vhi >>> 7) & (ENTRIES - 1);
+  // One expression (not an if-chain): TurboFan inlines it into the walk loops as selects.
+  return level === 1
+    ? (vlo >>> 12) & 0x1ff
+    : level === 2
+      ? (vlo >>> 21) & 0x1ff
+      : level === 3
+        ? ((vlo >>> 30) | (vhi << 2)) & 0x1ff
+        : (vhi >>> 7) & 0x1ff;
 }
 
 /** The table index of `va` (below 2^48) at `level`. */
