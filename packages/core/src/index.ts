@@ -17,4 +17,5 @@ export * from './tlb.js';
 export * from './trace.js';
 export * from './vmap.js';
 export * from './program.js';
+export * from './window.js';
 export * from './wrapply.js';

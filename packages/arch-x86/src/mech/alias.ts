@@ -4,6 +4,7 @@ import {
   type Cpu,
   type Mm,
   OpWriter,
+  ProgramSequence,
   type Step,
   type StepProgram,
   type Steps,
@@ -318,26 +319,32 @@ export function aliasMm(arch: X86Arch): WriteRareMechanism {
  * static targets through the shared wr_mm. Ops of different pools get one window each.
  */
 export function aliasMmPerPool(arch: X86Arch): WriteRareMechanism {
+  const mmOf = (va: number): Mm => {
+    const area = arch.m.findArea(va);
+    return arch.poolMm(area ? area.owner : -1);
+  };
+  const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
+    const pa = ops.length === 1 ? resolveOnePage(arch, ops[0]) : -1;
+    if (pa >= 0) return AliasWindow.single(arch, cpu, mmOf(ops[0].va), ops, pa);
+    const groups = new Map<Mm, { runs: TargetRun[]; ops: WrOp[] }>();
+    for (const r of resolveTargets(arch, ops)) {
+      const mm = mmOf(r.op.va);
+      let g = groups.get(mm);
+      if (!g) {
+        g = { runs: [], ops: [] };
+        groups.set(mm, g);
+      }
+      g.runs.push(r);
+      g.ops.push(r.op);
+    }
+    const windows = [...groups].map(([mm, g]) => AliasWindow.of(arch, cpu, mm, g.runs, g.ops));
+    return windows.length === 1 ? windows[0] : new ProgramSequence(windows);
+  };
   return {
     name: 'alias-mm-per-pool',
     summary: 'temporary mm per pool: like alias-mm, with a separate mm_struct and PCID per pool',
     batchable: true,
-    *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
-      if (ops.length === 0) return;
-      const runs = resolveTargets(arch, ops);
-      const groups = new Map<Mm, { runs: TargetRun[]; ops: WrOp[] }>();
-      for (const r of runs) {
-        const area = arch.m.findArea(r.op.va);
-        const mm = arch.poolMm(area ? area.owner : -1);
-        let g = groups.get(mm);
-        if (!g) {
-          g = { runs: [], ops: [] };
-          groups.set(mm, g);
-        }
-        g.runs.push(r);
-        g.ops.push(r.op);
-      }
-      for (const [mm, g] of groups) yield* stepsOf(AliasWindow.of(arch, cpu, mm, g.runs, g.ops));
-    },
+    program,
+    session: (cpu: Cpu, ops: readonly WrOp[]): Steps => stepsOf(program(cpu, ops)),
   };
 }

@@ -1,8 +1,11 @@
 import {
-  applyOpsViaCpu,
+  BracketWindow,
   type Cpu,
   EV,
-  type Steps,
+  OpWriter,
+  type StepProgram,
+  stepsOf,
+  type WindowBracket,
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
@@ -16,49 +19,49 @@ import { resolveTargets } from './targets.js';
  * supervisor write: all read-only memory is writable on this CPU, not just the target.
  */
 export function cr0Wp(arch: X86Arch): WriteRareMechanism {
+  const m = arch.m;
   const writeCr0 = (cpu: Cpu, wp: boolean) => {
     const cr0 = cpu.regs.cr0 ?? 0;
     cpu.regs.cr0 = (wp ? cr0 | CR0_WP : cr0 & ~CR0_WP) >>> 0;
-    arch.m.counters.charge(cpu.id, EV.cr0Write);
+    m.counters.charge(cpu.id, EV.cr0Write);
+  };
+  const brackets: readonly WindowBracket[] = [
+    {
+      open: 'preempt_disable; local_irq_disable',
+      close: 'local_irq_enable; preempt_enable',
+      enter: (cpu) => {
+        cpu.preemptCount++;
+        cpu.localIrqDisable();
+      },
+      exit: (cpu) => {
+        cpu.localIrqEnable();
+        cpu.preemptCount--;
+      },
+    },
+    {
+      open: 'write_cr0 (WP clear)',
+      close: 'write_cr0 (WP set)',
+      enter: (cpu) => {
+        writeCr0(cpu, false);
+        m.openWindow(cpu);
+      },
+      exit: (cpu) => {
+        writeCr0(cpu, true);
+        m.closeWindow(cpu);
+      },
+    },
+  ];
+  // Validates at once (resolveTargets throws before any step) and hands back the window.
+  const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
+    resolveTargets(arch, ops);
+    return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0);
   };
   return {
     name: 'cr0-wp',
     summary:
       'PaX pax_open_kernel: clear CR0.WP locally; every read-only page is writable on this CPU meanwhile',
     batchable: true,
-    *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
-      if (ops.length === 0) return;
-      resolveTargets(arch, ops);
-      const m = arch.m;
-      let state = 0; // 1: IRQs off, 2: WP clear
-      try {
-        cpu.preemptCount++;
-        cpu.localIrqDisable();
-        state = 1;
-        yield 'preempt_disable; local_irq_disable';
-        writeCr0(cpu, false);
-        m.openWindow(cpu);
-        state = 2;
-        yield 'write_cr0 (WP clear)';
-        yield* applyOpsViaCpu(cpu, ops, 0);
-        writeCr0(cpu, true);
-        m.closeWindow(cpu);
-        state = 1;
-        yield 'write_cr0 (WP set)';
-        cpu.localIrqEnable();
-        cpu.preemptCount--;
-        state = 0;
-        yield 'local_irq_enable; preempt_enable';
-      } finally {
-        if (state === 2) {
-          writeCr0(cpu, true);
-          m.closeWindow(cpu);
-        }
-        if (state >= 1) {
-          cpu.localIrqEnable();
-          cpu.preemptCount--;
-        }
-      }
-    },
+    program,
+    session: (cpu: Cpu, ops: readonly WrOp[]) => stepsOf(program(cpu, ops)),
   };
 }

@@ -1,11 +1,14 @@
 import {
-  applyOpsViaCpu,
   BadAddressError,
+  BracketWindow,
   type Cpu,
   type Mm,
+  OpWriter,
   PAGE_SIZE,
-  type Steps,
+  type StepProgram,
+  stepsOf,
   WalkResult,
+  type WindowBracket,
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
@@ -20,57 +23,58 @@ import { resolveTargets } from './targets.js';
  * wr_mm is loaded again.
  */
 export function aliasMmMirror(arch: X86Arch): WriteRareMechanism {
+  const m = arch.m;
   const w = new WalkResult();
+  const brackets: readonly WindowBracket[] = [
+    {
+      open: 'local_irq_disable',
+      close: 'local_irq_enable',
+      enter: (cpu) => {
+        cpu.localIrqDisable();
+        m.openWindow(cpu);
+      },
+      exit: (cpu) => {
+        m.closeWindow(cpu);
+        cpu.localIrqEnable();
+      },
+    },
+    {
+      open: 'switch_mm wr_mm',
+      close: 'switch_mm back',
+      enter: (cpu) => {
+        const prev = cpu.mm;
+        arch.switchMm(cpu, arch.wrMm());
+        return prev;
+      },
+      exit: (cpu, prev) => arch.switchMm(cpu, prev as Mm),
+    },
+  ];
+  /** Every target page must have its mirror, mapping the same frame. */
+  const checkMirrors = (ops: readonly WrOp[]) => {
+    const wr = arch.wrMm();
+    for (const r of resolveTargets(arch, ops)) {
+      for (let i = 0; i < r.pas.length; i++) {
+        const va = r.first + i * PAGE_SIZE;
+        const mva = arch.mirrorAddress(va);
+        if (va < MIRROR_ORIGIN || !arch.pt.lookup(wr, mva, w) || w.pa !== r.pas[i])
+          throw new BadAddressError(
+            va,
+            'write-rare target has no mirror (not protected write-rare)',
+          );
+      }
+    }
+  };
+  const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
+    checkMirrors(ops);
+    const writer = new OpWriter(cpu, ops, arch.mirrorBase - MIRROR_ORIGIN);
+    return new BracketWindow(cpu, brackets, writer, ops.length === 0);
+  };
   return {
     name: 'alias-mm-mirror',
     summary:
       'persistent writable mirror of the write-rare range in wr_mm; the window is two CR3 switches',
     batchable: true,
-    *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
-      if (ops.length === 0) return;
-      const m = arch.m;
-      const wr = arch.wrMm();
-      for (const r of resolveTargets(arch, ops)) {
-        for (let i = 0; i < r.pas.length; i++) {
-          const va = r.first + i * PAGE_SIZE;
-          const mva = arch.mirrorAddress(va);
-          if (va < MIRROR_ORIGIN || !arch.pt.lookup(wr, mva, w) || w.pa !== r.pas[i])
-            throw new BadAddressError(
-              va,
-              'write-rare target has no mirror (not protected write-rare)',
-            );
-        }
-      }
-      const delta = arch.mirrorBase - MIRROR_ORIGIN;
-      let prev: Mm | undefined;
-      let irqOff = false;
-      let done = false;
-      try {
-        cpu.localIrqDisable();
-        irqOff = true;
-        m.openWindow(cpu);
-        yield 'local_irq_disable';
-        prev = cpu.mm;
-        arch.switchMm(cpu, wr);
-        yield 'switch_mm wr_mm';
-        yield* applyOpsViaCpu(cpu, ops, delta);
-        arch.switchMm(cpu, prev);
-        prev = undefined;
-        yield 'switch_mm back';
-        m.closeWindow(cpu);
-        cpu.localIrqEnable();
-        irqOff = false;
-        done = true;
-        yield 'local_irq_enable';
-      } finally {
-        if (!done) {
-          if (prev) arch.switchMm(cpu, prev);
-          if (irqOff) {
-            m.closeWindow(cpu);
-            cpu.localIrqEnable();
-          }
-        }
-      }
-    },
+    program,
+    session: (cpu: Cpu, ops: readonly WrOp[]) => stepsOf(program(cpu, ops)),
   };
 }

@@ -1,0 +1,109 @@
+import type { Step } from './backend.js';
+import type { Cpu } from './cpu.js';
+import type { StepProgram } from './program.js';
+
+/**
+ * One bracket of a write-rare window: a step that opens something on the CPU (IRQs off,
+ * CR0.WP clear, a PKRS key open, a CR3 switch) and the step that closes it again. What
+ * `enter` returns (the mm it switched away from, say) is handed back to `exit`.
+ */
+export interface WindowBracket {
+  readonly enter: (cpu: Cpu) => unknown;
+  readonly exit: (cpu: Cpu, saved: unknown) => void;
+  /** Labels of the opening and the closing step. */
+  readonly open: Step;
+  readonly close: Step;
+}
+
+/**
+ * A window made of nested brackets around the writes: each bracket's opening step in
+ * order, the writes (the steps of `writer`), each closing step in reverse order. A throw
+ * or an abandoned schedule closes the brackets that are open, innermost first: the
+ * `try`/`finally` of a generator-written window, as a step program. The brackets are the
+ * mechanism's, made once; a window allocates itself and the values `enter` saves.
+ */
+export class BracketWindow implements StepProgram {
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare private readonly cpu: Cpu;
+  declare private readonly brackets: readonly WindowBracket[];
+  declare private readonly writer: StepProgram;
+  declare private readonly saved: unknown[];
+  /**
+   * Where the window is, for n brackets: [0, n) opens bracket `pos`; n writes; n+1 … 2n
+   * closes bracket 2n−pos; 2n+1 is done.
+   */
+  declare private pos: number;
+
+  /** `empty`: a window with nothing to write takes no step at all (as a session with no ops). */
+  constructor(cpu: Cpu, brackets: readonly WindowBracket[], writer: StepProgram, empty = false) {
+    this.cpu = cpu;
+    this.brackets = brackets;
+    this.writer = writer;
+    this.saved = new Array<unknown>(brackets.length);
+    this.pos = empty ? 2 * brackets.length + 1 : 0;
+  }
+
+  step(): Step | null {
+    const n = this.brackets.length;
+    const pos = this.pos;
+    if (pos < n) {
+      this.saved[pos] = this.brackets[pos].enter(this.cpu);
+      this.pos = pos + 1;
+      return this.brackets[pos].open;
+    }
+    if (pos === n) {
+      const label = this.writer.step();
+      if (label !== null) return label;
+      this.pos = n + 1;
+    }
+    if (this.pos > 2 * n) return null;
+    const i = 2 * n - this.pos;
+    this.pos++;
+    this.exit(i);
+    return this.brackets[i].close;
+  }
+
+  /** Closes the brackets still open, innermost first; the writes have nothing to undo. */
+  abort(): void {
+    const n = this.brackets.length;
+    if (this.pos === n) this.writer.abort();
+    const open = this.pos <= n ? this.pos : 2 * n + 1 - this.pos;
+    this.pos = 2 * n + 1;
+    for (let i = open - 1; i >= 0; i--) this.exit(i);
+  }
+
+  private exit(i: number): void {
+    const saved = this.saved[i];
+    this.saved[i] = undefined;
+    this.brackets[i].exit(this.cpu, saved);
+  }
+}
+
+/**
+ * Programs run one after the other as one program (several windows of one operation,
+ * e.g. one per alias mm). Abort unwinds the program that is running; those before it
+ * have finished and those after it have not started.
+ */
+export class ProgramSequence implements StepProgram {
+  declare private readonly programs: readonly StepProgram[];
+  declare private i: number;
+
+  constructor(programs: readonly StepProgram[]) {
+    this.programs = programs;
+    this.i = 0;
+  }
+
+  step(): Step | null {
+    while (this.i < this.programs.length) {
+      const label = this.programs[this.i].step();
+      if (label !== null) return label;
+      this.i++;
+    }
+    return null;
+  }
+
+  abort(): void {
+    if (this.i < this.programs.length) this.programs[this.i].abort();
+    this.i = this.programs.length;
+  }
+}
