@@ -1,4 +1,5 @@
-import type { Step, Steps } from './backend.js';
+import type { Step, Steps, WriteRareMechanism, WrOp } from './backend.js';
+import type { Cpu } from './cpu.js';
 
 /**
  * A step sequence written once as a resumable state machine, so it can run either one
@@ -45,4 +46,17 @@ export function runProgram(p: StepProgram): void {
   } finally {
     if (!finished) p.abort();
   }
+}
+
+/**
+ * A mechanism written as a step program: `session` is derived as `stepsOf(program(...))`,
+ * so the scheduler and synchronous callers run the very same steps.
+ */
+export function programMechanism(
+  spec: Omit<WriteRareMechanism, 'session' | 'program'> & {
+    program(cpu: Cpu, ops: readonly WrOp[]): StepProgram;
+  },
+): WriteRareMechanism {
+  const { program } = spec;
+  return { ...spec, program, session: (cpu, ops) => stepsOf(program(cpu, ops)) };
 }

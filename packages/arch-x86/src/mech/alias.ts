@@ -7,8 +7,7 @@ import {
   ProgramSequence,
   type Step,
   type StepProgram,
-  type Steps,
-  stepsOf,
+  programMechanism,
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
@@ -304,14 +303,13 @@ export function aliasMm(arch: X86Arch): WriteRareMechanism {
       ? AliasWindow.single(arch, cpu, mm, ops, pa)
       : AliasWindow.of(arch, cpu, mm, resolveTargets(arch, ops), ops);
   };
-  return {
+  return programMechanism({
     name: 'alias-mm',
     summary:
       'temporary mm (text_poke): per write, non-global aliases in wr_mm, CR3 switch, local INVLPG, no IPI',
     batchable: true,
     program,
-    session: (cpu: Cpu, ops: readonly WrOp[]): Steps => stepsOf(program(cpu, ops)),
-  };
+  });
 }
 
 /**
@@ -340,11 +338,10 @@ export function aliasMmPerPool(arch: X86Arch): WriteRareMechanism {
     const windows = [...groups].map(([mm, g]) => AliasWindow.of(arch, cpu, mm, g.runs, g.ops));
     return windows.length === 1 ? windows[0] : new ProgramSequence(windows);
   };
-  return {
+  return programMechanism({
     name: 'alias-mm-per-pool',
     summary: 'temporary mm per pool: like alias-mm, with a separate mm_struct and PCID per pool',
     batchable: true,
     program,
-    session: (cpu: Cpu, ops: readonly WrOp[]): Steps => stepsOf(program(cpu, ops)),
-  };
+  });
 }

@@ -4,7 +4,7 @@ import {
   EV,
   OpWriter,
   type StepProgram,
-  stepsOf,
+  programMechanism,
   type WindowBracket,
   type WriteRareMechanism,
   type WrOp,
@@ -56,12 +56,11 @@ export function cr0Wp(arch: X86Arch): WriteRareMechanism {
     resolveTargets(arch, ops);
     return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0);
   };
-  return {
+  return programMechanism({
     name: 'cr0-wp',
     summary:
       'PaX pax_open_kernel: clear CR0.WP locally; every read-only page is writable on this CPU meanwhile',
     batchable: true,
     program,
-    session: (cpu: Cpu, ops: readonly WrOp[]) => stepsOf(program(cpu, ops)),
-  };
+  });
 }

@@ -6,7 +6,7 @@ import {
   OpWriter,
   PAGE_SIZE,
   type StepProgram,
-  stepsOf,
+  programMechanism,
   WalkResult,
   type WindowBracket,
   type WriteRareMechanism,
@@ -69,12 +69,11 @@ export function aliasMmMirror(arch: X86Arch): WriteRareMechanism {
     const writer = new OpWriter(cpu, ops, arch.mirrorBase - MIRROR_ORIGIN);
     return new BracketWindow(cpu, brackets, writer, ops.length === 0);
   };
-  return {
+  return programMechanism({
     name: 'alias-mm-mirror',
     summary:
       'persistent writable mirror of the write-rare range in wr_mm; the window is two CR3 switches',
     batchable: true,
     program,
-    session: (cpu: Cpu, ops: readonly WrOp[]) => stepsOf(program(cpu, ops)),
-  };
+  });
 }

@@ -6,7 +6,7 @@ import {
   OpWriter,
   PAGE_SIZE,
   type StepProgram,
-  stepsOf,
+  programMechanism,
   TLBF_PKEY_MASK,
   TLBF_PKEY_SHIFT,
   WalkResult,
@@ -65,12 +65,11 @@ export function pks(arch: X86Arch): WriteRareMechanism {
     checkKeys(ops);
     return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0);
   };
-  return {
+  return programMechanism({
     name: 'pks',
     summary:
       'supervisor protection keys: a per-CPU WRMSR of IA32_PKRS opens the write-rare key; no flush',
     batchable: true,
     program,
-    session: (cpu: Cpu, ops: readonly WrOp[]) => stepsOf(program(cpu, ops)),
-  };
+  });
 }
