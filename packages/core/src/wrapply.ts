@@ -17,27 +17,28 @@ export function opLength(op: WrOp): number {
   return op.kind === 'write' ? op.data.length : op.kind === 'set' ? op.len : op.size;
 }
 
-/** The little-endian bytes a scalar store writes (its value checked as the CPU's stores check it). */
+/** A scalar store's value must fit its size, as the CPU's stores check theirs. */
+function checkStore(op: { readonly size: number; readonly lo: number; readonly hi: number }): void {
+  const { size, lo, hi } = op;
+  // `x >>> 0 === x`: an integer in [0, 2^32), without a call (this runs on every store).
+  const fits =
+    lo >>> 0 === lo &&
+    hi >>> 0 === hi &&
+    (size === 8 || (hi === 0 && (size === 4 || lo < (size === 2 ? 0x1_0000 : 0x100))));
+  if (!fits) badStore(size, lo, hi);
+}
+
+function badStore(size: number, lo: number, hi: number): never {
+  throw new InvalidArgumentError('store value', [lo, hi], `does not fit in ${size} bytes`);
+}
+
+/** The little-endian bytes a scalar store writes (its value checked first). */
 export function storeBytes(op: {
   readonly size: number;
   readonly lo: number;
   readonly hi: number;
 }): Uint8Array {
-  const loMax = op.size >= 4 ? 0x1_0000_0000 : 2 ** (8 * op.size);
-  const hiMax = op.size === 8 ? 0x1_0000_0000 : 1;
-  if (
-    !Number.isInteger(op.lo) ||
-    op.lo < 0 ||
-    op.lo >= loMax ||
-    !Number.isInteger(op.hi) ||
-    op.hi < 0 ||
-    op.hi >= hiMax
-  )
-    throw new InvalidArgumentError(
-      'store value',
-      [op.lo, op.hi],
-      `does not fit in ${op.size} bytes`,
-    );
+  checkStore(op);
   const b = new Uint8Array(op.size);
   for (let i = 0; i < op.size; i++)
     b[i] = (i < 4 ? op.lo >>> (8 * i) : op.hi >>> (8 * (i - 4))) & 0xff;
@@ -103,6 +104,7 @@ function storeOp(cpu: Cpu, op: WrOp, delta: number, counters = true): string | u
   // `&`: exact on an integer VA, and no float modulo on every store.
   if (op.kind === 'store') {
     if ((op.va & (op.size - 1)) !== 0) return undefined;
+    checkStore(op); // before the store: a bad value writes nothing
     storeParts(cpu, op.va + delta, op.size, op.lo, op.hi);
   } else {
     const len = op.kind === 'write' ? op.data.length : op.len;

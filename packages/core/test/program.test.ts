@@ -175,6 +175,29 @@ describe('OpWriter', () => {
     );
   });
 
+  it('a store whose value does not fit its size is refused before it writes, aligned or not', async () => {
+    const m = await toyMachine({ cpus: 1 });
+    const area = m.vmalloc(2 * PAGE_SIZE);
+    const cpu = m.cpu(0);
+    const bad: WrOp[] = [
+      { kind: 'store', va: area.start, size: 8, lo: 1, hi: 2 ** 32 },
+      { kind: 'store', va: area.start, size: 4, lo: -1, hi: 0 },
+      { kind: 'store', va: area.start + 2, size: 2, lo: 0x1_0000, hi: 0 },
+      { kind: 'store', va: area.start + 1, size: 4, lo: 1, hi: 1 },
+      { kind: 'store', va: area.start + PAGE_SIZE - 3, size: 8, lo: 0.5, hi: 0 },
+    ];
+    const before = m.peek(area.start, area.size)?.slice();
+    for (const op of bad) {
+      expect(() => drain(stepsOf(new OpWriter(cpu, [op], 0)))).toThrow(/does not fit/);
+      expect(
+        Buffer.compare(
+          m.peek(area.start, area.size) ?? new Uint8Array(),
+          before ?? new Uint8Array(),
+        ),
+      ).toBe(0);
+    }
+  });
+
   it('rmw reads the old value into the op and stores fn(old), one step', async () => {
     const m = await toyMachine({ cpus: 1 });
     const area = m.vmalloc(PAGE_SIZE);
