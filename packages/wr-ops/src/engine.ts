@@ -81,10 +81,17 @@ function groupEnd(planned: readonly PlannedOp[], i: number, share: boolean): num
 }
 
 /**
- * The work of ops [i, j): plain stores through the CPU when the target is not protected
- * yet (boot, an unprotected pool: the kernel writes it directly), else one session of the
+ * The work of `ops`: plain stores through the CPU when the target is not protected yet
+ * (boot, an unprotected pool: the kernel writes it directly), else one session of the
  * machine's mechanism — as a step program when the mechanism has one.
  */
+function work(cpu: Cpu, ops: readonly WrOp[], isProtected: boolean): StepProgram | Steps {
+  if (!isProtected) return new OpWriter(cpu, ops, 0, false);
+  const mech = cpu.owner.mechanism;
+  return mech.program ? mech.program(cpu, ops) : mech.session(cpu, ops);
+}
+
+/** The work of ops [i, j), counted in the tally. */
 function groupWork(
   cpu: Cpu,
   planned: readonly PlannedOp[],
@@ -93,16 +100,18 @@ function groupWork(
   t: Tally,
 ): StepProgram | Steps {
   const ops = j - i === 1 ? [planned[i].op] : planned.slice(i, j).map((p) => p.op);
-  if (!planned[i].target.protected) {
-    t.plainOps += ops.length;
-    return new OpWriter(cpu, ops, 0, false);
-  }
-  t.sessions++;
-  const mech = cpu.owner.mechanism;
-  return mech.program ? mech.program(cpu, ops) : mech.session(cpu, ops);
+  if (planned[i].target.protected) t.sessions++;
+  else t.plainOps += ops.length;
+  return work(cpu, ops, planned[i].target.protected);
 }
 
 const isProgram = (w: StepProgram | Steps): w is StepProgram => 'step' in w;
+
+/** Runs work straight through: a step program without a generator. */
+function runWork(w: StepProgram | Steps): void {
+  if (isProgram(w)) runProgram(w);
+  else drain(w);
+}
 
 /**
  * Runs validated ops in program order, every mechanism step visible to a scheduler.
@@ -140,9 +149,7 @@ export function runPlannedSync(
   const t = startTally(cpu);
   for (let i = 0; i < planned.length; ) {
     const j = groupEnd(planned, i, share);
-    const w = groupWork(cpu, planned, i, j, t);
-    if (isProgram(w)) runProgram(w);
-    else drain(w);
+    runWork(groupWork(cpu, planned, i, j, t));
     i = j;
   }
   return endTally(cpu, t, planned.length);
@@ -156,14 +163,12 @@ export function runPlannedSync(
 export function runOneSync(cpu: Cpu, p: PlannedOp): WrRunResult {
   const ops = [p.op];
   if (!p.target.protected) {
-    runProgram(new OpWriter(cpu, ops, 0, false));
+    runWork(work(cpu, ops, false));
     return ONE_PLAIN;
   }
   const counters = cpu.owner.counters;
   const before = counters.count(cpu.id, EV.wrWindow);
-  const mech = cpu.owner.mechanism;
-  if (mech.program) runProgram(mech.program(cpu, ops));
-  else drain(mech.session(cpu, ops));
+  runWork(work(cpu, ops, true));
   const windows = counters.count(cpu.id, EV.wrWindow) - before;
   return windows < ONE_SESSION.length
     ? ONE_SESSION[windows]

@@ -99,7 +99,7 @@ export class AliasWindow implements StepProgram {
   declare private readonly writer: OpWriter;
   /** Alias pages to map. */
   declare private readonly count: number;
-  /** Alias 0: its VA in the poking slot, its frame, its pte pointer once mapped. */
+  /** The alias of a one-page window (no plan): its VA in the poking slot, its frame, its pte pointer once mapped. */
   declare private readonly va0: number;
   declare private readonly pa0: number;
   declare private pte0: number;
@@ -152,9 +152,8 @@ export class AliasWindow implements StepProgram {
     runs: readonly TargetRun[],
     ops: readonly WrOp[],
   ): AliasWindow {
-    const plan = planAliases(arch, cpu, runs);
-    const n = plan.va.length;
-    return new AliasWindow(arch, cpu, mm, ops, n ? plan.va[0] : 0, n ? plan.pa[0] : 0, plan);
+    // With a plan, every alias (the first too) is read from it: va0/pa0 are not used.
+    return new AliasWindow(arch, cpu, mm, ops, 0, 0, planAliases(arch, cpu, runs));
   }
 
   step(): Step | null {
