@@ -1,9 +1,12 @@
 import {
+  type AreaOwner,
   type Cpu,
+  drain,
   type Machine,
   PAGE_SIZE,
   PROT_ORDER,
   type ProtLevel,
+  type Steps,
   VM,
   type VmapArea,
 } from '@prmem/core';
@@ -77,6 +80,8 @@ export class Pool {
   /** The pool's slot in the pool table. */
   readonly id: number;
   readonly cpu: Cpu;
+  /** The machine's owner handle for this pool's areas (only it may protect or free them). */
+  private readonly ownerKey: AreaOwner;
   private readonly reg: Registry;
   private readonly areaList: VmapArea[] = [];
   private cur: VmapArea | undefined;
@@ -91,8 +96,10 @@ export class Pool {
     id: number,
     opts: Required<Omit<PoolOptions, 'limit' | 'cpu'>>,
     cpu: Cpu,
+    ownerKey: AreaOwner,
   ) {
     this.machine = m;
+    this.ownerKey = ownerKey;
     this.reg = reg;
     this.id = id;
     this.name = opts.name;
@@ -125,6 +132,11 @@ export class Pool {
   /** The most restrictive level the pool may reach, fixed at creation. */
   get limit(): ProtLevel {
     return CODE_LEVEL[this.field(OFF.limit)];
+  }
+
+  /** The id of the pool's area-owner handle: `area.owner` of each of its areas. */
+  get ownerId(): number {
+    return this.ownerKey.id;
   }
 
   get destroyed(): boolean {
@@ -184,7 +196,8 @@ export class Pool {
     const area = this.machine.vmalloc(bytes, {
       range: 'wr',
       flags: VM.PMALLOC | (wr ? VM.PMALLOC_WR : 0),
-      owner: this.id,
+      owner: this.ownerKey,
+      ceiling: this.limit === 'ro' ? 'ro' : 'wr',
       name: `${this.name}#${this.areaList.length}`,
     });
     const prev = this.cur;
@@ -247,8 +260,7 @@ export class Pool {
   // ---- protection ---------------------------------------------------------------------
 
   private protectArea(area: VmapArea, level: ProtLevel): void {
-    this.machine.protect(area.start, area.size, level, this.cpu.id);
-    area.flags |= VM.PMALLOC_PROTECTED;
+    this.machine.protect(area.start, area.size, level, this.cpu.id, this.ownerKey);
   }
 
   /**
@@ -256,9 +268,13 @@ export class Pool {
    * the current area is given up, as in prmem (except START_WR, already write-rare).
    */
   protect(): void {
+    drain(this.protectSteps());
+  }
+
+  /** `protect()` one architectural step at a time, for a scheduler. */
+  *protectSteps(): Steps {
     this.live('protect');
-    const target = protectedLevel(this.modeBits);
-    this.raiseTo(target);
+    yield* this.raiseSteps(protectedLevel(this.modeBits));
   }
 
   /** Write-rare → read-only, for good. Only a pool whose limit is 'ro' may do it. */
@@ -272,10 +288,10 @@ export class Pool {
         `a ${this.mode} pool was created write-rare for good and can never be made read-only`,
       );
     }
-    this.raiseTo('ro');
+    drain(this.raiseSteps('ro'));
   }
 
-  private raiseTo(target: ProtLevel): void {
+  private *raiseSteps(target: ProtLevel): Steps {
     const current = this.level;
     if (PROT_ORDER[target] < PROT_ORDER[current]) {
       throw new PoolError(
@@ -289,7 +305,8 @@ export class Pool {
       throw new PoolError('EPOOLDOWNGRADE', this.name, target, `the pool's limit is ${this.limit}`);
     }
     for (const a of this.areaList)
-      if (PROT_ORDER[a.level] < PROT_ORDER[target]) this.protectArea(a, target);
+      if (PROT_ORDER[a.level] < PROT_ORDER[target])
+        yield* this.machine.protectSteps(a.start, a.size, target, this.cpu.id, this.ownerKey);
     if ((this.modeBits & PMALLOC_START) === 0 || target === 'ro') {
       this.cur = undefined;
       this.offset = 0;
@@ -304,10 +321,11 @@ export class Pool {
     this.live('destroy');
     this.setFields([[OFF.flags, FLAG_DESTROYED]]);
     for (const a of this.areaList)
-      this.machine.vfree(a, { quarantine: !opts.reclaim }, this.cpu.id);
+      this.machine.vfree(a, { quarantine: !opts.reclaim, owner: this.ownerKey }, this.cpu.id);
     this.dead = true;
     this.cur = undefined;
     this.reg.slots[this.id] = undefined;
+    this.reg.byOwner.delete(this.ownerKey.id);
     this.setFields([[OFF.magic, 0]]);
   }
 }
@@ -374,8 +392,10 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
     limit: LEVEL_CODE[limit],
     name: nameBytes,
   });
-  const pool = new Pool(m, reg, id, { mode, refill: refillBytes, align, name }, cpu);
+  const ownerKey = m.registerOwner(`pool ${name}`);
+  const pool = new Pool(m, reg, id, { mode, refill: refillBytes, align, name }, cpu, ownerKey);
   reg.slots[id] = pool;
+  reg.byOwner.set(ownerKey.id, pool);
   return pool;
 }
 
@@ -384,7 +404,7 @@ export function findPool(m: Machine, va: number): Pool | undefined {
   if (!m.inWrRange(va)) return undefined;
   const area = m.findArea(va);
   if (!area || area.owner < 0 || (area.flags & VM.PMALLOC) === 0) return undefined;
-  const p = existingRegistry(m)?.slots[area.owner];
+  const p = existingRegistry(m)?.byOwner.get(area.owner);
   return p instanceof Pool && !p.destroyed ? p : undefined;
 }
 

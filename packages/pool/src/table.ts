@@ -36,6 +36,8 @@ export interface Registry {
   readonly table: VmapArea;
   /** Live pools by slot; a slot is free again once its pool is destroyed. */
   readonly slots: (object | undefined)[];
+  /** Live pools by the id of their area-owner handle (area.owner → pool). */
+  readonly byOwner: Map<number, object>;
 }
 
 const registries = new WeakMap<Machine, Registry>();
@@ -44,13 +46,17 @@ const registries = new WeakMap<Machine, Registry>();
 export function registry(m: Machine): Registry {
   let r = registries.get(m);
   if (!r) {
+    const owner = m.registerOwner('pmalloc pool table');
     const table = m.vmalloc(TABLE_SLOTS * DESC_SIZE, {
       range: 'wr',
-      flags: VM.PMALLOC | VM.PMALLOC_WR | VM.PMALLOC_PROTECTED,
+      flags: VM.PMALLOC | VM.PMALLOC_WR,
+      owner,
+      ceiling: 'wr',
+      reclaimable: false,
       name: 'pmalloc_pool_table',
     });
-    m.protect(table.start, table.size, 'wr');
-    r = { table, slots: new Array(TABLE_SLOTS) };
+    m.protect(table.start, table.size, 'wr', 0, owner);
+    r = { table, slots: new Array(TABLE_SLOTS), byOwner: new Map() };
     registries.set(m, r);
   }
   return r;

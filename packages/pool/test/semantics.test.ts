@@ -74,7 +74,7 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
     expect(vas.map((v) => findPool(m, v))).toEqual([a, b, a, b]);
     expect(findPool(m, vas[1] + 4999)).toBe(b);
     for (const p of [a, b])
-      for (const ar of p.areas) expect(m.findArea(ar.start)?.owner).toBe(p.id);
+      for (const ar of p.areas) expect(m.findArea(ar.start)?.owner).toBe(p.ownerId);
     for (const ar of a.areas) for (const pfn of ar.pfns) expect(m.phys.frameArea[pfn]).toBe(ar.id);
     expect(findPool(m, m.defineStatic('.data', 8, 'x'))).toBeUndefined();
     expect(findPool(m, poolTable(m).start)).toBeUndefined();
