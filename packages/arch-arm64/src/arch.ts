@@ -5,6 +5,7 @@ import {
   type ArchImpl,
   BadAddressError,
   canonical,
+  CpuMutex,
   type Cpu,
   EV,
   FAULT,
@@ -42,6 +43,8 @@ export class Arm64Arch implements ArchImpl {
   readonly pt: Stage1;
   /** wr_mm of the alias-mm mechanism (created at boot under alias-mm only). */
   wrMm!: Mm;
+  /** Serialises alias-mm windows, as text_mutex serialises text_poke: they share wr_mm. */
+  readonly textMutex = new CpuMutex('text_mutex');
   /** Randomized base of alias-mm's window in wr_mm's TTBR0 half. */
   aliasBase = 0;
   private el2Impl: El2 | undefined;
@@ -210,8 +213,10 @@ export class Arm64Arch implements ArchImpl {
         this.registered.delete(start);
       }
     } else if (level === 'ro' || this.m.mechanismName === 'hyp-assist') {
-      // Pools live in vmalloc / the write-rare range and may be destroyed; the image may not.
-      const reclaimable = start < this.m.layout.imageStart;
+      // EL2 protection is monotonic unless the memory was allocated reclaimable (HKIP's
+      // *_RECL pools): the image and non-reclaimable areas are registered for good.
+      const area = this.m.findArea(start);
+      const reclaimable = area?.reclaimable;
       yield* el2.call(cpu, {
         fn: level === 'ro' ? 'register_ro' : 'register_rowm',
         start,

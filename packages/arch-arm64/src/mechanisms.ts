@@ -1,12 +1,16 @@
 import {
   applyOpsViaCpu,
-  BadAddressError,
   BadSizeError,
   type Cpu,
   EV,
-  storeBytes,
+  frameAreas,
+  opLength,
   PAGE_SIZE,
+  pinWrFrames,
+  resolveWrFrames,
   type Steps,
+  storeBytes,
+  unpinWrFrames,
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
@@ -16,10 +20,6 @@ import { ALIAS_WINDOW_PAGES } from './layout.js';
 
 export const MECHANISMS = ['hyp-assist', 'alias-mm'] as const;
 export type Arm64Mechanism = (typeof MECHANISMS)[number];
-
-function opLen(op: WrOp): number {
-  return op.kind === 'write' ? op.data.length : op.kind === 'set' ? op.len : op.size;
-}
 
 function leValue(b: Uint8Array): bigint {
   let v = 0n;
@@ -55,6 +55,9 @@ export function hypAssist(arch: Arm64Arch): WriteRareMechanism {
     batchable: false,
     *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
       const el2 = arch.el2;
+      // The kernel checks every target before the first HVC (EL2 checks each call again,
+      // on its own): a batch with a bad op in it writes nothing.
+      resolveWrFrames(cpu, 'hyp-assist', ops, arch.m.layout.userEnd);
       arch.m.openWindow(cpu);
       try {
         for (const op of ops) yield* el2.call(cpu, hvcFor(op));
@@ -86,7 +89,7 @@ function windows(ops: readonly WrOp[]): WrOp[][] {
 
 function pagesOf(op: WrOp): number[] {
   const out: number[] = [];
-  const end = op.va + opLen(op);
+  const end = op.va + opLength(op);
   for (let p = op.va - (op.va % PAGE_SIZE); p < end; p += PAGE_SIZE) out.push(p);
   return out;
 }
@@ -113,52 +116,72 @@ export function aliasMm(arch: Arm64Arch): WriteRareMechanism {
 function* aliasWindow(arch: Arm64Arch, cpu: Cpu, ops: readonly WrOp[]): Steps {
   const m = arch.m;
   const wrMm = arch.wrMm;
+  // Every op's operands and frames first (lengths before any page is listed): each target
+  // page must be write-rare memory. A refusal is recorded and nothing has changed.
+  resolveWrFrames(cpu, 'alias-mm', ops, m.layout.userEnd);
   const slots = new Map<number, number>();
   for (const op of ops) for (const p of pagesOf(op)) slots.set(p, 0);
   const pages = [...slots.keys()].sort((a, b) => a - b);
-  // Resolve every target frame before anything changes.
-  const pas = pages.map((p) => {
-    const pa = m.translate(p);
-    if (pa < 0) throw new BadAddressError(p, 'write-rare target is not mapped');
-    return pa;
-  });
-  for (let i = 0; i < pages.length; i++) slots.set(pages[i], i);
   if (pages.length > ALIAS_WINDOW_PAGES) {
     throw new BadSizeError(
       pages.length,
       `pages in one window; a CPU's alias window holds ${ALIAS_WINDOW_PAGES}`,
     );
   }
+  const pas = pages.map((p) => m.translate(p));
+  const pfns = pas.map((pa) => pa / PAGE_SIZE);
+  const areas = frameAreas(cpu, pfns);
+  for (let i = 0; i < pages.length; i++) slots.set(pages[i], i);
   // This CPU's own alias window: two CPUs' windows never map, or tear down, each other's.
   const base = arch.aliasBase + cpu.id * ALIAS_WINDOW_PAGES * PAGE_SIZE;
   const alias = (i: number) => base + i * PAGE_SIZE;
+  // wr_mm is shared: windows are serialised (text_mutex), so no CPU's window runs while
+  // another CPU's aliases are live in it.
+  const lock = arch.textMutex;
+  while (!lock.tryLock(cpu)) yield lock.waitLabel;
+  let pinned = false;
+  let irqsWereOff = false;
+  let irqsSaved = false;
+  let mapped = 0;
+  let switched = false;
+  let opened = false;
   const prevMm = cpu.mm;
-  const irqsWereOff = cpu.irqsDisabled;
-  if (!irqsWereOff) cpu.localIrqDisable();
-  for (let i = 0; i < pages.length; i++)
-    arch.pt.map(wrMm, alias(i), pas[i], { write: true, exec: false, global: false });
-  m.counters.charge(cpu.id, EV.pteWrite, pages.length);
-  yield 'alias-mm: wr_mm PTEs set';
-  arch.switchMm(cpu, wrMm);
-  m.openWindow(cpu);
   try {
+    pinWrFrames(cpu, pfns, areas);
+    pinned = true;
+    irqsWereOff = cpu.localIrqSave();
+    irqsSaved = true;
+    for (; mapped < pages.length; mapped++)
+      arch.pt.map(wrMm, alias(mapped), pas[mapped], { write: true, exec: false, global: false });
+    m.counters.charge(cpu.id, EV.pteWrite, pages.length);
+    yield 'alias-mm: wr_mm PTEs set';
+    arch.switchMm(cpu, wrMm);
+    switched = true;
+    m.openWindow(cpu);
+    opened = true;
     yield 'alias-mm: TTBR0 <- wr_mm';
     for (const op of ops) {
       const page = op.va - (op.va % PAGE_SIZE);
       yield* applyOpsViaCpu(cpu, [op], alias(slots.get(page) ?? 0) - page);
     }
   } finally {
-    arch.switchMm(cpu, prevMm);
-    for (let i = 0; i < pages.length; i++) {
+    // A fault, a throw or an abandoned schedule: nothing of the window may stay behind —
+    // no alias in wr_mm, no alias TLB entry, no wr_mm loaded, IRQs as they were.
+    if (switched) arch.switchMm(cpu, prevMm);
+    for (let i = 0; i < mapped; i++) {
       arch.pt.unmap(wrMm, alias(i));
       // TLBI VALE1 (this CPU only) with wr_mm's ASID.
       cpu.tlb.flushPage(alias(i), wrMm.asid);
     }
-    m.counters.charge(cpu.id, EV.pteWrite, pages.length);
-    m.counters.charge(cpu.id, EV.localFlushPage, pages.length);
-    m.counters.charge(cpu.id, EV.dsb);
-    m.closeWindow(cpu);
-    if (!irqsWereOff) cpu.localIrqEnable();
+    if (mapped > 0) {
+      m.counters.charge(cpu.id, EV.pteWrite, mapped);
+      m.counters.charge(cpu.id, EV.localFlushPage, mapped);
+      m.counters.charge(cpu.id, EV.dsb);
+    }
+    if (opened) m.closeWindow(cpu);
+    if (irqsSaved) cpu.localIrqRestore(irqsWereOff);
+    if (pinned) unpinWrFrames(cpu, pfns);
+    lock.unlock(cpu);
   }
   yield 'alias-mm: closed';
 }

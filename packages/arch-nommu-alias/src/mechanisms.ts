@@ -1,11 +1,16 @@
 import {
   applyOpsViaCpu,
-  BadAddressError,
   type Cpu,
   drain,
+  frameAreas,
+  isWrFrame,
   opsSpan,
   PAGE_SIZE,
+  pinWrFrames,
+  refuseWrTarget,
+  resolveWrFrames,
   StateError,
+  unpinWrFrames,
   type Steps,
   type WriteRareMechanism,
   type WrOp,
@@ -21,12 +26,34 @@ import { VA32_LIMIT } from './layout.js';
  */
 function* remapSession(arch: NommuArch, cpu: Cpu, ops: readonly WrOp[], lazy: boolean): Steps {
   if (ops.length === 0) return;
+  const name = lazy ? 'lazy' : 'direct-remap';
+  const m = arch.m;
+  // Every op's own pages must be write-rare memory (operands first: a huge length is
+  // refused before anything lists its pages).
+  resolveWrFrames(cpu, name, ops, m.layout.userEnd);
   const { start, end } = opsSpan(ops);
-  if (end > VA32_LIMIT) throw new BadAddressError(start, 'write-rare target runs past 2^32');
+  if (end > VA32_LIMIT)
+    refuseWrTarget(cpu, name, start, end - start, 'bad-address', 'runs past 2^32');
   const s = start - (start % PAGE_SIZE);
   const e = Math.ceil(end / PAGE_SIZE) * PAGE_SIZE;
-  arch.kernelPages(s, e); // every page must be mapped: checked before anything changes
-  const m = arch.m;
+  // The window opens the whole span [s, e) to every CPU: every page of it — gaps between
+  // the ops included — must be write-rare, or the window would open read-only memory.
+  const pages = arch.kernelPages(s, e);
+  const pfns: number[] = [];
+  for (let i = 0; i < pages.length; i += 2) {
+    const pfn = pages[i + 1] / PAGE_SIZE;
+    if (!isWrFrame(cpu, pfn))
+      refuseWrTarget(
+        cpu,
+        name,
+        pages[i],
+        PAGE_SIZE,
+        'not-write-rare',
+        'the window would span memory that is not write-rare',
+      );
+    pfns.push(pfn);
+  }
+  const areas = frameAreas(cpu, pfns);
   // Windows are serialized (as text_mutex serializes text_poke): one closing window must
   // not make the page read-only under another CPU's open one.
   while (arch.wrLockOwner !== -1) {
@@ -37,11 +64,16 @@ function* remapSession(arch: NommuArch, cpu: Cpu, ops: readonly WrOp[], lazy: bo
     yield 'wait: write-rare lock';
   }
   arch.wrLockOwner = cpu.id;
-  cpu.preemptCount++;
+  let pinned = false;
+  let preempted = false;
   let writable = false;
   let unflushed = false;
   let opened = false;
   try {
+    pinWrFrames(cpu, pfns, areas);
+    pinned = true;
+    cpu.preemptCount++;
+    preempted = true;
     arch.setKernelPtes(cpu, s, e, true);
     writable = true;
     if (lazy) {
@@ -66,7 +98,8 @@ function* remapSession(arch: NommuArch, cpu: Cpu, ops: readonly WrOp[], lazy: bo
     if (writable) arch.setKernelPtes(cpu, s, e, false);
     if (writable || unflushed) drain(arch.flushKernelRange(cpu, s, e));
     if (opened) m.closeWindow(cpu);
-    cpu.preemptCount--;
+    if (preempted) cpu.preemptCount--;
+    if (pinned) unpinWrFrames(cpu, pfns);
     arch.wrLockOwner = -1;
   }
 }

@@ -1,6 +1,7 @@
 /** Bad input gets typed errors and leaves the machine unchanged. */
 import {
   BadAddressError,
+  WrTargetError,
   createMachine,
   drain,
   InvalidArgumentError,
@@ -96,15 +97,21 @@ describe('typed errors', () => {
     w.m.resetStats();
     const snap = w.m.phys.bytes.slice();
     const ops = [u32Op(w.target, 1), u32Op(w.area.end + 4096 * 8, 2)];
-    expect(thrown(() => drain(w.m.mechanism.session(w.m.cpu(0), ops)))).toBeInstanceOf(
-      BadAddressError,
-    );
+    expect(thrown(() => drain(w.m.mechanism.session(w.m.cpu(0), ops)))).toMatchObject({
+      code: 'EWRTARGET',
+      reason: 'unmapped',
+    });
     expect(firstDiff(w.m.phys.bytes, snap)).toBe(-1);
     expect(w.m.stats().events.ipiSent).toBe(0);
     expect(w.m.stats().events.pteWrite).toBe(0);
     expect(
       thrown(() => drain(w.m.mechanism.session(w.m.cpu(0), [u32Op(2 ** 32 - 2, 1)]))),
-    ).toBeInstanceOf(BadAddressError);
+    ).toBeInstanceOf(WrTargetError);
+    // Each refusal is recorded: the mechanism checks its own targets.
+    expect(w.m.securityEvents().map((e) => e.kind)).toEqual([
+      'wr-target-refused',
+      'wr-target-refused',
+    ]);
   });
 
   it('a nested window on the same CPU is refused; the outer one still closes', async () => {

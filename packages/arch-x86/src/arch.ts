@@ -2,6 +2,7 @@ import * as core from '@prmem/core';
 import {
   type ArchImpl,
   BadAddressError,
+  CpuMutex,
   canonical,
   type Cpu,
   InvalidArgumentError,
@@ -59,6 +60,8 @@ export class X86Arch implements ArchImpl {
   private readonly mechs = new Map<string, WriteRareMechanism>();
   private readonly poolMms = new Map<number, Mm>();
   private wr: Mm | undefined;
+  /** Serialises alias windows, as text_mutex serialises text_poke: they share wr_mm. */
+  readonly textMutex = new CpuMutex('text_mutex');
   /** Randomized bases (as poking_addr), chosen at boot from the machine seed. */
   pokingBase = 0;
   mirrorBase = 0;

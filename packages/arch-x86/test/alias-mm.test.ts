@@ -150,8 +150,8 @@ describe('alias-mm (text_poke temporary mm)', () => {
           for (let l = p.step(); l !== null; l = p.step()) viaProgram.push(l);
           const viaSession = [...b.m.mechanism.session(b.m.cpu(1), ops)];
           expect(viaProgram).toEqual(viaSession);
-          expect(viaProgram[0]).toBe('local_irq_disable');
-          expect(viaProgram.at(-1)).toBe('local_irq_enable');
+          expect(viaProgram[0]).toBe('local_irq_save');
+          expect(viaProgram.at(-1)).toBe('local_irq_restore');
           expect(Buffer.compare(a.m.phys.bytes, b.m.phys.bytes)).toBe(0);
           expect(a.m.stats()).toEqual(b.m.stats());
         },
@@ -224,7 +224,7 @@ describe('alias-mm (text_poke temporary mm)', () => {
             b.arch,
             b.m.cpu(c),
             b.arch.wrMm(),
-            resolveTargets(b.arch, ops),
+            resolveTargets(b.arch, b.m.cpu(c), ops),
             ops,
           );
           const labels: string[] = [];
@@ -368,7 +368,7 @@ describe('alias-mm-per-pool', () => {
 
 describe('alias-mm-mirror (prmem v5)', () => {
   it('writes through a persistent mirror: two CR3 switches, no PTE work, no flush, no IPI', async () => {
-    const { m, arch, area, owner } = await wrMachine({ cpus: 2, mechanism: 'alias-mm-mirror' });
+    const { m, arch, area } = await wrMachine({ cpus: 2, mechanism: 'alias-mm-mirror' });
     const mirror = arch.mirrorAddress(area.start);
     expect(decode(m.phys.bytes, arch.wrMm().rootPa, mirror)?.pa).toBe(m.translate(area.start));
     expect(decode(m.phys.bytes, m.kernelMm.rootPa, mirror)).toBeNull();

@@ -1,6 +1,6 @@
 import {
   BadAddressError,
-  BadSizeError,
+  WrTargetError,
   createMachine,
   drain,
   InvalidArgumentError,
@@ -55,9 +55,13 @@ describe('bad input gives typed errors and changes nothing', () => {
       m.resetStats();
       for (const va of [area.end + 16, konst, 0x4000, 2 ** 48 - 2]) {
         // Refused when the session is asked for or at its first step: before any step runs.
-        expect(() => m.mechanism.session(cpu, [set(va, 1, 4)]).next()).toThrow(BadAddressError);
+        expect(() => m.mechanism.session(cpu, [set(va, 1, 4)]).next()).toThrow(WrTargetError);
       }
-      expect(() => m.mechanism.session(cpu, [set(area.start, 1, 0)]).next()).toThrow(BadSizeError);
+      expect(() => m.mechanism.session(cpu, [set(area.start, 1, 0)]).next()).toThrow(
+        expect.objectContaining({ code: 'EWRTARGET', reason: 'bad-size' }),
+      );
+      // Every refusal is recorded: the mechanism validates its own targets.
+      expect(m.securityEvents().map((e) => e.kind)).toEqual(new Array(5).fill('wr-target-refused'));
       expect(Buffer.compare(m.phys.bytes, before)).toBe(0);
       expect(m.stats().events.wrWindow).toBe(0);
       expect(cpu.mm).toBe(m.kernelMm);
@@ -72,8 +76,9 @@ describe('bad input gives typed errors and changes nothing', () => {
       BadAddressError,
     );
     const plain = m.vmalloc(PAGE_SIZE, { range: 'wr' });
+    // Unprotected memory is not write-rare: refused by the target check before the mirror's.
     expect(() => m.mechanism.session(m.cpu(0), [set(plain.start, 1, 4)]).next()).toThrow(
-      /no mirror/,
+      expect.objectContaining({ code: 'EWRTARGET', reason: 'not-write-rare' }),
     );
   });
 

@@ -20,3 +20,4 @@ export * from './program.js';
 export * from './window.js';
 export * from './wrapply.js';
 export * from './wrtarget.js';
+export * from './mutex.js';

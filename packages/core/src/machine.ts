@@ -20,6 +20,7 @@ import {
   UnknownMechanismError,
 } from './errors.js';
 import { Mm, type MmKind } from './mm.js';
+import { deadlock, WAIT_STEP } from './mutex.js';
 import * as phys from './phys.js';
 import { PG_PROTECTED, PhysMem } from './phys.js';
 import {
@@ -683,7 +684,7 @@ export class Machine {
   private frameCeiling(pfn: number): 'wr' | 'ro' {
     if ((this.phys.frameFlags[pfn] & PG.KERNEL_IMAGE) === 0) return 'ro';
     const wr = this.sectionMap.get('.data..wr_after_init');
-    return wr && wr.pfns.includes(pfn) ? 'wr' : 'ro';
+    return wr?.pfns.includes(pfn) ? 'wr' : 'ro';
   }
 
   // ---- open windows pin their target frames -------------------------------------------
@@ -889,13 +890,6 @@ function checkOptions(what: string, opts: unknown, keys: readonly string[]): voi
 }
 
 /**
- * The label prefix of a step that waits for another CPU (a lock held, an
- * acknowledgement due). Under a scheduler the other CPU may run; run synchronously,
- * nothing else can, so the wait could never end.
- */
-export const WAIT_STEP = 'wait:';
-
-/**
  * Runs a step generator to completion (the synchronous form of a multi-step operation).
  * A step that waits for another CPU throws EDEADLK (after unwinding the generator)
  * instead of spinning: with no scheduler, the other CPU never runs.
@@ -907,7 +901,7 @@ export function drain<T>(steps: Generator<unknown, T, void>): T {
     const v = r.value;
     if (typeof v === 'string' && v.startsWith(WAIT_STEP)) {
       steps.return(undefined as T);
-      throw new StateError('EDEADLK', `would wait forever with no scheduler: ${v}`, { step: v });
+      deadlock(v);
     }
   }
 }

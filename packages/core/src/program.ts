@@ -1,5 +1,6 @@
 import type { Step, Steps, WriteRareMechanism, WrOp } from './backend.js';
 import type { Cpu } from './cpu.js';
+import { deadlock, WAIT_STEP } from './mutex.js';
 
 /**
  * A step sequence written once as a resumable state machine, so it can run either one
@@ -41,7 +42,10 @@ export function runProgram(p: StepProgram): void {
   let finished = false;
   try {
     if (p.run) p.run();
-    else while (p.step() !== null);
+    else
+      for (let label = p.step(); label !== null; label = p.step())
+        // Nothing else runs here: a wait for another CPU would never end.
+        if (label.startsWith(WAIT_STEP)) deadlock(label);
     finished = true;
   } finally {
     if (!finished) p.abort();

@@ -1,6 +1,19 @@
 import type { Step } from './backend.js';
 import type { Cpu } from './cpu.js';
+import type { CpuMutex } from './mutex.js';
 import type { StepProgram } from './program.js';
+
+/**
+ * What a window holds while it is open, besides its brackets: the lock that serialises
+ * it with other CPUs' windows, and the target frames it pins (resolved when the window
+ * was built, checked again when it opens: see Machine.pinFrame).
+ */
+export interface WindowHold {
+  readonly lock?: CpuMutex;
+  readonly pfns?: readonly number[];
+  /** The area id of each frame when the window was built. */
+  readonly areas?: readonly number[];
+}
 
 /**
  * One bracket of a write-rare window: a step that opens something on the CPU (IRQs off,
@@ -33,19 +46,34 @@ export class BracketWindow implements StepProgram {
    * closes bracket 2n−pos; 2n+1 is done.
    */
   declare private pos: number;
+  declare private readonly hold: WindowHold | null;
+  /** Whether the lock is taken and the frames pinned. */
+  declare private held: boolean;
 
   /** `empty`: a window with nothing to write takes no step at all (as a session with no ops). */
-  constructor(cpu: Cpu, brackets: readonly WindowBracket[], writer: StepProgram, empty = false) {
+  constructor(
+    cpu: Cpu,
+    brackets: readonly WindowBracket[],
+    writer: StepProgram,
+    empty = false,
+    hold: WindowHold | null = null,
+  ) {
     this.cpu = cpu;
     this.brackets = brackets;
     this.writer = writer;
     this.saved = new Array<unknown>(brackets.length);
     this.pos = empty ? 2 * brackets.length + 1 : 0;
+    this.hold = hold;
+    this.held = false;
   }
 
   step(): Step | null {
     const n = this.brackets.length;
     const pos = this.pos;
+    if (pos === 0 && !this.held && this.hold !== null) {
+      const label = this.take(this.hold);
+      if (label !== null) return label;
+    }
     if (pos < n) {
       this.saved[pos] = this.brackets[pos].enter(this.cpu);
       this.pos = pos + 1;
@@ -60,6 +88,7 @@ export class BracketWindow implements StepProgram {
     const i = 2 * n - this.pos;
     this.pos++;
     this.exit(i);
+    if (this.pos > 2 * n) this.release();
     return this.brackets[i].close;
   }
 
@@ -70,6 +99,34 @@ export class BracketWindow implements StepProgram {
     const open = this.pos <= n ? this.pos : 2 * n + 1 - this.pos;
     this.pos = 2 * n + 1;
     for (let i = open - 1; i >= 0; i--) this.exit(i);
+    this.release();
+  }
+
+  /** Takes the lock and pins the frames; the lock's wait label while another CPU holds it. */
+  private take(hold: WindowHold): Step | null {
+    if (hold.lock && !hold.lock.tryLock(this.cpu)) return hold.lock.waitLabel;
+    if (hold.pfns) {
+      const m = this.cpu.owner;
+      let i = 0;
+      try {
+        for (; i < hold.pfns.length; i++) m.pinFrame(this.cpu, hold.pfns[i], hold.areas?.[i] ?? -1);
+      } catch (e) {
+        for (let k = 0; k < i; k++) m.unpinFrame(hold.pfns[k]);
+        hold.lock?.unlock(this.cpu);
+        this.pos = 2 * this.brackets.length + 1;
+        throw e;
+      }
+    }
+    this.held = true;
+    return null;
+  }
+
+  private release(): void {
+    if (!this.held || this.hold === null) return;
+    this.held = false;
+    const { lock, pfns } = this.hold;
+    if (pfns) for (const pfn of pfns) this.cpu.owner.unpinFrame(pfn);
+    lock?.unlock(this.cpu);
   }
 
   private exit(i: number): void {

@@ -2,6 +2,7 @@ import * as core from '@prmem/core';
 import {
   BadSizeError,
   type Cpu,
+  deadlock,
   type Mm,
   OpWriter,
   ProgramSequence,
@@ -110,6 +111,12 @@ export class AliasWindow implements StepProgram {
   /** Aliases set so far (the first `mapped`). */
   declare private mapped: number;
   declare private prev: Mm | null;
+  /** IRQ state found at the window's start (local_irq_save), restored at its end. */
+  declare private irqsWereOff: boolean;
+  /** Area id of the one-page window's frame when the window was built (see Machine.pinFrame). */
+  declare private readonly area0: number;
+  /** Area ids of the planned frames when the window was built. */
+  declare private readonly areas: readonly number[] | null;
 
   private constructor(
     arch: X86Arch,
@@ -137,6 +144,10 @@ export class AliasWindow implements StepProgram {
     this.phase = ops.length === 0 ? DONE : IRQ_OFF;
     this.mapped = 0;
     this.prev = null;
+    this.irqsWereOff = false;
+    const fa = arch.m.phys.frameArea;
+    this.area0 = plan ? -1 : fa[pa0 / PAGE_SIZE];
+    this.areas = plan ? plan.pa.map((pa) => fa[pa / PAGE_SIZE]) : null;
   }
 
   /** The window of one op within one page, whose frame is `pa`. */
@@ -159,8 +170,8 @@ export class AliasWindow implements StepProgram {
   step(): Step | null {
     switch (this.phase) {
       case IRQ_OFF:
-        this.irqOff();
-        return 'local_irq_disable';
+        if (!this.irqOff()) return this.arch.textMutex.waitLabel;
+        return 'local_irq_save';
       case MAP_ALIASES:
         this.mapNext();
         return 'set_pte alias';
@@ -182,7 +193,7 @@ export class AliasWindow implements StepProgram {
         return 'switch_mm back';
       case IRQ_ON:
         this.irqOn();
-        return 'local_irq_enable';
+        return 'local_irq_restore';
       default:
         return null;
     }
@@ -193,7 +204,7 @@ export class AliasWindow implements StepProgram {
    * order, from whatever phase the window is in, without a dispatch per step.
    */
   run(): void {
-    if (this.phase === IRQ_OFF) this.irqOff();
+    if (this.phase === IRQ_OFF && !this.irqOff()) deadlock(this.arch.textMutex.waitLabel);
     while (this.phase === MAP_ALIASES) this.mapNext();
     if (this.phase === SWITCH_IN) this.switchIn();
     if (this.phase === WRITE) {
@@ -208,10 +219,51 @@ export class AliasWindow implements StepProgram {
 
   // The actions, one per phase; each moves the window to its next phase.
 
-  private irqOff(): void {
-    this.cpu.localIrqDisable();
-    this.arch.m.openWindow(this.cpu);
+  /**
+   * text_mutex, then the frames pinned (each checked to be the write-rare frame the
+   * window was built for), then IRQs off. False, with nothing changed, while another CPU
+   * holds the mutex: windows share wr_mm, so one CPU's live alias is never there for
+   * another CPU's window to write through.
+   */
+  private irqOff(): boolean {
+    const { arch, cpu } = this;
+    if (!arch.textMutex.tryLock(cpu)) return false;
+    try {
+      this.pinAll();
+    } catch (e) {
+      arch.textMutex.unlock(cpu);
+      this.phase = DONE;
+      throw e;
+    }
+    this.irqsWereOff = cpu.localIrqSave();
+    arch.m.openWindow(cpu);
     this.phase = MAP_ALIASES;
+    return true;
+  }
+
+  private pinAll(): void {
+    const m = this.arch.m;
+    if (this.plan === null) {
+      m.pinFrame(this.cpu, this.pa0 / PAGE_SIZE, this.area0);
+      return;
+    }
+    const pa = this.plan.pa;
+    const areas = this.areas as readonly number[];
+    let i = 0;
+    try {
+      for (; i < pa.length; i++) m.pinFrame(this.cpu, pa[i] / PAGE_SIZE, areas[i]);
+    } catch (e) {
+      for (let k = 0; k < i; k++) m.unpinFrame(pa[k] / PAGE_SIZE);
+      throw e;
+    }
+  }
+
+  /** The end of the window's hold: frames unpinned, text_mutex released. */
+  private release(): void {
+    const m = this.arch.m;
+    if (this.plan === null) m.unpinFrame(this.pa0 / PAGE_SIZE);
+    else for (const pa of this.plan.pa) m.unpinFrame(pa / PAGE_SIZE);
+    this.arch.textMutex.unlock(this.cpu);
   }
 
   /** get_locked_pte + set_pte_at of the next alias, keeping the pte pointer for the clear. */
@@ -250,7 +302,8 @@ export class AliasWindow implements StepProgram {
 
   private irqOn(): void {
     this.arch.m.closeWindow(this.cpu);
-    this.cpu.localIrqEnable();
+    this.cpu.localIrqRestore(this.irqsWereOff);
+    this.release();
     this.phase = DONE;
   }
 
@@ -265,7 +318,8 @@ export class AliasWindow implements StepProgram {
     if (phase <= INVLPG && cpu.mm === mm) this.flushAliases();
     if (this.prev) arch.switchMm(cpu, this.prev);
     arch.m.closeWindow(cpu);
-    cpu.localIrqEnable();
+    cpu.localIrqRestore(this.irqsWereOff);
+    this.release();
     this.phase = DONE;
   }
 
@@ -297,10 +351,10 @@ export function aliasMm(arch: X86Arch): WriteRareMechanism {
   const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
     const mm = arch.wrMm();
     // One small write, the common case: its page resolved without arrays.
-    const pa = ops.length === 1 ? resolveOnePage(arch, ops[0]) : -1;
+    const pa = ops.length === 1 ? resolveOnePage(arch, cpu, ops[0]) : -1;
     return pa >= 0
       ? AliasWindow.single(arch, cpu, mm, ops, pa)
-      : AliasWindow.of(arch, cpu, mm, resolveTargets(arch, ops), ops);
+      : AliasWindow.of(arch, cpu, mm, resolveTargets(arch, cpu, ops), ops);
   };
   return programMechanism({
     name: 'alias-mm',
@@ -321,10 +375,10 @@ export function aliasMmPerPool(arch: X86Arch): WriteRareMechanism {
     return arch.poolMm(area ? area.owner : -1);
   };
   const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
-    const pa = ops.length === 1 ? resolveOnePage(arch, ops[0]) : -1;
+    const pa = ops.length === 1 ? resolveOnePage(arch, cpu, ops[0]) : -1;
     if (pa >= 0) return AliasWindow.single(arch, cpu, mmOf(ops[0].va), ops, pa);
     const groups = new Map<Mm, { runs: TargetRun[]; ops: WrOp[] }>();
-    for (const r of resolveTargets(arch, ops)) {
+    for (const r of resolveTargets(arch, cpu, ops)) {
       const mm = mmOf(r.op.va);
       let g = groups.get(mm);
       if (!g) {

@@ -11,7 +11,7 @@ import {
 } from '@prmem/core';
 import type { X86Arch } from '../arch.js';
 import { CR0_WP } from '../bits.js';
-import { resolveTargets } from './targets.js';
+import { holdOf, resolveTargets } from './targets.js';
 
 /**
  * `cr0-wp` (PaX pax_open_kernel): preemption and IRQs off, clear CR0.WP on this CPU,
@@ -27,14 +27,14 @@ export function cr0Wp(arch: X86Arch): WriteRareMechanism {
   };
   const brackets: readonly WindowBracket[] = [
     {
-      open: 'preempt_disable; local_irq_disable',
-      close: 'local_irq_enable; preempt_enable',
+      open: 'preempt_disable; local_irq_save',
+      close: 'local_irq_restore; preempt_enable',
       enter: (cpu) => {
         cpu.preemptCount++;
-        cpu.localIrqDisable();
+        return cpu.localIrqSave();
       },
-      exit: (cpu) => {
-        cpu.localIrqEnable();
+      exit: (cpu, irqsWereOff) => {
+        cpu.localIrqRestore(irqsWereOff as boolean);
         cpu.preemptCount--;
       },
     },
@@ -53,8 +53,8 @@ export function cr0Wp(arch: X86Arch): WriteRareMechanism {
   ];
   // Validates at once (resolveTargets throws before any step) and hands back the window.
   const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
-    resolveTargets(arch, ops);
-    return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0);
+    const hold = holdOf(arch, resolveTargets(arch, cpu, ops));
+    return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0, hold);
   };
   return programMechanism({
     name: 'cr0-wp',

@@ -14,7 +14,7 @@ import {
 } from '@prmem/core';
 import type { X86Arch } from '../arch.js';
 import { MIRROR_ORIGIN } from '../constants.js';
-import { resolveTargets } from './targets.js';
+import { holdOf, resolveTargets } from './targets.js';
 
 /**
  * `alias-mm-mirror` (prmem v5): the write-rare range has a persistent writable mirror at
@@ -27,15 +27,16 @@ export function aliasMmMirror(arch: X86Arch): WriteRareMechanism {
   const w = new WalkResult();
   const brackets: readonly WindowBracket[] = [
     {
-      open: 'local_irq_disable',
-      close: 'local_irq_enable',
+      open: 'local_irq_save',
+      close: 'local_irq_restore',
       enter: (cpu) => {
-        cpu.localIrqDisable();
+        const irqsWereOff = cpu.localIrqSave();
         m.openWindow(cpu);
+        return irqsWereOff;
       },
-      exit: (cpu) => {
+      exit: (cpu, irqsWereOff) => {
         m.closeWindow(cpu);
-        cpu.localIrqEnable();
+        cpu.localIrqRestore(irqsWereOff as boolean);
       },
     },
     {
@@ -50,9 +51,10 @@ export function aliasMmMirror(arch: X86Arch): WriteRareMechanism {
     },
   ];
   /** Every target page must have its mirror, mapping the same frame. */
-  const checkMirrors = (ops: readonly WrOp[]) => {
+  const checkMirrors = (cpu: Cpu, ops: readonly WrOp[]) => {
     const wr = arch.wrMm();
-    for (const r of resolveTargets(arch, ops)) {
+    const runs = resolveTargets(arch, cpu, ops);
+    for (const r of runs) {
       for (let i = 0; i < r.pas.length; i++) {
         const va = r.first + i * PAGE_SIZE;
         const mva = arch.mirrorAddress(va);
@@ -63,11 +65,12 @@ export function aliasMmMirror(arch: X86Arch): WriteRareMechanism {
           );
       }
     }
+    return holdOf(arch, runs);
   };
   const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
-    checkMirrors(ops);
+    const hold = checkMirrors(cpu, ops);
     const writer = new OpWriter(cpu, ops, arch.mirrorBase - MIRROR_ORIGIN);
-    return new BracketWindow(cpu, brackets, writer, ops.length === 0);
+    return new BracketWindow(cpu, brackets, writer, ops.length === 0, hold);
   };
   return programMechanism({
     name: 'alias-mm-mirror',

@@ -17,7 +17,7 @@ import {
 import type { X86Arch } from '../arch.js';
 import { pkrsWd } from '../bits.js';
 import { DEFAULT_PKRS, WR_PKEY } from '../constants.js';
-import { resolveTargets } from './targets.js';
+import { holdOf, resolveTargets } from './targets.js';
 
 /**
  * `pks` (supervisor protection keys, Edgecombe/Weiny RFCs): write-rare pages are RW in
@@ -50,8 +50,9 @@ export function pks(arch: X86Arch): WriteRareMechanism {
     },
   ];
   /** Every write-rare page of the targets must carry the key, or opening it opens nothing. */
-  const checkKeys = (ops: readonly WrOp[]) => {
-    for (const r of resolveTargets(arch, ops)) {
+  const checkKeys = (cpu: Cpu, ops: readonly WrOp[]) => {
+    const runs = resolveTargets(arch, cpu, ops);
+    for (const r of runs) {
       for (let i = 0; i < r.pas.length; i++) {
         const va = r.first + i * PAGE_SIZE;
         arch.pt.lookup(m.kernelMm, va, w);
@@ -60,10 +61,11 @@ export function pks(arch: X86Arch): WriteRareMechanism {
           throw new BadAddressError(va, `write-rare page does not carry key ${WR_PKEY}`);
       }
     }
+    return holdOf(arch, runs);
   };
   const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
-    checkKeys(ops);
-    return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0);
+    const hold = checkKeys(cpu, ops);
+    return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0, hold);
   };
   return programMechanism({
     name: 'pks',
