@@ -108,6 +108,9 @@ export function aliasMm(arch: Arm64Arch): WriteRareMechanism {
       'temporary wr_mm (TTBR0 + ASID) with non-global EL1 aliases, local TLBI only (stage 1 only: no defence against page-table attacks)',
     batchable: true,
     *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
+      // Every target checked before the ops are split into windows (whose page lists a
+      // huge length would blow up): a bad op anywhere writes nothing.
+      resolveWrFrames(cpu, 'alias-mm', ops, arch.m.layout.userEnd);
       for (const group of windows(ops)) yield* aliasWindow(arch, cpu, group);
     },
   };
@@ -116,8 +119,7 @@ export function aliasMm(arch: Arm64Arch): WriteRareMechanism {
 function* aliasWindow(arch: Arm64Arch, cpu: Cpu, ops: readonly WrOp[]): Steps {
   const m = arch.m;
   const wrMm = arch.wrMm;
-  // Every op's operands and frames first (lengths before any page is listed): each target
-  // page must be write-rare memory. A refusal is recorded and nothing has changed.
+  // Checked again per window: an earlier window's steps may have let the frames change.
   resolveWrFrames(cpu, 'alias-mm', ops, m.layout.userEnd);
   const slots = new Map<number, number>();
   for (const op of ops) for (const p of pagesOf(op)) slots.set(p, 0);

@@ -3,6 +3,7 @@ import { LKDTM } from './lkdtm.js';
 import { PAGE_TABLE } from './pagetable.js';
 import { POOL } from './pool.js';
 import { RACE } from './race.js';
+import { THREAT } from './threat.js';
 import { TLB } from './tlb.js';
 import type { Attack } from './types.js';
 import { WR_TARGET } from './wrtarget.js';
@@ -19,6 +20,7 @@ export const CATALOGUE: readonly Attack[] = [
   ...RACE,
   ...POOL,
   ...WR_TARGET,
+  ...THREAT,
 ];
 
 export function attackById(id: string): Attack | undefined {

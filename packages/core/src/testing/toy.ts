@@ -23,6 +23,9 @@ import {
   applyOpsViaCpu,
   drain,
   opsSpan,
+  isWrFrame,
+  refuseWrTarget,
+  resolveWrFrames,
   UnknownMechanismError,
   ACC_WRITE,
   ACC_EXEC,
@@ -255,10 +258,25 @@ class ToyArch implements ArchImpl {
       summary: 'remap writable in place, write, remap read-only (window open to all CPUs)',
       batchable: true,
       *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
+        if (ops.length === 0) return;
+        // A mechanism checks its own targets: write-rare frames only, the whole span too.
+        resolveWrFrames(cpu, 'toy-remap', ops, self.m.layout.userEnd);
         const { start, end } = opsSpan(ops);
         const s = start - (start % PAGE_SIZE);
         const e = Math.ceil(end / PAGE_SIZE) * PAGE_SIZE;
         const kmm = self.m.kernelMm;
+        for (let va = s; va < e; va += PAGE_SIZE) {
+          const pa = self.m.translate(va);
+          if (pa < 0 || !isWrFrame(cpu, pa / PAGE_SIZE))
+            refuseWrTarget(
+              cpu,
+              'toy-remap',
+              va,
+              PAGE_SIZE,
+              'not-write-rare',
+              'the window would span memory that is not write-rare',
+            );
+        }
         // Windows of several CPUs may overlap on a page: only the first opens it and only
         // the last closes it (a real remap-in-place mechanism needs this, or a lock).
         for (let va = s; va < e; va += PAGE_SIZE) {
