@@ -38,20 +38,28 @@ function* remapSession(arch: NommuArch, cpu: Cpu, ops: readonly WrOp[], lazy: bo
   const e = Math.ceil(end / PAGE_SIZE) * PAGE_SIZE;
   // The window opens the whole span [s, e) to every CPU: every page of it — gaps between
   // the ops included — must be write-rare, or the window would open read-only memory.
-  const pages = arch.kernelPages(s, e);
   const pfns: number[] = [];
-  for (let i = 0; i < pages.length; i += 2) {
-    const pfn = pages[i + 1] / PAGE_SIZE;
-    if (!isWrFrame(cpu, pfn))
+  for (let va = s; va < e; va += PAGE_SIZE) {
+    const pa = m.translate(va);
+    if (pa < 0)
       refuseWrTarget(
         cpu,
         name,
-        pages[i],
+        va,
+        PAGE_SIZE,
+        'unmapped',
+        'the window would span an unmapped page',
+      );
+    if (!isWrFrame(cpu, pa / PAGE_SIZE))
+      refuseWrTarget(
+        cpu,
+        name,
+        va,
         PAGE_SIZE,
         'not-write-rare',
         'the window would span memory that is not write-rare',
       );
-    pfns.push(pfn);
+    pfns.push(pa / PAGE_SIZE);
   }
   const areas = frameAreas(cpu, pfns);
   // Windows are serialized (as text_mutex serializes text_poke): one closing window must
