@@ -4,6 +4,7 @@ import {
   BadAddressError,
   canonical,
   type Cpu,
+  type FaultRecord,
   InvalidArgumentError,
   type Machine,
   type Mm,
@@ -22,8 +23,18 @@ import { X86PageTable } from './pagetable.js';
 
 // Bound in this module: V8 folds a module's own constants, but loads an imported binding
 // from its module cell at every use, and this is the hot path (docs/decisions.md §10).
-const { ACC_EXEC, ACC_WRITE, EV, FAULT, PAGE_SIZE, PG, TLBF, TLBF_PKEY_MASK, TLBF_PKEY_SHIFT } =
-  core;
+const {
+  ACC_EXEC,
+  ACC_WRITE,
+  EV,
+  FAULT,
+  PAGE_SIZE,
+  PF_ERR,
+  PG,
+  TLBF,
+  TLBF_PKEY_MASK,
+  TLBF_PKEY_SHIFT,
+} = core;
 const { CR0_WP, pkrsAd, pkrsWd } = bits;
 const {
   ALIAS_PROT,
@@ -284,6 +295,20 @@ export class X86Arch implements ArchImpl {
       if (access === ACC_WRITE && wp && (pkrs & pkrsWd(pkey)) !== 0) return FAULT.PKEY;
     }
     return 0;
+  }
+
+  /**
+   * The #PF error code and CR2 (SDM Vol. 3A §4.7): P is clear only for a not-present
+   * entry (a reserved-bit fault sets P and RSVD); U/S is 0, the model's accesses are all
+   * supervisor ones; I/D is set for fetches (EFER.NXE is on); SS is never set.
+   */
+  faultRecord(_cpu: Cpu, va: number, access: number, code: number): FaultRecord {
+    let e = code === FAULT.NOT_PRESENT ? 0 : PF_ERR.P;
+    if (access === ACC_WRITE) e |= PF_ERR.W;
+    if (access === ACC_EXEC) e |= PF_ERR.I;
+    if (code === FAULT.RSVD) e |= PF_ERR.RSVD;
+    if (code === FAULT.PKEY) e |= PF_ERR.PK;
+    return { arch: 'x86', errorCode: e, cr2: va };
   }
 
   /** A keyed page is not writable: PKRS write-disables its key outside a window. */

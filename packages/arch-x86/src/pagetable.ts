@@ -33,6 +33,9 @@ const {
   PKEY_MASK_HI,
   PKEY_SHIFT_HI,
   PS,
+  RSVD_HI,
+  RSVD_LO_1G,
+  RSVD_LO_2M,
   RW,
   tableAddr,
   US,
@@ -281,10 +284,17 @@ export class X86PageTable implements PageTableOps {
         out.fault = FAULT.NOT_PRESENT;
         return FAULT.NOT_PRESENT;
       }
-      // PS is reserved in a PML4E: a reserved-bit fault.
-      if (level === LEVELS && (lo & PS) !== 0) {
-        out.fault = FAULT.ARCH;
-        return FAULT.ARCH;
+      // Reserved bits (checked in every present entry the walk reads, before it sets A):
+      // address bits above MAXPHYADDR, PS in a PML4E, the low address bits of a large leaf.
+      if (
+        (hi & RSVD_HI) !== 0 ||
+        (level === LEVELS && (lo & PS) !== 0) ||
+        (level !== 1 && (lo & PS) !== 0 && (lo & (level === 2 ? RSVD_LO_2M : RSVD_LO_1G)) !== 0)
+      ) {
+        out.fault = FAULT.RSVD;
+        out.level = level;
+        out.leafPa = e;
+        return FAULT.RSVD;
       }
       if (cpu !== null && (lo & A) === 0) {
         lo = (lo | A) >>> 0;
@@ -298,14 +308,16 @@ export class X86PageTable implements PageTableOps {
         table = tableAddr(lo, hi, size);
         // A table outside memory: the read would return all-ones, reserved bits set (RSVD).
         if (table < 0) {
-          out.fault = FAULT.ARCH;
-          return FAULT.ARCH;
+          out.fault = FAULT.RSVD;
+          out.level = level;
+          out.leafPa = e;
+          return FAULT.RSVD;
         }
         continue;
       }
       const span = LEVEL_SIZE[level];
       let base = entryAddr(lo, hi);
-      if (level > 1) base -= base % span; // drops PAT (bit 12) and reserved low bits
+      if (level > 1) base -= base % span; // drops PAT (bit 12); the reserved bits are clear
       const pkey = (hi & PKEY_MASK_HI) >>> PKEY_SHIFT_HI;
       let flags =
         TLBF.R |

@@ -4,6 +4,7 @@
  */
 import type { CostTable } from './costs.js';
 import type { Cpu } from './cpu.js';
+import type { FaultRecord } from './fault.js';
 import type { Machine } from './machine.js';
 import type { Mm, MmKind } from './mm.js';
 import type { StepProgram } from './program.js';
@@ -189,6 +190,11 @@ export interface ArchImpl {
   auditCpu?(cpu: Cpu, inWindow: boolean): string[];
   /** Called on every fault before it is raised (EL2 logging, ...). */
   onFault?(cpu: Cpu, va: number, access: number, code: number): void;
+  /**
+   * The fault as the hardware reports it (x86 error code and CR2, arm64 ESR/FAR/HPFAR),
+   * attached to the PageFault and its trace event. Cold path: it may walk the tables again.
+   */
+  faultRecord?(cpu: Cpu, va: number, access: number, code: number): FaultRecord;
   /**
    * Data path for entries flagged SLOW_R/SLOW_W (a cache model); when absent, memory is
    * accessed directly.

@@ -5,7 +5,7 @@ import { WalkResult } from './backend.js';
 import * as costs from './costs.js';
 import { BadAddressError, InvalidArgumentError } from './errors.js';
 import * as fault from './fault.js';
-import { ACCESS_NAMES, FAULT_REASONS, PageFault } from './fault.js';
+import { ACCESS_NAMES, FAULT_REASONS, formatFaultRecord, PageFault } from './fault.js';
 import type { Machine } from './machine.js';
 import type { Mm } from './mm.js';
 import type { PhysMem } from './phys.js';
@@ -416,12 +416,14 @@ export class Cpu {
 
   private raise(va: number, access: number, code: number): never {
     this.arch.onFault?.(this, va, access, code);
+    const record = this.arch.faultRecord?.(this, va, access, code);
     this.machine.trace.instant(this.id, 'page fault', 'fault', {
       va,
       access: ACCESS_NAMES[access],
       reason: FAULT_REASONS[code],
+      ...(record ? { hw: formatFaultRecord(record), record } : {}),
     });
-    throw new PageFault(va, ACCESS_NAMES[access], this.id, FAULT_REASONS[code]);
+    throw new PageFault(va, ACCESS_NAMES[access], this.id, FAULT_REASONS[code], record);
   }
 
   // ---- CPU state ---------------------------------------------------------------------
