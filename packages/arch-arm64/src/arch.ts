@@ -208,13 +208,24 @@ export class Arm64Arch implements ArchImpl {
     } else if (code === FAULT.NOT_PRESENT || !mapped) {
       fsc = FSC.TRANSLATION | d.level;
     }
-    const ec =
-      stage === 2 ? (exec ? EC.IABT_LOW : EC.DABT_LOW) : exec ? EC.IABT_CUR : EC.DABT_CUR;
+    const ec = stage === 2 ? (exec ? EC.IABT_LOW : EC.DABT_LOW) : exec ? EC.IABT_CUR : EC.DABT_CUR;
     const wnr = !exec && !s1ptw && access === ACC_WRITE;
     const esr = ec * 2 ** 26 + ESR_IL + (s1ptw ? ISS_S1PTW : 0) + (wnr ? ISS_WNR : 0) + fsc;
     const page = ipa < 0 ? 0 : ipa - (ipa % PAGE_SIZE);
     return stage === 2
-      ? { arch: 'arm64', el: 2, stage, esr, ec, wnr, s1ptw, fsc, far: va, hpfar: (page / PAGE_SIZE) * 16, ipa: page }
+      ? {
+          arch: 'arm64',
+          el: 2,
+          stage,
+          esr,
+          ec,
+          wnr,
+          s1ptw,
+          fsc,
+          far: va,
+          hpfar: (page / PAGE_SIZE) * 16,
+          ipa: page,
+        }
       : { arch: 'arm64', el: 1, stage, esr, ec, wnr, s1ptw, fsc, far: va };
   }
 

@@ -205,8 +205,14 @@ describe('raw page-table format, checked by an independent decoder', () => {
       if (lva === va) levels.push(level);
     });
     expect(levels).toEqual([2]);
-    // setProtection refuses a range the model maps with large pages (no CPA split).
-    expect(() => m.protect(va, PAGE_SIZE, 'ro')).toThrow();
+    // Protecting one 4 KiB page of it splits it (CPA): 512 PTEs with the same frames.
+    m.protect(va + 3 * PAGE_SIZE, PAGE_SIZE, 'ro');
+    expect(decode(m.phys.bytes, m.kernelMm.rootPa, probe)?.pageSize).toBe(PAGE_SIZE);
+    expect(m.translate(probe)).toBe(d?.pa);
+    expect(m.translate(va + 2 ** 21 - 4)).toBe(4 * 2 ** 20 + 2 ** 21 - 4);
+    expect(() => cpu.write32(probe, 1)).toThrow(PageFault);
+    cpu.write32(va + 4 * PAGE_SIZE, 0x55);
+    expect(m.phys.read32(4 * 2 ** 20 + 4 * PAGE_SIZE)).toBe(0x55);
   });
 
   it('new mms share the kernel half; a later kernel PML4 entry reaches every mm', async () => {
@@ -259,7 +265,7 @@ describe('CR3 and PCIDs', () => {
     m.switchMm(cpu, a); // without NOFLUSH: the stale entry goes, the global one stays
     expect(m.stats().events.localFlushAsid).toBe(2);
     expect(has(uva, a.asid)).toBe(false);
-    expect(has(kva, a.asid)).toBe(true);
+    expect(cpu.tlb.covers(kva, a.asid)).toBe(true); // a 2 MiB direct-map entry
     expect(() => cpu.read32(uva)).toThrow(PageFault);
   });
 });

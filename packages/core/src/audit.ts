@@ -30,9 +30,13 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
     arch.leafWritable ? arch.leafWritable(mm, f) : (f & TLBF.W) !== 0;
   for (const mm of m.mms) {
     const isAlias = aliasMms.has(mm);
-    arch.pt.forEachLeaf(mm, (va, pa, f) => {
+    arch.pt.forEachLeaf(mm, (va, pa, f, level) => {
       if (!writable(mm, f)) return;
-      const pf = flags[pa / PAGE_SIZE];
+      // A large leaf maps many frames: the most protected one decides.
+      const span = PAGE_SIZE * 512 ** (level - 1);
+      let pf = 0;
+      for (let off = 0; off < span && pa + off < m.phys.size; off += PAGE_SIZE)
+        pf |= flags[(pa + off) / PAGE_SIZE];
       if ((pf & PG.PROT_RO) !== 0) {
         out.push({
           where: 'pte',
@@ -70,7 +74,10 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
       // An entry of another context that the CPU must flush before it could use it is dead.
       if (!e.global && e.asid !== cpu.asid && arch.asidLive?.(cpu, e.asid) === false) continue;
       if (!writable(cpu.mm, e.flags)) continue;
-      const pf = flags[e.pa / PAGE_SIZE];
+      // A large entry maps many frames: the most protected one decides.
+      let pf = 0;
+      for (let off = 0; off < e.size && e.pa + off < m.phys.size; off += PAGE_SIZE)
+        pf |= flags[(e.pa + off) / PAGE_SIZE];
       // A non-global entry tagged with an alias mm's ASID, on a CPU running another mm, is
       // dormant: usable only in the next window on this CPU. That is fine for a write-rare
       // frame, but not for one made read-only since: the next window could write it.

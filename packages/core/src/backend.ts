@@ -149,6 +149,11 @@ export interface ArchImpl {
   readonly pt: PageTableOps;
   /** Creates an address space with a fresh root (the kernel half shared as the arch does). */
   createMm(kind: MmKind, name: string): Mm;
+  /**
+   * Builds the direct map of `frames` frames at layout.directMap in the kernel mm, as the
+   * kernel does at boot (large pages where it uses them). Absent: one 4 KiB page per frame.
+   */
+  mapDirectMap?(mm: Mm, frames: number): void;
   /** Boot-time work after the kernel mm and direct map exist (wr_mm, stage 2, ...). */
   boot?(): void;
   /** A context switch on `cpu` (CR3 / TTBR0 write) with the architecture's flush rules. */

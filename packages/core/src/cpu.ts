@@ -369,14 +369,26 @@ export class Cpu {
     for (let attempt = 0; ; attempt++) {
       const idx = (base >>> 12) & tlb.mask;
       const t = tlb.tag[idx];
+      let flags = 0;
+      let pa = -1;
       if (t === base + this.asid || t === base + GLOBAL_TAG) {
-        const flags = tlb.flags[idx];
+        flags = tlb.flags[idx];
+        pa = tlb.pa[idx];
+      } else {
+        // A large page's translation is one entry of the large array, never 4 KiB copies.
+        const li = tlb.lookupLarge(base, this.asid);
+        if (li >= 0) {
+          flags = tlb.lflags[li];
+          pa = tlb.lpa[li] + (base % tlb.lspan[li]);
+        }
+      }
+      if (pa >= 0) {
         const f = arch.checkAccess(this, flags, access);
         if (f === 0) {
           if (access !== ACC_WRITE || (flags & TLBF.D) !== 0) {
             this.hits++;
             this.lastFlags = flags;
-            return tlb.pa[idx] + off;
+            return pa + off;
           }
           // A write through a clean entry: the MMU walks again to set the dirty bit.
         } else {
@@ -401,7 +413,8 @@ export class Cpu {
         c.charge(this.id, EV.fault);
         this.raise(va, access, f);
       }
-      tlb.fill(base, this.asid, w.pa, w.flags);
+      if (w.level > 1) tlb.fillLarge(base, this.asid, w.pa, w.flags, w.level);
+      else tlb.fill(base, this.asid, w.pa, w.flags);
       this.lastFlags = w.flags;
       return w.pa + off;
     }
