@@ -41,6 +41,20 @@ const ESR_IL = 1 << 25;
 const ISS_S1PTW = 1 << 7;
 const ISS_WNR = 1 << 6;
 
+/**
+ * How the linear map is built, the arm64 trade-off between TLB reach and changing the
+ * linear alias of protected memory:
+ * - `pages`: page granularity, as `rodata=full` (CONFIG_RODATA_FULL_DEFAULT_ENABLED, the
+ *   default) forces, so set_memory_*() can change a linear-map alias without
+ *   break-before-make;
+ * - `blocks`: 1 GiB / 2 MiB blocks (`rodata=on`): can_set_direct_map() is false and a
+ *   protection change leaves the linear-map alias as it is (writable);
+ * - `blocks-bbml2`: blocks, split on demand before an alias changes, which only a CPU with
+ *   FEAT_BBM level 2 without conflict aborts (BBML2_NOABORT) allows without break-before-make.
+ */
+export type LinearMap = 'pages' | 'blocks' | 'blocks-bbml2';
+export const LINEAR_MAPS: readonly LinearMap[] = ['pages', 'blocks', 'blocks-bbml2'];
+
 /** Linux's MAX_TLBI_OPS: past this many pages a range flush becomes TLBI VMALLE1IS. */
 export const MAX_TLBI_OPS = 512;
 
@@ -62,9 +76,13 @@ export class Arm64Arch implements ArchImpl {
   private readonly registered = new Map<number, number>();
   private readonly w = new WalkResult();
 
+  /** Linear-map blocks split by protection changes (blocks-bbml2). */
+  cpaSplits = 0;
+
   constructor(
     readonly m: Machine,
     readonly profile: HypervisorProfile,
+    readonly linearMap: LinearMap = 'pages',
   ) {
     this.pt = new Stage1(m.phys, {
       ttbr1: () => this.ttbr1,
@@ -100,6 +118,25 @@ export class Arm64Arch implements ArchImpl {
     const mm = this.m.registerMm(kind, name, root);
     this.m.phys.frameOwner[root / PAGE_SIZE] = mm.id;
     return mm;
+  }
+
+  /** map_mem(): the linear map, in blocks where alignment allows unless page granularity is asked. */
+  mapDirectMap(mm: Mm, frames: number): void {
+    const prot = { write: true, exec: false, global: true } as const;
+    const bytes = frames * PAGE_SIZE;
+    const base = this.m.layout.directMap;
+    for (let off = 0; off < bytes; ) {
+      if (this.linearMap !== 'pages' && off % 2 ** 30 === 0 && bytes - off >= 2 ** 30) {
+        this.pt.mapBlock(mm, base + off, off, 1, prot);
+        off += 2 ** 30;
+      } else if (this.linearMap !== 'pages' && off % 2 ** 21 === 0 && bytes - off >= 2 ** 21) {
+        this.pt.mapBlock(mm, base + off, off, 2, prot);
+        off += 2 ** 21;
+      } else {
+        this.pt.map(mm, base + off, off, prot);
+        off += PAGE_SIZE;
+      }
+    }
   }
 
   boot(): void {
@@ -302,6 +339,17 @@ export class Arm64Arch implements ArchImpl {
       this.pt.protect(this.kernelMm, start + i * PAGE_SIZE, prot);
       const alias = this.m.directMapVa(pas[i]);
       if (alias >= start && alias < end) continue;
+      // rodata=on: the linear map is not changed at all (can_set_direct_map() is false).
+      if (this.linearMap === 'blocks') continue;
+      // BBML2_NOABORT: the block is split in place; the alias's TLBI below drops the old
+      // block's entry (a stale block entry beside new pages cannot abort on such a CPU).
+      for (let n = this.pt.splitBlock(this.kernelMm, alias); n > 0; ) {
+        this.cpaSplits++;
+        this.m.counters.charge(cpu.id, EV.cpaSplit);
+        this.m.counters.charge(cpu.id, EV.pteWrite, n);
+        this.m.trace.instant(cpu.id, 'split linear-map block', 'cpa', { va: canonical(alias) });
+        n = this.pt.splitBlock(this.kernelMm, alias);
+      }
       if (this.pt.protect(this.kernelMm, alias, prot)) aliases.push(alias);
     }
     this.m.counters.charge(cpu.id, EV.pteWrite, pas.length + aliases.length);

@@ -161,6 +161,81 @@ export class Stage1 implements PageTableOps {
     return 1;
   }
 
+  /**
+   * A block descriptor (bits[1:0] = 01) at ARM level 1 (1 GiB) or 2 (2 MiB), as
+   * map_mem() builds the linear map when page granularity is not forced. Returns PTE writes.
+   */
+  mapBlock(mm: Mm, va: number, pa: number, level: 1 | 2, prot: PteProt): number {
+    const u32 = this.u32;
+    let table = this.rootFor(mm, va);
+    let writes = 1;
+    for (let l = 0; l < level; l++) {
+      const w = (table + tableIndex(va, l) * 8) >>> 2;
+      if ((u32[w] & S1.VALID) === 0) {
+        const next = this.roots.allocTable(mm);
+        u32[w] = ((next % 2 ** 32) | VALID_TABLE) >>> 0;
+        u32[w + 1] = paHi(next);
+        writes++;
+      }
+      table = outputAddress(u32[w], u32[w + 1]);
+    }
+    const [lo, hi] = encodeLeaf(pa, prot);
+    const w = (table + tableIndex(va, level) * 8) >>> 2;
+    u32[w] = (lo & ~S1.TABLE) >>> 0;
+    u32[w + 1] = hi;
+    return writes;
+  }
+
+  /** The ARM level (1, 2) of the block mapping `va`, or 0 if `va` is not in a block. */
+  blockLevel(mm: Mm, va: number): number {
+    const u32 = this.u32;
+    let table = this.rootFor(mm, va);
+    for (let level = 0; level < 3; level++) {
+      const w = (table + tableIndex(va, level) * 8) >>> 2;
+      if ((u32[w] & S1.VALID) === 0) return 0;
+      if ((u32[w] & S1.TABLE) === 0) return level;
+      table = outputAddress(u32[w], u32[w + 1]);
+    }
+    return 0;
+  }
+
+  /**
+   * Splits the block covering `va` one level down (a 1 GiB block into 2 MiB blocks, a
+   * 2 MiB block into pages) with the same output range and attributes, and points the old
+   * descriptor at the new table. Without break-before-make this is only allowed on a CPU
+   * with FEAT_BBM level 2 (the caller's check). Returns the PTE writes (513), 0 if no block.
+   */
+  splitBlock(mm: Mm, va: number): number {
+    const level = this.blockLevel(mm, va);
+    if (level === 0) return 0;
+    const u32 = this.u32;
+    let table = this.rootFor(mm, va);
+    for (let l = 0; l < level; l++) {
+      const w = (table + tableIndex(va, l) * 8) >>> 2;
+      table = outputAddress(u32[w], u32[w + 1]);
+    }
+    const w = (table + tableIndex(va, level) * 8) >>> 2;
+    const lo = u32[w];
+    const hi = u32[w + 1];
+    const size = leafSize(level);
+    const sub = leafSize(level + 1);
+    const oa = outputAddress(lo, hi);
+    const base = oa - (oa % size);
+    const attrLo = (lo & 0xfff & ~S1.TABLE) >>> 0;
+    const attrHi = (hi & ~0xffff) >>> 0;
+    const next = this.roots.allocTable(mm);
+    for (let i = 0; i < 512; i++) {
+      const pa = base + i * sub;
+      const e = (next >>> 2) + i * 2;
+      // Level 3 entries are pages (bit 1 set); level 2 ones stay blocks.
+      u32[e] = ((pa % 2 ** 32) | attrLo | (level + 1 === 3 ? S1.TABLE : 0)) >>> 0;
+      u32[e + 1] = (paHi(pa) | attrHi) >>> 0;
+    }
+    u32[w] = ((next % 2 ** 32) | VALID_TABLE) >>> 0;
+    u32[w + 1] = paHi(next);
+    return 513;
+  }
+
   unmap(mm: Mm, va: number): boolean {
     const e = this.leafEntry(mm, va, false);
     if (e < 0 || (this.u32[e >>> 2] & S1.VALID) === 0) return false;
@@ -323,6 +398,15 @@ export class Stage1 implements PageTableOps {
         if (s2) {
           s2.ipa = pa;
           perm = s2.perm();
+          if (level < 3 && s2.lastLevel === 3) {
+            // A block over page-granular stage 2: the translations are per page.
+            for (let off = 0; off < leafSize(level); off += PAGE_SIZE) {
+              s2.ipa = pa + off;
+              const p = s2.perm();
+              fn(va + off, pa + off, (p & S2P.R) === 0 ? 0 : combineFlags(lo, hi, p), 1);
+            }
+            continue;
+          }
         }
         fn(va, pa, (perm & S2P.R) === 0 ? 0 : combineFlags(lo, hi, perm), 4 - level);
       }

@@ -1,4 +1,4 @@
-import { ACC_EXEC, ACC_READ, ACC_WRITE, PAGE_SIZE, PageFault } from '@prmem/core';
+import { ACC_EXEC, ACC_READ, ACC_WRITE, PAGE_SIZE, PageFault, type PteProt } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { outputAddress, S2, S2P } from '../src/index.js';
 import { desc } from './support/decode.js';
@@ -23,7 +23,7 @@ function access(m: Awaited<ReturnType<typeof arm64Machine>>, va: number, acc: nu
 }
 
 /** A free kernel VA in the vmalloc range, mapped to `pa` with `prot`. */
-function mapAt(m: Awaited<ReturnType<typeof arm64Machine>>, pa: number, prot: typeof RO) {
+function mapAt(m: Awaited<ReturnType<typeof arm64Machine>>, pa: number, prot: PteProt) {
   const va = m.layout.vmallocStart + 0x40_0000_0000 + pa;
   m.arch.pt.map(m.kernelMm, va, pa, prot);
   return va;
