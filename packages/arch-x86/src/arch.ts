@@ -21,6 +21,7 @@ import * as constants from './constants.js';
 import * as layout from './layout.js';
 import { createMechanism, type MechanismName } from './mech/index.js';
 import { X86PageTable } from './pagetable.js';
+import { x86Ptdump } from './ptdump.js';
 
 // Bound in this module: V8 folds a module's own constants, but loads an imported binding
 // from its module cell at every use, and this is the hot path (docs/decisions.md §10).
@@ -338,6 +339,11 @@ export class X86Arch implements ArchImpl {
     if (code === FAULT.RSVD) e |= PF_ERR.RSVD;
     if (code === FAULT.PKEY) e |= PF_ERR.PK;
     return { arch: 'x86', errorCode: e, cr2: va };
+  }
+
+  /** dump_pagetables.c's format (see ptdump.ts). */
+  ptdump(mm: Mm): string {
+    return x86Ptdump(this.m, mm);
   }
 
   /** A keyed page is not writable: PKRS write-disables its key outside a window. */

@@ -90,7 +90,10 @@ describe('raw page-table format, checked by an independent decoder', () => {
     expect(d?.rw).toBe(false);
     // The frame's direct-map alias went read-only too (CPA alias processing).
     expect(decode(m.phys.bytes, root, DIRECT_MAP + (d?.pa ?? 0))?.rw).toBe(false);
-    expect(m.ptdump()).toMatch(/---\[ High Kernel Mapping \]---\n0xffffffff81000000-/);
+    // .rodata and .data..ro_after_init: read-only, global, NX 4 KiB pages after the hole below _text.
+    expect(m.ptdump()).toMatch(
+      /---\[ High Kernel Mapping \]---\n0xffffffff80000000-0xffffffff81000000 {10}16M {31}pmd\n0xffffffff81000000-0xffffffff8100c000 {10}48K {5}ro {17}GLB NX pte\n/,
+    );
   });
 
   it('access behaviour follows the decoded bits (WP, SMAP, NX, PKRS)', async () => {

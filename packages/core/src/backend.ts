@@ -173,6 +173,11 @@ export interface ArchImpl {
    * memory of a destroyed area.
    */
   setProtection(cpu: Cpu, start: number, end: number, level: ProtLevel): Steps;
+  /**
+   * The mm's tables as this architecture's kernel prints them (debugfs
+   * kernel_page_tables); absent, machine.ptdump() uses the generic format.
+   */
+  ptdump?(mm: Mm): string;
   /** Whether a leaf mapping with these TLBF flags lets the kernel write (audits). */
   leafWritable?(mm: Mm, flags: number): boolean;
   /** The mechanisms this arch offers, by name. */

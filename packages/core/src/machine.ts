@@ -646,7 +646,13 @@ export class Machine {
     return auditProtections(this, this.cpus);
   }
 
+  /**
+   * The mm's page tables in the architecture kernel's own ptdump format when the backend
+   * has one and no range is asked; otherwise the generic run-per-line format.
+   */
   ptdump(mm: Mm = this.kernelMm, opts: PtdumpOptions = {}): string {
+    if (this.arch.ptdump && opts.start === undefined && opts.end === undefined)
+      return this.arch.ptdump(mm);
     return ptdump(this, mm, opts);
   }
 
