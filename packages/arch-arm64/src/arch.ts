@@ -31,7 +31,8 @@ import { El2 } from './el2.js';
 import { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
 import { aliasMm, hypAssist, MECHANISMS } from './mechanisms.js';
 import { A64F, Stage1 } from './stage1.js';
-import { S2_FAULT } from './stage2.js';
+import { arm64Ptdump, arm64Stage2Ptdump } from './ptdump.js';
+import { IPA_BITS, S2_FAULT, S2_START_LEVEL } from './stage2.js';
 
 /** ESR_ELx.EC values (ARM ARM D17.2.37): instruction/data abort from a lower or the same EL. */
 const EC = { IABT_LOW: 0x20, IABT_CUR: 0x21, DABT_LOW: 0x24, DABT_CUR: 0x25 } as const;
@@ -264,6 +265,16 @@ export class Arm64Arch implements ArchImpl {
           ipa: page,
         }
       : { arch: 'arm64', el: 1, stage, esr, ec, wnr, s1ptw, fsc, far: va };
+  }
+
+  /** arch/arm64/mm/ptdump.c's kernel_page_tables format for the kernel mm; TTBR0 for others. */
+  ptdump(mm: Mm): string {
+    return arm64Ptdump(this.m, mm, mm === this.kmm ? this.ttbr1 : this.ttbr0Of(mm));
+  }
+
+  /** EL2's stage-2 tables in KVM's stage2_page_tables format. */
+  stage2Ptdump(): string {
+    return arm64Stage2Ptdump(this.m, this.el2.stage2.rootPa, S2_START_LEVEL, IPA_BITS);
   }
 
   /** A stage-1 writable mapping of a stage-2 read-only frame is not writable. */

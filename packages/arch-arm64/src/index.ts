@@ -18,6 +18,14 @@ export {
 export { HVC_REFUSAL, HypercallRefused, type HvcRefusalCode } from './errors.js';
 export { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
 export { type Arm64Mechanism, hvcFor, MECHANISMS } from './mechanisms.js';
+export {
+  arm64Attributes,
+  arm64Ptdump,
+  arm64PtdumpLine,
+  arm64Stage2Ptdump,
+  STAGE1_BITS,
+  STAGE2_BITS,
+} from './ptdump.js';
 export { A64F, combineFlags, encodeLeaf } from './stage1.js';
 export { EL2_OWNER, IPA_BITS, S2_START_LEVEL, S2AP_RO, S2AP_RW, S2P, Stage2 } from './stage2.js';
 
