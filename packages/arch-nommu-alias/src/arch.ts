@@ -48,6 +48,7 @@ const DFSR_WNR = 1 << 11;
 import { LOWMEM_MAX_BYTES } from './layout.js';
 import { directRemap, lazyRemap } from './mechanisms.js';
 import { KERNEL_L1_FIRST, ShortDescriptorTables } from './pagetable.js';
+import { armPtdump } from './ptdump.js';
 import { FrameMapCount } from './rmap.js';
 
 export interface NommuOptions {
@@ -206,6 +207,11 @@ export class NommuArch implements ArchImpl {
       (status & 0xf) |
       (prefetch ? 0 : (domain << 4) | (wnr ? DFSR_WNR : 0));
     return { arch: 'armv6', fsr, status, domain, wnr: !prefetch && wnr, far: va, prefetch };
+  }
+
+  /** arch/arm/mm/dump.c's kernel_page_tables format. */
+  ptdump(mm: Mm): string {
+    return armPtdump(this.m, mm);
   }
 
   // ---- protection --------------------------------------------------------------------
