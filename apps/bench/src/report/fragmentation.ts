@@ -6,7 +6,6 @@
 import type { Machine } from '@prmem/core';
 import type { BenchResults } from '../results.js';
 import type { Block } from './doc.js';
-import { num } from './format.js';
 
 export interface DirectMapShape {
   /** Leaves of the direct map larger than 4 KiB (as the walk reports them: what the TLB can cache as one entry). */
@@ -46,8 +45,8 @@ export function fragmentationBlocks(r: BenchResults): Block[] {
       workload,
       `${last.largeAtBoot} → ${last.large}`,
       `${last.tablePagesAtBoot} → ${last.tablePages}`,
-      num(total('cpaSplit')),
-      num(total('tlbMiss')),
+      Math.round(total('cpaSplit')).toLocaleString('en-US'),
+      Math.round(total('tlbMiss')).toLocaleString('en-US'),
     ]);
   }
   if (rows.length === 0) return [];
@@ -55,7 +54,7 @@ export function fragmentationBlocks(r: BenchResults): Block[] {
     { kind: 'heading', level: 2, text: 'Direct-map fragmentation (full size)' },
     {
       kind: 'para',
-      text: 'What protection costs the direct map: large translations (2 MiB / 1 GiB pages the TLB caches as one entry) at boot and after the workload, the kernel mm’s page-table pages, the large pages split (`cpaSplit`) and the TLB misses during the workload.',
+      text: 'What protection costs the direct map: large translations (2 MiB / 1 GiB pages the TLB caches as one entry) at boot and after the workload, the kernel mm’s page-table pages, the large pages split (`cpaSplit`) and the TLB misses during the measured phases (splits in the workload’s setup, e.g. the static sections protected at boot, show in the boot → end columns only).',
     },
     {
       kind: 'table',
