@@ -4,6 +4,7 @@
  * the seed); wall-clock figures are the median of every timed run, after a warm-up.
  */
 import { createMachine, EV, EVENT_NAMES, type EventName, type Machine } from '@prmem/core';
+import { type DirectMapShape, directMapShape } from './report/fragmentation.js';
 import type { Modeled, ResultRow } from './results.js';
 import type { Variant } from './variants.js';
 import type { Meter, Scale, Workload, WorkloadEnv } from './workloads/index.js';
@@ -84,6 +85,7 @@ interface PhaseAcc {
   readonly ops: number;
   readonly samples: number[];
   modeled?: Modeled;
+  after?: DirectMapShape;
 }
 
 /**
@@ -137,6 +139,8 @@ export async function runPoint(spec: PointSpec): Promise<ResultRow[]> {
   const warm = spec.warmup ?? (spec.scale === 'full' && !spec.quick);
   const warmupRuns = warm ? await warmUp(spec, WARMUP_MS) : 0;
   let m = await machineFor(spec);
+  // Fragmentation is measured on full-size points only (a walk of the direct map).
+  const atBoot = spec.scale === 'full' ? directMapShape(m) : undefined;
   let run = workload.setup(m, size, spec.env);
   const phases = new Map<string, PhaseAcc>();
   const repeats = workload.repeats(spec.scale, spec.quick);
@@ -159,6 +163,7 @@ export async function runPoint(spec: PointSpec): Promise<ResultRow[]> {
         }
         if (r >= untimed) acc.samples.push(ms);
         if (before) acc.modeled = perOp(m, before, snapshot(m), ops);
+        if (before && atBoot) acc.after = directMapShape(m);
       },
     };
     run.iterate(meter);
@@ -179,6 +184,16 @@ export async function runPoint(spec: PointSpec): Promise<ResultRow[]> {
       ops: acc.ops,
       size: { ...size },
       modeled: acc.modeled,
+      ...(atBoot && acc.after
+        ? {
+            fragmentation: {
+              largeAtBoot: atBoot.large,
+              large: acc.after.large,
+              tablePagesAtBoot: atBoot.tablePages,
+              tablePages: acc.after.tablePages,
+            },
+          }
+        : {}),
       wall: {
         warmupRuns,
         repeats: acc.samples.length,

@@ -77,6 +77,17 @@ export const wallSchema = z.object({
   opsPerSec: z.number().nonnegative(),
 });
 
+/**
+ * The direct map's shape after a phase of a full-size point (its first run): large
+ * translations left and the kernel mm's page-table pages, and the same at boot.
+ */
+export const fragmentationSchema = z.object({
+  largeAtBoot: z.number().int().nonnegative(),
+  large: z.number().int().nonnegative(),
+  tablePagesAtBoot: z.number().int().nonnegative(),
+  tablePages: z.number().int().nonnegative(),
+});
+
 /** One measured phase of one workload on one variant at one CPU count. */
 export const rowSchema = z.object({
   /** `variants[].id`. */
@@ -100,6 +111,8 @@ export const rowSchema = z.object({
   size: z.record(z.string(), z.number()),
   modeled: modeledSchema,
   wall: wallSchema,
+  /** Direct-map fragmentation after the phase (full-size points only). */
+  fragmentation: fragmentationSchema.optional(),
 });
 
 /** The attack suite's outcome vocabulary (apps/attacks README). */

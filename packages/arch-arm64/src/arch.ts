@@ -9,6 +9,7 @@ import {
   type Cpu,
   EV,
   FAULT,
+  type FaultRecord,
   InvalidArgumentError,
   type Machine,
   MAX_ASID,
@@ -31,6 +32,30 @@ import { El2 } from './el2.js';
 import { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
 import { aliasMm, hypAssist, MECHANISMS } from './mechanisms.js';
 import { A64F, Stage1 } from './stage1.js';
+import { arm64Ptdump, arm64Stage2Ptdump } from './ptdump.js';
+import { IPA_BITS, S2_FAULT, S2_START_LEVEL } from './stage2.js';
+
+/** ESR_ELx.EC values (ARM ARM D17.2.37): instruction/data abort from a lower or the same EL. */
+const EC = { IABT_LOW: 0x20, IABT_CUR: 0x21, DABT_LOW: 0x24, DABT_CUR: 0x25 } as const;
+/** DFSC/IFSC fault kinds; the low two bits are the lookup level. */
+const FSC = { TRANSLATION: 0x04, ACCESS_FLAG: 0x08, PERMISSION: 0x0c } as const;
+const ESR_IL = 1 << 25;
+const ISS_S1PTW = 1 << 7;
+const ISS_WNR = 1 << 6;
+
+/**
+ * How the linear map is built, the arm64 trade-off between TLB reach and changing the
+ * linear alias of protected memory:
+ * - `pages`: page granularity, as `rodata=full` (CONFIG_RODATA_FULL_DEFAULT_ENABLED, the
+ *   default) forces, so set_memory_*() can change a linear-map alias without
+ *   break-before-make;
+ * - `blocks`: 1 GiB / 2 MiB blocks (`rodata=on`): can_set_direct_map() is false and a
+ *   protection change leaves the linear-map alias as it is (writable);
+ * - `blocks-bbml2`: blocks, split on demand before an alias changes, which only a CPU with
+ *   FEAT_BBM level 2 without conflict aborts (BBML2_NOABORT) allows without break-before-make.
+ */
+export type LinearMap = 'pages' | 'blocks' | 'blocks-bbml2';
+export const LINEAR_MAPS: readonly LinearMap[] = ['pages', 'blocks', 'blocks-bbml2'];
 
 /** Linux's MAX_TLBI_OPS: past this many pages a range flush becomes TLBI VMALLE1IS. */
 export const MAX_TLBI_OPS = 512;
@@ -55,9 +80,13 @@ export class Arm64Arch implements ArchImpl {
   private readonly registered = new Map<number, number>();
   private readonly w = new WalkResult();
 
+  /** Linear-map blocks split by protection changes (blocks-bbml2). */
+  cpaSplits = 0;
+
   constructor(
     readonly m: Machine,
     readonly profile: HypervisorProfile,
+    readonly linearMap: LinearMap = 'pages',
   ) {
     this.pt = new Stage1(m.phys, {
       ttbr1: () => this.ttbr1,
@@ -93,6 +122,25 @@ export class Arm64Arch implements ArchImpl {
     const mm = this.m.registerMm(kind, name, root);
     this.m.phys.frameOwner[root / PAGE_SIZE] = mm.id;
     return mm;
+  }
+
+  /** map_mem(): the linear map, in blocks where alignment allows unless page granularity is asked. */
+  mapDirectMap(mm: Mm, frames: number): void {
+    const prot = { write: true, exec: false, global: true } as const;
+    const bytes = frames * PAGE_SIZE;
+    const base = this.m.layout.directMap;
+    for (let off = 0; off < bytes; ) {
+      if (this.linearMap !== 'pages' && off % 2 ** 30 === 0 && bytes - off >= 2 ** 30) {
+        this.pt.mapBlock(mm, base + off, off, 1, prot);
+        off += 2 ** 30;
+      } else if (this.linearMap !== 'pages' && off % 2 ** 21 === 0 && bytes - off >= 2 ** 21) {
+        this.pt.mapBlock(mm, base + off, off, 2, prot);
+        off += 2 ** 21;
+      } else {
+        this.pt.map(mm, base + off, off, prot);
+        off += PAGE_SIZE;
+      }
+    }
   }
 
   boot(): void {
@@ -153,12 +201,83 @@ export class Arm64Arch implements ArchImpl {
     yield `TLBI …IS ${canonical(start)}+${pages}p; DSB ISH`;
   }
 
+  /** Stage 1's permission check first; stage 2's (or its missing mapping) only after it. */
   checkAccess(_cpu: Cpu, flags: number, access: number): number {
     if (access === ACC_WRITE && (flags & TLBF.W) === 0)
       return (flags & A64F.S1W) !== 0 ? FAULT.STAGE2 : FAULT.WRITE_PROTECT;
     if (access === ACC_EXEC && (flags & TLBF.X) === 0)
       return (flags & A64F.S1X) !== 0 ? FAULT.STAGE2 : FAULT.EXEC_PROTECT;
+    if ((flags & A64F.S2NONE) !== 0) return FAULT.STAGE2;
     return 0;
+  }
+
+  /**
+   * ESR and FAR as the CPU reports the fault. A stage-1 fault is taken to EL1 (EC "same
+   * EL"); a stage-2 fault to EL2 (EC "lower EL") with HPFAR_EL2 holding the faulting IPA
+   * (the table's, with S1PTW, for a fault on the walk). The level in the fault status is
+   * the lookup that faulted: the invalid descriptor, or the leaf for a permission fault.
+   * A descriptor fetch is a read, so WnR is 0 with S1PTW.
+   */
+  faultRecord(cpu: Cpu, va: number, access: number, code: number): FaultRecord {
+    const exec = access === ACC_EXEC;
+    const w = this.w;
+    w.va = va;
+    const mapped = this.pt.lookup(cpu.mm, va, w);
+    const d = this.pt.diag;
+    let stage: 1 | 2 = 1;
+    let fsc: number = FSC.PERMISSION | this.pt.leafLevel;
+    let s1ptw = false;
+    let ipa = -1;
+    if (code === FAULT.STAGE2) {
+      stage = 2;
+      if (mapped && w.fault === 0) {
+        // Stage 1 allows it; stage 2 denies the write or fetch at its leaf.
+        ipa = w.pa;
+        const s2 = this.el2.stage2;
+        s2.permOf(ipa);
+        fsc = FSC.PERMISSION | s2.lastLevel;
+      } else {
+        s1ptw = d.s1ptw;
+        ipa = d.ipa;
+        fsc =
+          (d.s2Kind === S2_FAULT.PERMISSION
+            ? FSC.PERMISSION
+            : d.s2Kind === S2_FAULT.ACCESS_FLAG
+              ? FSC.ACCESS_FLAG
+              : FSC.TRANSLATION) | d.level;
+      }
+    } else if (code === FAULT.NOT_PRESENT || !mapped) {
+      fsc = FSC.TRANSLATION | d.level;
+    }
+    const ec = stage === 2 ? (exec ? EC.IABT_LOW : EC.DABT_LOW) : exec ? EC.IABT_CUR : EC.DABT_CUR;
+    const wnr = !exec && !s1ptw && access === ACC_WRITE;
+    const esr = ec * 2 ** 26 + ESR_IL + (s1ptw ? ISS_S1PTW : 0) + (wnr ? ISS_WNR : 0) + fsc;
+    const page = ipa < 0 ? 0 : ipa - (ipa % PAGE_SIZE);
+    return stage === 2
+      ? {
+          arch: 'arm64',
+          el: 2,
+          stage,
+          esr,
+          ec,
+          wnr,
+          s1ptw,
+          fsc,
+          far: va,
+          hpfar: (page / PAGE_SIZE) * 16,
+          ipa: page,
+        }
+      : { arch: 'arm64', el: 1, stage, esr, ec, wnr, s1ptw, fsc, far: va };
+  }
+
+  /** arch/arm64/mm/ptdump.c's kernel_page_tables format for the kernel mm; TTBR0 for others. */
+  ptdump(mm: Mm): string {
+    return arm64Ptdump(this.m, mm, mm === this.kmm ? this.ttbr1 : this.ttbr0Of(mm));
+  }
+
+  /** EL2's stage-2 tables in KVM's stage2_page_tables format. */
+  stage2Ptdump(): string {
+    return arm64Stage2Ptdump(this.m, this.el2.stage2.rootPa, S2_START_LEVEL, IPA_BITS);
   }
 
   /** A stage-1 writable mapping of a stage-2 read-only frame is not writable. */
@@ -171,9 +290,14 @@ export class Arm64Arch implements ArchImpl {
     if (code !== FAULT.STAGE2) return;
     this.m.counters.charge(cpu.id, EV.stage2Fault);
     const ok = this.pt.lookup(cpu.mm, va, this.w);
-    const ipa = ok
-      ? `IPA ${canonical(this.w.pa + (this.w.fault === 0 ? va % PAGE_SIZE : 0))}`
-      : 'no IPA';
+    const d = this.pt.diag;
+    const ipa = !ok
+      ? 'no IPA'
+      : this.w.fault === 0
+        ? `IPA ${canonical(this.w.pa + (va % PAGE_SIZE))}`
+        : d.s1ptw
+          ? `IPA ${canonical(d.ipa)} (stage-1 table walk)`
+          : `IPA ${canonical(this.w.pa + (va % PAGE_SIZE))}`;
     this.m.reportSecurityEvent({
       kind: 'stage2-fault',
       cpu: cpu.id,
@@ -181,7 +305,7 @@ export class Arm64Arch implements ArchImpl {
       // ESR_EL2.ISS.SAS would give the size; the fault hook is not told it.
       size: 0,
       operation: ACCESS_NAMES[access] ?? 'access',
-      detail: `stage-2 ${ACCESS_NAMES[access] ?? ''} permission fault at EL2 (${ipa}); not delivered to the kernel`,
+      detail: `stage-2 ${ACCESS_NAMES[access] ?? ''} fault at EL2 (${ipa}); not delivered to the kernel`,
     });
   }
 
@@ -231,6 +355,17 @@ export class Arm64Arch implements ArchImpl {
       this.pt.protect(this.kernelMm, start + i * PAGE_SIZE, prot);
       const alias = this.m.directMapVa(pas[i]);
       if (alias >= start && alias < end) continue;
+      // rodata=on: the linear map is not changed at all (can_set_direct_map() is false).
+      if (this.linearMap === 'blocks') continue;
+      // BBML2_NOABORT: the block is split in place; the alias's TLBI below drops the old
+      // block's entry (a stale block entry beside new pages cannot abort on such a CPU).
+      for (let n = this.pt.splitBlock(this.kernelMm, alias); n > 0; ) {
+        this.cpaSplits++;
+        this.m.counters.charge(cpu.id, EV.cpaSplit);
+        this.m.counters.charge(cpu.id, EV.pteWrite, n);
+        this.m.trace.instant(cpu.id, 'split linear-map block', 'cpa', { va: canonical(alias) });
+        n = this.pt.splitBlock(this.kernelMm, alias);
+      }
       if (this.pt.protect(this.kernelMm, alias, prot)) aliases.push(alias);
     }
     this.m.counters.charge(cpu.id, EV.pteWrite, pas.length + aliases.length);

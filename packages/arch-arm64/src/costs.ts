@@ -7,13 +7,21 @@ export const HYPERVISOR_PROFILES: readonly HypervisorProfile[] = ['kvm', 'thin']
 const DALL =
   'Dall et al., "ARM Virtualization: Performance and Architectural Implications", ISCA 2016';
 
-/** Hypercall round trips on ARM measured by Dall et al. (as listed in REFERENCES.md, unconfirmed there). */
+/**
+ * Hypercall round trips on ARM from Dall et al.'s microbenchmark table (KVM/ARM and
+ * Xen/ARM on an APM X-Gene), as commonly cited; the table itself was not re-read for
+ * this model, so the figures stay marked unconfirmed in their source strings.
+ */
 const HVC: Readonly<Record<HypervisorProfile, number>> = { kvm: 6500, thin: 376 };
 
 /**
  * The arm64 cost table. Only the hypercall figures have a published source; every other
- * figure is an estimate (no verified per-instruction figure exists for TLBI …IS, DSB ISH,
- * TTBR writes on a generic core) and is marked so.
+ * figure is an estimate, marked so: no per-instruction measurement of TLBI …IS, DSB ISH
+ * or TTBR writes on a generic core was found (searched: LKML threads on arm64 TLB
+ * invalidation, Dall et al. ISCA'16, Amit et al. EuroSys'20, LATR ASPLOS'18 — the papers
+ * report whole shootdowns or hypervisor transitions on x86, not these instructions).
+ * MAX_TLBI_OPS (512) is not a cost break-even — Linux chose it to bound the time a
+ * range flush may take — so the full flush is not derived from it.
  */
 export function arm64Costs(profile: HypervisorProfile): CostTable {
   const hvc = HVC[profile];
@@ -29,7 +37,7 @@ export function arm64Costs(profile: HypervisorProfile): CostTable {
     localFlushPage: est(40, 'estimate: TLBI VALE1 + DSB NSH'),
     localFlushAll: est(60, 'estimate: TLBI VMALLE1 + DSB NSH'),
     localFlushAsid: est(60, 'estimate: TLBI ASIDE1 + DSB NSH'),
-    tlbiBroadcast: est(50, 'estimate: issuing one TLBI …IS (no verified figure: REFERENCES.md)'),
+    tlbiBroadcast: est(50, 'estimate: issuing one TLBI …IS (no per-instruction measurement found)'),
     dsb: est(
       400,
       'estimate: DSB ISH waiting for every PE in the inner shareable domain to complete the TLBIs',
@@ -51,5 +59,9 @@ export function arm64Costs(profile: HypervisorProfile): CostTable {
     irqToggle: est(5, 'estimate: MSR DAIFSet/DAIFClr'),
     wrBytes: est(1, 'estimate: one byte copied'),
     barrier: est(30, 'estimate: DMB ISH'),
+    cpaSplit: est(
+      1000,
+      'estimate: allocating a zeroed table page for a linear-map block split (blocks-bbml2); its 513 descriptor writes and the TLBI are charged separately',
+    ),
   };
 }

@@ -1,10 +1,10 @@
 import { type Backend, InvalidArgumentError } from '@prmem/core';
-import { Arm64Arch } from './arch.js';
+import { Arm64Arch, LINEAR_MAPS, type LinearMap } from './arch.js';
 import { arm64Costs, HYPERVISOR_PROFILES, type HypervisorProfile } from './costs.js';
 import { ARM64_LAYOUT } from './layout.js';
 import { MECHANISMS } from './mechanisms.js';
 
-export { Arm64Arch, MAX_TLBI_OPS } from './arch.js';
+export { Arm64Arch, LINEAR_MAPS, type LinearMap, MAX_TLBI_OPS } from './arch.js';
 export { arm64Costs, HYPERVISOR_PROFILES, type HypervisorProfile } from './costs.js';
 export * from './descriptors.js';
 export {
@@ -18,12 +18,26 @@ export {
 export { HVC_REFUSAL, HypercallRefused, type HvcRefusalCode } from './errors.js';
 export { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
 export { type Arm64Mechanism, hvcFor, MECHANISMS } from './mechanisms.js';
+export {
+  arm64Attributes,
+  arm64Ptdump,
+  arm64PtdumpLine,
+  arm64Stage2Ptdump,
+  STAGE1_BITS,
+  STAGE2_BITS,
+} from './ptdump.js';
 export { A64F, combineFlags, encodeLeaf } from './stage1.js';
 export { EL2_OWNER, IPA_BITS, S2_START_LEVEL, S2AP_RO, S2AP_RW, S2P, Stage2 } from './stage2.js';
 
 export interface Arm64Options {
   /** The EL2 design whose hypercall cost applies: KVM-style (default) or thin (Xen-style). */
   readonly hypervisor?: HypervisorProfile;
+  /**
+   * The linear map's granularity (default `pages`, what rodata=full gives): `blocks`
+   * (rodata=on: 2 MiB / 1 GiB blocks, protection leaves the linear alias writable) or
+   * `blocks-bbml2` (blocks split on demand, FEAT_BBM level 2).
+   */
+  readonly linearMap?: LinearMap;
 }
 
 /** An arm64 backend with the given hypervisor cost profile. */
@@ -35,15 +49,22 @@ export function createArm64Backend(opts: Arm64Options = {}): Backend {
       profile,
       `must be one of ${HYPERVISOR_PROFILES.join(', ')}`,
     );
+  const linearMap = opts.linearMap ?? 'pages';
+  if (!LINEAR_MAPS.includes(linearMap))
+    throw new InvalidArgumentError(
+      'linearMap',
+      linearMap,
+      `must be one of ${LINEAR_MAPS.join(', ')}`,
+    );
   return {
     name: 'arm64',
-    description: `arm64: 4-level stage 1 (TTBR0/TTBR1, ASIDs) + EL2 stage 2 (${profile} hypervisor profile); TLBI …IS broadcasts, no IPIs`,
+    description: `arm64: 4-level stage 1 (TTBR0/TTBR1, ASIDs) + EL2 stage 2 (${profile} hypervisor profile, ${linearMap} linear map); TLBI …IS broadcasts, no IPIs`,
     layout: ARM64_LAYOUT,
     tlbMaintenance: 'broadcast',
     costs: arm64Costs(profile),
     mechanisms: MECHANISMS,
     defaultMechanism: 'hyp-assist',
-    attach: (m) => new Arm64Arch(m, profile),
+    attach: (m) => new Arm64Arch(m, profile, linearMap),
   };
 }
 

@@ -31,7 +31,27 @@ export const A64F = {
   S1X: 1 << 13,
   /** Stage 2 denies writes to the frame (S2AP = 01). */
   S2RO: 1 << 14,
+  /**
+   * Stage 2 gives no access to the output address (no mapping, AF clear, or S2AP = 00).
+   * The walk still returns the stage-1 attributes, so checkAccess takes a stage-1
+   * permission fault first, as AArch64.FullTranslate does; such an entry never fills the TLB.
+   */
+  S2NONE: 1 << 15,
 } as const;
+
+/** Where the last failed walk stopped (Stage1's diagnosis, for fault records). */
+export interface WalkDiag {
+  /** 1 or 2: the stage whose lookup faulted. */
+  stage: number;
+  /** ARM level (0–3) of the lookup that faulted (stage 2: its own level). */
+  level: number;
+  /** The stage-2 fault was on a stage-1 table's descriptor fetch. */
+  s1ptw: boolean;
+  /** The IPA stage 2 was asked about. */
+  ipa: number;
+  /** Stage 2's S2_FAULT kind, when stage 2 faulted. */
+  s2Kind: number;
+}
 
 const VALID_TABLE = S1.VALID | S1.TABLE;
 
@@ -141,6 +161,81 @@ export class Stage1 implements PageTableOps {
     return 1;
   }
 
+  /**
+   * A block descriptor (bits[1:0] = 01) at ARM level 1 (1 GiB) or 2 (2 MiB), as
+   * map_mem() builds the linear map when page granularity is not forced. Returns PTE writes.
+   */
+  mapBlock(mm: Mm, va: number, pa: number, level: 1 | 2, prot: PteProt): number {
+    const u32 = this.u32;
+    let table = this.rootFor(mm, va);
+    let writes = 1;
+    for (let l = 0; l < level; l++) {
+      const w = (table + tableIndex(va, l) * 8) >>> 2;
+      if ((u32[w] & S1.VALID) === 0) {
+        const next = this.roots.allocTable(mm);
+        u32[w] = ((next % 2 ** 32) | VALID_TABLE) >>> 0;
+        u32[w + 1] = paHi(next);
+        writes++;
+      }
+      table = outputAddress(u32[w], u32[w + 1]);
+    }
+    const [lo, hi] = encodeLeaf(pa, prot);
+    const w = (table + tableIndex(va, level) * 8) >>> 2;
+    u32[w] = (lo & ~S1.TABLE) >>> 0;
+    u32[w + 1] = hi;
+    return writes;
+  }
+
+  /** The ARM level (1, 2) of the block mapping `va`, or 0 if `va` is not in a block. */
+  blockLevel(mm: Mm, va: number): number {
+    const u32 = this.u32;
+    let table = this.rootFor(mm, va);
+    for (let level = 0; level < 3; level++) {
+      const w = (table + tableIndex(va, level) * 8) >>> 2;
+      if ((u32[w] & S1.VALID) === 0) return 0;
+      if ((u32[w] & S1.TABLE) === 0) return level;
+      table = outputAddress(u32[w], u32[w + 1]);
+    }
+    return 0;
+  }
+
+  /**
+   * Splits the block covering `va` one level down (a 1 GiB block into 2 MiB blocks, a
+   * 2 MiB block into pages) with the same output range and attributes, and points the old
+   * descriptor at the new table. Without break-before-make this is only allowed on a CPU
+   * with FEAT_BBM level 2 (the caller's check). Returns the PTE writes (513), 0 if no block.
+   */
+  splitBlock(mm: Mm, va: number): number {
+    const level = this.blockLevel(mm, va);
+    if (level === 0) return 0;
+    const u32 = this.u32;
+    let table = this.rootFor(mm, va);
+    for (let l = 0; l < level; l++) {
+      const w = (table + tableIndex(va, l) * 8) >>> 2;
+      table = outputAddress(u32[w], u32[w + 1]);
+    }
+    const w = (table + tableIndex(va, level) * 8) >>> 2;
+    const lo = u32[w];
+    const hi = u32[w + 1];
+    const size = leafSize(level);
+    const sub = leafSize(level + 1);
+    const oa = outputAddress(lo, hi);
+    const base = oa - (oa % size);
+    const attrLo = (lo & 0xfff & ~S1.TABLE) >>> 0;
+    const attrHi = (hi & ~0xffff) >>> 0;
+    const next = this.roots.allocTable(mm);
+    for (let i = 0; i < 512; i++) {
+      const pa = base + i * sub;
+      const e = (next >>> 2) + i * 2;
+      // Level 3 entries are pages (bit 1 set); level 2 ones stay blocks.
+      u32[e] = ((pa % 2 ** 32) | attrLo | (level + 1 === 3 ? S1.TABLE : 0)) >>> 0;
+      u32[e + 1] = (paHi(pa) | attrHi) >>> 0;
+    }
+    u32[w] = ((next % 2 ** 32) | VALID_TABLE) >>> 0;
+    u32[w + 1] = paHi(next);
+    return 513;
+  }
+
   unmap(mm: Mm, va: number): boolean {
     const e = this.leafEntry(mm, va, false);
     if (e < 0 || (this.u32[e >>> 2] & S1.VALID) === 0) return false;
@@ -176,6 +271,12 @@ export class Stage1 implements PageTableOps {
    * The two-stage walk. `hw`: the MMU's walk (sets AF, and for a write through a
    * writable-clean entry clears AP[2], as FEAT_HAFDBS does); otherwise a software walk
    * that changes nothing. Allocates nothing.
+   *
+   * Fault priority is AArch64.FullTranslate's: every stage-1 table address is an IPA that
+   * stage 2 translates first (a fault there is a stage-2 fault on the walk, S1PTW); the
+   * stage-1 leaf's own permission check comes before stage 2 looks at the output address,
+   * so a hardware walk whose output address stage 2 refuses returns the stage-1 flags
+   * with A64F.S2NONE and lets checkAccess decide which stage faults.
    */
   private resolve(mm: Mm, write: boolean, hw: boolean, out: WalkResult): number {
     const u32 = this.u32;
@@ -187,34 +288,57 @@ export class Stage1 implements PageTableOps {
       // Each table read is an access to an IPA, translated and checked by stage 2.
       if (s2 !== undefined) {
         s2.ipa = table;
-        if ((s2.perm() & S2P.R) === 0) return this.fail(out, FAULT.STAGE2, table);
+        if ((s2.perm() & S2P.R) === 0) {
+          this.note(2, s2.lastLevel, true, table, s2.lastKind);
+          return this.fail(out, FAULT.STAGE2, table);
+        }
         table = s2.lastPa;
       }
       const e = table + (Math.floor(va / 2 ** (39 - 9 * level)) & 511) * 8;
       const w = e >>> 2;
       let lo = u32[w];
       const hi = u32[w + 1];
-      if ((lo & S1.VALID) === 0) return this.fail(out, FAULT.NOT_PRESENT, e);
+      if ((lo & S1.VALID) === 0) {
+        this.note(1, level, false, 0, 0);
+        return this.fail(out, FAULT.NOT_PRESENT, e);
+      }
       const isTable = (lo & S1.TABLE) !== 0;
       if (level < 3 && isTable) {
         table = outputAddress(lo, hi);
         continue;
       }
       // Level-0 blocks and level-3 descriptors with bit 1 clear are reserved: translation fault.
-      if (level === 0 || (level === 3 && !isTable)) return this.fail(out, FAULT.NOT_PRESENT, e);
+      if (level === 0 || (level === 3 && !isTable)) {
+        this.note(1, level, false, 0, 0);
+        return this.fail(out, FAULT.NOT_PRESENT, e);
+      }
+      this.leafLevel = level;
       const size = leafSize(level);
       const base = outputAddress(lo, hi);
       let ipa = base - (base % size) + (va % size);
       ipa -= ipa % PAGE_SIZE;
       let perm = S2P.R | S2P.W | S2P.X;
       let pa = ipa;
+      let s2none = 0;
+      let outLevel = 4 - level;
       if (s2 !== undefined) {
         s2.ipa = ipa;
         perm = s2.perm();
-        if ((perm & S2P.R) === 0) return this.fail(out, FAULT.STAGE2, e);
-        pa = s2.lastPa;
+        if ((perm & S2P.R) === 0) {
+          this.note(2, s2.lastLevel, false, ipa, s2.lastKind);
+          perm = 0;
+          s2none = A64F.S2NONE;
+          if (!hw) {
+            out.pa = ipa;
+            return this.fail(out, FAULT.STAGE2, e);
+          }
+        } else {
+          pa = s2.lastPa;
+          // The TLB caches the smaller of the two stages' mappings.
+          if (4 - s2.lastLevel < outLevel) outLevel = 4 - s2.lastLevel;
+        }
       }
-      if (hw) {
+      if (hw && s2none === 0) {
         let nlo = lo | S1.AF;
         // Hardware dirty-state update, only for a write stage 2 will let through.
         if (write && (nlo & S1.AP2) !== 0 && (hi & S1_HI.DBM) !== 0 && (perm & S2P.W) !== 0)
@@ -225,13 +349,27 @@ export class Stage1 implements PageTableOps {
         }
       }
       out.pa = pa;
-      out.flags = combineFlags(lo, hi, perm);
-      out.level = 4 - level;
+      out.flags = combineFlags(lo, hi, perm) | s2none;
+      out.level = outLevel;
       out.leafPa = e;
       out.fault = 0;
       return 0;
     }
     return this.fail(out, FAULT.NOT_PRESENT, table);
+  }
+
+  /** ARM level (1–3) of the stage-1 leaf the last successful walk used. */
+  leafLevel = 3;
+  /** Where the last failed walk stopped (cold: written only on a failure). */
+  readonly diag: WalkDiag = { stage: 1, level: 0, s1ptw: false, ipa: 0, s2Kind: 0 };
+
+  private note(stage: number, level: number, s1ptw: boolean, ipa: number, s2Kind: number): void {
+    const d = this.diag;
+    d.stage = stage;
+    d.level = level;
+    d.s1ptw = s1ptw;
+    d.ipa = ipa;
+    d.s2Kind = s2Kind;
   }
 
   private fail(out: WalkResult, code: number, at: number): number {
@@ -260,6 +398,15 @@ export class Stage1 implements PageTableOps {
         if (s2) {
           s2.ipa = pa;
           perm = s2.perm();
+          if (level < 3 && s2.lastLevel === 3) {
+            // A block over page-granular stage 2: the translations are per page.
+            for (let off = 0; off < leafSize(level); off += PAGE_SIZE) {
+              s2.ipa = pa + off;
+              const p = s2.perm();
+              fn(va + off, pa + off, (p & S2P.R) === 0 ? 0 : combineFlags(lo, hi, p), 1);
+            }
+            continue;
+          }
         }
         fn(va, pa, (perm & S2P.R) === 0 ? 0 : combineFlags(lo, hi, perm), 4 - level);
       }

@@ -20,13 +20,16 @@ export const S2AP_RW = S2.S2AP_R | S2.S2AP_W;
 export const IPA_BITS = 39;
 export const S2_START_LEVEL = 1;
 
+/** What a stage-2 lookup found (Stage2.lastKind): the fault kinds of the ARM ARM's FSC. */
+export const S2_FAULT = { TRANSLATION: 1, ACCESS_FLAG: 2, PERMISSION: 3 } as const;
+
 /** Owner id of frames that belong to EL2 (frameOwner). */
 export const EL2_OWNER = -2;
 
 /**
  * The stage-2 (IPA → PA) tables of the one guest, in simulated physical memory: 4 KiB
- * granule, 3 levels from level 1, page mappings only (a hypervisor that changes per-page
- * permissions splits blocks anyway). Built once at boot as an identity map of every frame
+ * granule, 3 levels from level 1. The walk translates block descriptors; the tables EL2
+ * builds use pages only (a hypervisor that changes per-page permissions splits blocks anyway). Built once at boot as an identity map of every frame
  * except EL2's own, which stage 2 leaves unmapped so the kernel cannot reach them.
  */
 export class Stage2 {
@@ -36,6 +39,10 @@ export class Stage2 {
   ipa = 0;
   /** Output PA of the last successful `perm` call (identity here, but read from the table). */
   lastPa = 0;
+  /** Level (1–3) of the last `perm` lookup: the leaf's, or the one that faulted. */
+  lastLevel = S2_START_LEVEL;
+  /** What the last `perm` found: S2_FAULT.TRANSLATION, ACCESS_FLAG, or PERMISSION (a leaf). */
+  lastKind = 0;
   private readonly u32: Uint32Array;
   private readonly el2Frames: Uint8Array;
 
@@ -76,10 +83,15 @@ export class Stage2 {
 
   /**
    * Hardware stage-2 walk of `this.ipa`: the permissions (S2P bits, 0 on a translation or
-   * access-flag fault) and, in `lastPa`, the output address of the page. Allocates nothing.
+   * access-flag fault) and, in `lastPa`, the output address of the page; `lastLevel` is
+   * the level of the last lookup (the leaf's, or the faulting one's), `lastKind` what it
+   * found. Level-1 (1 GiB) and level-2 (2 MiB) block descriptors translate as the ARM ARM
+   * defines them for the 4 KiB granule. Allocates nothing.
    */
   perm(): number {
     const ipa = this.ipa;
+    this.lastLevel = S2_START_LEVEL;
+    this.lastKind = S2_FAULT.TRANSLATION;
     if (!(ipa >= 0 && ipa < 2 ** IPA_BITS)) return 0;
     const u32 = this.u32;
     let table = this.rootPa;
@@ -87,22 +99,30 @@ export class Stage2 {
       const w = (table + (Math.floor(ipa / 2 ** (39 - 9 * level)) & 511) * 8) >>> 2;
       const lo = u32[w];
       const hi = u32[w + 1];
+      this.lastLevel = level;
       if ((lo & S2.VALID) === 0) return 0;
-      if (level < 3) {
-        // Blocks are never created here; a block descriptor is treated as a fault.
-        if ((lo & S2.TABLE) === 0) return 0;
+      const isTable = (lo & S2.TABLE) !== 0;
+      if (level < 3 && isTable) {
         table = outputAddress(lo, hi);
         continue;
       }
-      if ((lo & S2.TABLE) === 0 || (lo & S2.AF) === 0) return 0;
-      this.lastPa = outputAddress(lo, hi) + (ipa % PAGE_SIZE);
+      // Bit 1 clear at level 3 is reserved: a translation fault.
+      if (level === 3 && !isTable) return 0;
+      if ((lo & S2.AF) === 0) {
+        this.lastKind = S2_FAULT.ACCESS_FLAG;
+        return 0;
+      }
+      const span = 2 ** (39 - 9 * level);
+      const oa = outputAddress(lo, hi);
+      this.lastPa = oa - (oa % span) + (ipa % span);
       const xn = (hi & S2_HI.XN_MASK) >>> S2_HI.XN_SHIFT;
-      return (
+      const perm =
         ((lo & S2.S2AP_R) !== 0 ? S2P.R : 0) |
         ((lo & S2.S2AP_W) !== 0 ? S2P.W : 0) |
         // EL1 may execute for XN = 0b00 and 0b11 (FEAT_XNX).
-        (xn === 0 || xn === 3 ? S2P.X : 0)
-      );
+        (xn === 0 || xn === 3 ? S2P.X : 0);
+      this.lastKind = S2_FAULT.PERMISSION;
+      return perm;
     }
     return 0;
   }

@@ -8,6 +8,7 @@ import {
   drain,
   EV,
   FAULT,
+  type FaultRecord,
   InvalidArgumentError,
   type Machine,
   type Mm,
@@ -24,10 +25,30 @@ import {
   type WriteRareMechanism,
 } from '@prmem/core';
 import { type DcacheGeometry, ViptDcache } from './dcache.js';
-import { DACR_DEFAULT, L1_TABLE_BYTES } from './descriptors.js';
+import {
+  DACR_DEFAULT,
+  L1_DOMAIN_SHIFT,
+  L1_TABLE_BYTES,
+  L1_TYPE_COARSE,
+  L1_TYPE_MASK,
+  L1_TYPE_SECTION,
+} from './descriptors.js';
+
+/** ARMv6 fault status FS[4:0] (ARM ARM B4.6, VMSA): section / page forms. */
+const FS = {
+  TRANSLATION_SECTION: 0b00101,
+  TRANSLATION_PAGE: 0b00111,
+  DOMAIN_SECTION: 0b01001,
+  DOMAIN_PAGE: 0b01011,
+  PERMISSION_SECTION: 0b01101,
+  PERMISSION_PAGE: 0b01111,
+} as const;
+/** DFSR[11]: the abort was caused by a write (ARMv6). */
+const DFSR_WNR = 1 << 11;
 import { LOWMEM_MAX_BYTES } from './layout.js';
 import { directRemap, lazyRemap } from './mechanisms.js';
 import { KERNEL_L1_FIRST, ShortDescriptorTables } from './pagetable.js';
+import { armPtdump } from './ptdump.js';
 import { FrameMapCount } from './rmap.js';
 
 export interface NommuOptions {
@@ -157,6 +178,40 @@ export class NommuArch implements ArchImpl {
       return (flags & (TLBF.X | TLBF.R)) === (TLBF.X | TLBF.R) ? 0 : FAULT.EXEC_PROTECT;
     if (access === ACC_READ && (flags & TLBF.R) === 0) return FAULT.ARCH;
     return 0;
+  }
+
+  /**
+   * DFSR (data aborts) or IFSR (prefetch aborts, exec) with DFAR/IFAR, as an ARMv6 core
+   * records them: the status says translation, domain or permission fault, for a section
+   * or a page; DFSR carries the L1 entry's domain and, for a write, WnR.
+   */
+  faultRecord(cpu: Cpu, va: number, access: number, code: number): FaultRecord {
+    const mm = cpu.mm;
+    const d = va >= 0 && va < 2 ** 32 ? this.m.phys.u32[(mm.rootPa >>> 2) + (va >>> 20)] : 0;
+    const type = d & L1_TYPE_MASK;
+    const section = type === L1_TYPE_SECTION;
+    const domain = type === L1_TYPE_COARSE || section ? (d >>> L1_DOMAIN_SHIFT) & 0xf : 0;
+    const dacr = cpu.regs.DACR ?? DACR_DEFAULT;
+    const da = (dacr >>> (domain * 2)) & 3;
+    let status: number;
+    if (code === FAULT.NOT_PRESENT)
+      status = type === L1_TYPE_COARSE ? FS.TRANSLATION_PAGE : FS.TRANSLATION_SECTION;
+    else if (code === FAULT.ARCH && (da === 0 || da === 2))
+      status = section ? FS.DOMAIN_SECTION : FS.DOMAIN_PAGE;
+    else status = section ? FS.PERMISSION_SECTION : FS.PERMISSION_PAGE;
+    const prefetch = access === ACC_EXEC;
+    const wnr = access === ACC_WRITE;
+    // FS[4] is FSR bit 10; FS[3:0] bits 0-3; the domain sits in bits 4-7 of the DFSR.
+    const fsr =
+      ((status & 0x10) << 6) |
+      (status & 0xf) |
+      (prefetch ? 0 : (domain << 4) | (wnr ? DFSR_WNR : 0));
+    return { arch: 'armv6', fsr, status, domain, wnr: !prefetch && wnr, far: va, prefetch };
+  }
+
+  /** arch/arm/mm/dump.c's kernel_page_tables format. */
+  ptdump(mm: Mm): string {
+    return armPtdump(this.m, mm);
   }
 
   // ---- protection --------------------------------------------------------------------

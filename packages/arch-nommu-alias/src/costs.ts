@@ -3,9 +3,10 @@ import type { CostTable } from '@prmem/core';
 const NO_FIGURE = 'no published ARM11 figure (estimate)';
 
 /**
- * Cycles per event on an ARM11-class core. No published per-operation figure exists for
- * ARM11 TLB maintenance, cache maintenance or IPIs (REFERENCES.md lists none), so every
- * figure is an estimate, marked as such, with its reasoning. The IPI pair is calibrated so
+ * Cycles per event on an ARM11-class core. No published per-operation figure was found
+ * for ARM11 TLB maintenance, cache maintenance or IPIs (searched: ARM11 MPCore TRM-level
+ * timing, LKML threads on ARMv6 cache flushing, the shootdown papers, which measure
+ * x86), so every figure is an estimate, marked as such, with its reasoning. The IPI pair is calibrated so
  * that a one-target shootdown costs ~1,000 cycles (≈ 2 µs at an ARM11's 500 MHz), in line
  * with shootdowns costing "microseconds" (Amit, USENIX ATC 2017).
  */

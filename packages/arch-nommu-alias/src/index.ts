@@ -13,6 +13,7 @@ export * from './descriptors.js';
 export { AliasRefusedError } from './errors.js';
 export * from './layout.js';
 export { KERNEL_L1_FIRST, permFlags, ShortDescriptorTables } from './pagetable.js';
+export { armPtdump, armPtdumpLine, PTE_BITS, SECTION_BITS } from './ptdump.js';
 export { FrameMapCount } from './rmap.js';
 
 import { backend } from './backend.js';

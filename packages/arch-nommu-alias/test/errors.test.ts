@@ -6,6 +6,7 @@ import {
   drain,
   InvalidArgumentError,
   OutOfMemoryError,
+  PageFault,
   type PrmemError,
   StateError,
   UnknownMechanismError,
@@ -17,6 +18,7 @@ import {
   LOWMEM_MAX_BYTES,
   nommuArch,
   PAGE_KERNEL,
+  VMALLOC_START,
 } from '../src/index.js';
 import { u32Op, wrWorld } from './support.js';
 
@@ -142,5 +144,40 @@ describe('typed errors', () => {
     const arch = nommuArch(m);
     expect(thrown(() => arch.flushDcachePage(m.cpu(0), -1))).toBeInstanceOf(InvalidArgumentError);
     expect(thrown(() => arch.mapCount(m.phys.frameCount))).toBeInstanceOf(InvalidArgumentError);
+  });
+});
+
+describe('ARMv6 fault records (DFSR/IFSR, DFAR/IFAR)', () => {
+  it('translation, permission and domain faults carry the status, domain and WnR an ARMv6 core reports', async () => {
+    const m = await createMachine({ arch: backend, cpus: 1, memoryMiB: 16 });
+    const konst = m.defineStatic('.rodata', 4, 'konst');
+    m.finishBoot();
+    const cpu = m.cpu(0);
+    const rec = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        if (e instanceof PageFault && e.record?.arch === 'armv6') return e.record;
+        throw e;
+      }
+      throw new Error('no fault');
+    };
+    // No L1 entry: a section translation fault (0b00101), domain 0.
+    const hole = VMALLOC_START + 2 ** 22;
+    expect(rec(() => cpu.read32(hole))).toMatchObject({ status: 0b00101, fsr: 0x005, far: hole });
+    // A write to read-only .rodata (a coarse table): page permission fault, WnR set.
+    const w = rec(() => cpu.write32(konst, 1));
+    expect(w).toMatchObject({ status: 0b01111, wnr: true, prefetch: false, domain: 0 });
+    expect(w.fsr).toBe(0x80f);
+    // An instruction fetch from an XN page: IFSR, no WnR, no domain field.
+    expect(rec(() => cpu.translate(konst, 2))).toMatchObject({
+      prefetch: true,
+      status: 0b01111,
+      fsr: 0x00f,
+    });
+    // Domain 0 set to "no access" in DACR: a domain fault on the page.
+    cpu.regs.DACR = 0b0100;
+    cpu.tlb.flushAll();
+    expect(rec(() => cpu.read32(konst))).toMatchObject({ status: 0b01011, domain: 0 });
   });
 });

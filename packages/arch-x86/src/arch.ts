@@ -5,8 +5,10 @@ import {
   CpuMutex,
   canonical,
   type Cpu,
+  type FaultRecord,
   InvalidArgumentError,
   type Machine,
+  OutOfMemoryError,
   type Mm,
   type MmKind,
   MAX_ASID,
@@ -20,11 +22,22 @@ import * as constants from './constants.js';
 import * as layout from './layout.js';
 import { createMechanism, type MechanismName } from './mech/index.js';
 import { X86PageTable } from './pagetable.js';
+import { x86Ptdump } from './ptdump.js';
 
 // Bound in this module: V8 folds a module's own constants, but loads an imported binding
 // from its module cell at every use, and this is the hot path (docs/decisions.md §10).
-const { ACC_EXEC, ACC_WRITE, EV, FAULT, PAGE_SIZE, PG, TLBF, TLBF_PKEY_MASK, TLBF_PKEY_SHIFT } =
-  core;
+const {
+  ACC_EXEC,
+  ACC_WRITE,
+  EV,
+  FAULT,
+  PAGE_SIZE,
+  PF_ERR,
+  PG,
+  TLBF,
+  TLBF_PKEY_MASK,
+  TLBF_PKEY_SHIFT,
+} = core;
 const { CR0_WP, pkrsAd, pkrsWd } = bits;
 const {
   ALIAS_PROT,
@@ -45,6 +58,7 @@ const { USER_END } = layout;
  * write-rare mechanisms.
  */
 const GIB = 2 ** 30;
+const MIB2 = 2 ** 21;
 /** PCIDs tracked per CPU before the table grows. */
 const SEEN_INITIAL = 16;
 const TIB = 2 ** 40;
@@ -110,6 +124,28 @@ export class X86Arch implements ArchImpl {
     const mirrorSpan = USER_END - 64 * TIB - MIRROR_SPAN - GIB;
     this.mirrorBase = 64 * TIB + Math.floor((this.m.random() * mirrorSpan) / GIB) * GIB;
     if (this.mechanismName !== 'cr0-wp' && this.mechanismName !== 'pks') this.wrMm();
+  }
+
+  /**
+   * init_memory_mapping(): the direct map in the largest pages alignment allows — 1 GiB
+   * (direct_gbpages), then 2 MiB, then 4 KiB for the tail — all PAGE_KERNEL (RW, NX, G).
+   */
+  mapDirectMap(mm: Mm, frames: number): void {
+    const bytes = frames * PAGE_SIZE;
+    const base = this.m.layout.directMap;
+    const prot = { write: true, exec: false, global: true } as const;
+    for (let off = 0; off < bytes; ) {
+      if (off % GIB === 0 && bytes - off >= GIB) {
+        this.pt.mapLarge(mm, base + off, off, 3, prot);
+        off += GIB;
+      } else if (off % MIB2 === 0 && bytes - off >= MIB2) {
+        this.pt.mapLarge(mm, base + off, off, 2, prot);
+        off += MIB2;
+      } else {
+        this.pt.map(mm, base + off, off, prot);
+        off += PAGE_SIZE;
+      }
+    }
   }
 
   /** The write-rare alias mm (`wr_mm`, like `poking_mm`), created on first use. */
@@ -219,14 +255,19 @@ export class X86Arch implements ArchImpl {
 
   /**
    * on_each_cpu(flush): INVLPG every page of `runs` up to FLUSH_CEILING pages, a full
-   * flush (global entries too) above it; the caller flushes itself, then IPIs the others,
-   * each handled on the target's own clock.
+   * flush (global entries too) above it or when `forceFull` (flush_tlb_all); the caller
+   * flushes itself, then IPIs the others, each handled on the target's own clock.
    */
-  *shootdown(cpu: Cpu, runs: readonly (readonly [number, number])[], name: string): Steps {
+  *shootdown(
+    cpu: Cpu,
+    runs: readonly (readonly [number, number])[],
+    name: string,
+    forceFull = false,
+  ): Steps {
     let pages = 0;
     for (const [s, e] of runs) pages += (e - s) / PAGE_SIZE;
-    if (pages === 0) return;
-    const full = pages > FLUSH_CEILING;
+    if (pages === 0 && !forceFull) return;
+    const full = forceFull || pages > FLUSH_CEILING;
     const flush = (t: Cpu) => {
       if (full) {
         t.tlb.flushAll();
@@ -289,6 +330,25 @@ export class X86Arch implements ArchImpl {
     return 0;
   }
 
+  /**
+   * The #PF error code and CR2 (SDM Vol. 3A §4.7): P is clear only for a not-present
+   * entry (a reserved-bit fault sets P and RSVD); U/S is 0, the model's accesses are all
+   * supervisor ones; I/D is set for fetches (EFER.NXE is on); SS is never set.
+   */
+  faultRecord(_cpu: Cpu, va: number, access: number, code: number): FaultRecord {
+    let e = code === FAULT.NOT_PRESENT ? 0 : PF_ERR.P;
+    if (access === ACC_WRITE) e |= PF_ERR.W;
+    if (access === ACC_EXEC) e |= PF_ERR.I;
+    if (code === FAULT.RSVD) e |= PF_ERR.RSVD;
+    if (code === FAULT.PKEY) e |= PF_ERR.PK;
+    return { arch: 'x86', errorCode: e, cr2: va };
+  }
+
+  /** dump_pagetables.c's format (see ptdump.ts). */
+  ptdump(mm: Mm): string {
+    return x86Ptdump(this.m, mm);
+  }
+
   /** A keyed page is not writable: PKRS write-disables its key outside a window. */
   leafWritable(_mm: Mm, flags: number): boolean {
     return (flags & TLBF.W) !== 0 && (flags & TLBF_PKEY_MASK) === 0;
@@ -328,20 +388,65 @@ export class X86Arch implements ArchImpl {
         `the write-rare mirror covers only ${canonical(MIRROR_ORIGIN)} and up`,
       );
     const pas: number[] = [];
+    // Large pages the change must split (each split takes a table frame): 1 GiB regions
+    // split once to 2 MiB pages, 2 MiB regions once to 4 KiB pages.
+    const splits = new Set<number>();
+    const kmm = this.m.kernelMm;
+    const need = (va: number) => {
+      const lvl = this.pt.leafLevel(kmm, va);
+      if (lvl === 3) splits.add(-1 - Math.floor(va / GIB));
+      if (lvl >= 2) splits.add(Math.floor(va / MIB2));
+    };
     for (let va = start; va < end; va += PAGE_SIZE) {
-      if (!this.pt.lookup(this.m.kernelMm, va, this.w))
+      if (!this.pt.lookup(kmm, va, this.w))
         throw new BadAddressError(va, 'not mapped in the kernel');
-      if (this.w.level !== 1) throw new BadAddressError(va, 'mapped by a large page');
       pas.push(this.w.pa);
+      need(va);
+      const alias = this.m.directMapVa(this.w.pa);
+      if (alias !== va) need(alias);
     }
+    if (splits.size > this.m.phys.freeFrames)
+      throw new OutOfMemoryError(
+        'page-table frames for CPA splits',
+        splits.size,
+        this.m.phys.freeFrames,
+      );
     return pas;
+  }
+
+  /** Large pages split so far by protection changes (the direct map's fragmentation). */
+  cpaSplits = 0;
+
+  /**
+   * CPA's split: while `va` lies in a large page, split_large_page() it (a new table,
+   * 513 PTE writes) and flush_tlb_all(), which __split_large_page does before the
+   * attribute change so no CPU holds a large and a small translation of one address.
+   */
+  *splitFor(cpu: Cpu, va: number): Steps {
+    for (;;) {
+      const from = this.pt.leafLevel(this.m.kernelMm, va);
+      const writes = this.pt.splitLarge(this.m.kernelMm, va);
+      if (writes === 0) return;
+      this.cpaSplits++;
+      this.m.counters.charge(cpu.id, EV.cpaSplit);
+      this.m.counters.charge(cpu.id, EV.pteWrite, writes);
+      if (this.m.trace.enabled)
+        this.m.trace.instant(cpu.id, 'split_large_page', 'cpa', {
+          va: canonical(va),
+          from: from === 3 ? '1G' : '2M',
+        });
+      yield `split_large_page ${canonical(va)} (${from === 3 ? '1G' : '2M'})`;
+      yield* this.shootdown(cpu, [], 'split_large_page: flush_tlb_all', true);
+    }
   }
 
   /**
    * set_memory_ro()/set_memory_rw() with CPA's alias processing: the PTEs of [start, end)
-   * and of each frame's direct-map alias, then one shootdown of both on every CPU.
-   * Under `pks` a write-rare page stays RW and carries WR_PKEY; under `alias-mm-mirror`
-   * its writable mirror in wr_mm is added ('wr') or removed (anything else).
+   * and of each frame's direct-map alias (splitting large pages on the way), then one
+   * flush on every CPU: a full one when an alias changed, since cpa_process_alias() sets
+   * force_flush_all, else INVLPGs up to the ceiling. Under `pks` a write-rare page stays
+   * RW and carries WR_PKEY; under `alias-mm-mirror` its writable mirror in wr_mm is added
+   * ('wr') or removed (anything else).
    */
   *setProtection(cpu: Cpu, start: number, end: number, level: ProtLevel): Steps {
     const pas = this.validateRange(start, end, level);
@@ -349,10 +454,11 @@ export class X86Arch implements ArchImpl {
     const keyed = this.mechanismName === 'pks' && level === 'wr';
     const mirror = this.mechanismName === 'alias-mm-mirror' ? this.wrMm() : undefined;
     const w = this.w;
-    const aliasRuns: [number, number][] = [];
+    let aliasChanged = false;
     const mirrorGone: number[] = [];
     for (let i = 0; i < pas.length; i++) {
       const va = start + i * PAGE_SIZE;
+      yield* this.splitFor(cpu, va);
       this.pt.lookup(m.kernelMm, va, w);
       const prot = {
         write: level === 'rw' || keyed,
@@ -363,11 +469,11 @@ export class X86Arch implements ArchImpl {
       this.pt.protect(m.kernelMm, va, prot);
       let ptes = 1;
       const alias = m.directMapVa(pas[i]);
-      if (alias !== va && this.pt.protect(m.kernelMm, alias, { ...prot, exec: false })) {
+      if (alias !== va && this.pt.lookup(m.kernelMm, alias, w)) {
+        yield* this.splitFor(cpu, alias);
+        this.pt.protect(m.kernelMm, alias, { ...prot, exec: false });
         ptes++;
-        const last = aliasRuns[aliasRuns.length - 1];
-        if (last && last[1] === alias) last[1] += PAGE_SIZE;
-        else aliasRuns.push([alias, alias + PAGE_SIZE]);
+        aliasChanged = true;
       }
       if (mirror) {
         const mva = this.mirrorAddress(va);
@@ -383,7 +489,7 @@ export class X86Arch implements ArchImpl {
       yield `set_memory_${level} ${canonical(va)}`;
     }
     if (mirror) yield* this.flushMmRange(cpu, mirror, mirrorGone);
-    yield* this.shootdown(cpu, [[start, end], ...aliasRuns], `cpa_flush (${level})`);
+    yield* this.shootdown(cpu, [[start, end]], `cpa_flush (${level})`, aliasChanged);
   }
 
   // ---- mechanisms --------------------------------------------------------------------

@@ -31,6 +31,19 @@ export const PKEY_MASK_HI = 0xf << PKEY_SHIFT_HI;
 /** XD/NX, bit 63 = high-half bit 31. */
 export const NX_HI = 0x8000_0000;
 
+/**
+ * MAXPHYADDR of the modelled CPU: 46 bits, what CPUID.80000008H:EAX[7:0] reports on
+ * Intel server parts since Sandy Bridge-EP (client parts report 39). Address bits
+ * MAXPHYADDR..51 of every paging-structure entry are reserved (SDM Vol. 3A §4.5).
+ */
+export const MAXPHYADDR = 46;
+/** Entry bits 46–51 (high-half bits 14–19): reserved above MAXPHYADDR. */
+export const RSVD_HI = (((1 << (52 - MAXPHYADDR)) - 1) << (MAXPHYADDR - 32)) >>> 0;
+/** A 2 MiB PDE (PS = 1): bits 13–20 are reserved (the frame is 2 MiB aligned). */
+export const RSVD_LO_2M = 0x001f_e000;
+/** A 1 GiB PDPTE (PS = 1): bits 13–29 are reserved. */
+export const RSVD_LO_1G = 0x3fff_e000;
+
 /** Linux `_KERNPG_TABLE`: a kernel-half table entry (no US). */
 export const KERNPG_TABLE = P | RW | A | D;
 /** Linux `_PAGE_TABLE`: a user-half table entry (US set; the leaf decides). */

@@ -25,6 +25,7 @@ export { X86_COSTS } from './costs.js';
 export * from './layout.js';
 export { MECHANISMS, type MechanismName } from './mech/index.js';
 export { KERNEL_PML4_FIRST, X86PageTable } from './pagetable.js';
+export { x86ProtColumns, x86Ptdump, x86PtdumpLine } from './ptdump.js';
 
 export const backend: Backend = {
   name: 'x86-64',

@@ -30,9 +30,14 @@ const {
   NX_HI,
   P,
   PAGE_TABLE,
+  PAT,
+  PAT_LARGE,
   PKEY_MASK_HI,
   PKEY_SHIFT_HI,
   PS,
+  RSVD_HI,
+  RSVD_LO_1G,
+  RSVD_LO_2M,
   RW,
   tableAddr,
   US,
@@ -221,8 +226,15 @@ export class X86PageTable implements PageTableOps {
   unmap(mm: Mm, va: number): boolean {
     const e = this.findLeaf(mm, va);
     if (e < 0) return false;
+    this.refuseLarge(mm, va);
     this.pteClear(e);
     return true;
+  }
+
+  /** A 4 KiB operation on a page inside a large leaf must split it first (splitLarge). */
+  private refuseLarge(mm: Mm, va: number): void {
+    if (this.leafLevel(mm, va) > 1)
+      throw new InvalidArgumentError('va', va, 'lies in a large page: split it first (CPA)');
   }
 
   /** Changes RW/US/G/NX/pkey of the leaf; keeps A, D, PS, caching and software bits. */
@@ -230,6 +242,7 @@ export class X86PageTable implements PageTableOps {
     this.checkProt(prot);
     const e = this.findLeaf(mm, va);
     if (e < 0) return false;
+    this.refuseLarge(mm, va);
     const w = e >>> 2;
     const lo = this.u32[w];
     const hi = this.u32[w + 1];
@@ -246,6 +259,101 @@ export class X86PageTable implements PageTableOps {
     this.u32[w + 1] =
       ((hi & ADDR_HI_MASK) | (prot.exec ? 0 : NX_HI) | ((prot.pkey ?? 0) << PKEY_SHIFT_HI)) >>> 0;
     return true;
+  }
+
+  // ---- large pages (the direct map) ----------------------------------------------------
+
+  /** The level (1, 2, 3) of the leaf mapping `va`, 0 if unmapped. Cold path. */
+  leafLevel(mm: Mm, va: number): number {
+    const u = this.u32;
+    const vlo = va >>> 0;
+    const vhi = vaHigh(va, vlo);
+    let table = mm.rootPa;
+    for (let level = LEVELS; level >= 1; level--) {
+      const w = (table + levelIndexOf(vlo, vhi, level) * 8) >>> 2;
+      if ((u[w] & P) === 0) return 0;
+      if (level === 1 || (level < LEVELS && (u[w] & PS) !== 0)) return level;
+      table = this.nextTable(u[w], u[w + 1]);
+    }
+    return 0;
+  }
+
+  /**
+   * A 2 MiB (level 2) or 1 GiB (level 3) leaf, as init_memory_mapping builds the direct
+   * map: PS set, A set, D when writable. Allocates the tables above it. Returns PTE writes.
+   */
+  mapLarge(mm: Mm, va: number, pa: number, level: 2 | 3, prot: PteProt): number {
+    const span = LEVEL_SIZE[level];
+    if (va % span !== 0 || pa % span !== 0)
+      throw new BadAddressError(va, `a level-${level} page needs ${span}-byte alignment`);
+    this.checkProt(prot);
+    const u = this.u32;
+    const vlo = va >>> 0;
+    const vhi = vaHigh(va, vlo);
+    let table = mm.rootPa;
+    let writes = 0;
+    for (let l = LEVELS; l > level; l--) {
+      const w = (table >>> 2) + levelIndexOf(vlo, vhi, l) * 2;
+      if ((u[w] & P) === 0) {
+        const t = this.newTable(mm);
+        u[w] = (t | (va >= USER_END ? KERNPG_TABLE : PAGE_TABLE)) >>> 0;
+        u[w + 1] = 0;
+        writes++;
+        if (l === LEVELS && va >= USER_END && mm.kind === 'kernel') this.syncKernelPgd(w * 4);
+      } else if ((u[w] & PS) !== 0) {
+        throw new InvalidArgumentError('va', va, `covered by a level-${l} large page`);
+      }
+      table = this.nextTable(u[w], u[w + 1]);
+    }
+    const w = (table >>> 2) + levelIndexOf(vlo, vhi, level) * 2;
+    u[w] = (this.encodeLeafLo(pa, prot) | PS) >>> 0;
+    u[w + 1] = this.encodeLeafHi(pa, prot);
+    return writes + 1;
+  }
+
+  /**
+   * split_large_page(): the large leaf covering `va` becomes a table of 512 entries one
+   * level down with the same frame range and attributes (PAT moves from bit 12 to bit 7
+   * in 4 KiB PTEs; a 1 GiB page becomes 2 MiB pages), and the old entry points to it with
+   * _KERNPG_TABLE. Returns the PTE writes (513), or 0 if `va` is not in a large page.
+   * The caller flushes: Linux does a global flush before changing the new PTEs.
+   */
+  splitLarge(mm: Mm, va: number): number {
+    const level = this.leafLevel(mm, va);
+    if (level < 2) return 0;
+    const u = this.u32;
+    const vlo = va >>> 0;
+    const vhi = vaHigh(va, vlo);
+    let table = mm.rootPa;
+    for (let l = LEVELS; l > level; l--) {
+      const w = (table >>> 2) + levelIndexOf(vlo, vhi, l) * 2;
+      table = this.nextTable(u[w], u[w + 1]);
+    }
+    const w = (table >>> 2) + levelIndexOf(vlo, vhi, level) * 2;
+    const lo = u[w];
+    const hi = u[w + 1];
+    const span = LEVEL_SIZE[level];
+    const sub = LEVEL_SIZE[level - 1];
+    let base = entryAddr(lo, hi);
+    base -= base % span;
+    const pat = (lo & PAT_LARGE) !== 0;
+    // Attribute bits of the new entries: everything but the address, PS and PAT.
+    const attrLo = (lo & ~ADDR_LO_MASK & ~PS) >>> 0;
+    const attrHi = (hi & ~ADDR_HI_MASK) >>> 0;
+    const t = this.newTable(mm);
+    for (let i = 0; i < ENTRIES; i++) {
+      const pa = base + i * sub;
+      const e = (t >>> 2) + i * 2;
+      u[e] =
+        ((pa % 0x1_0000_0000) |
+          attrLo |
+          (level === 2 ? (pat ? PAT : 0) : PS | (pat ? PAT_LARGE : 0))) >>>
+        0;
+      u[e + 1] = ((Math.floor(pa / 0x1_0000_0000) & ADDR_HI_MASK) | attrHi) >>> 0;
+    }
+    u[w] = (t | KERNPG_TABLE) >>> 0;
+    u[w + 1] = 0;
+    return ENTRIES + 1;
   }
 
   lookup(mm: Mm, va: number, out: WalkResult): boolean {
@@ -281,10 +389,17 @@ export class X86PageTable implements PageTableOps {
         out.fault = FAULT.NOT_PRESENT;
         return FAULT.NOT_PRESENT;
       }
-      // PS is reserved in a PML4E: a reserved-bit fault.
-      if (level === LEVELS && (lo & PS) !== 0) {
-        out.fault = FAULT.ARCH;
-        return FAULT.ARCH;
+      // Reserved bits (checked in every present entry the walk reads, before it sets A):
+      // address bits above MAXPHYADDR, PS in a PML4E, the low address bits of a large leaf.
+      if (
+        (hi & RSVD_HI) !== 0 ||
+        (level === LEVELS && (lo & PS) !== 0) ||
+        (level !== 1 && (lo & PS) !== 0 && (lo & (level === 2 ? RSVD_LO_2M : RSVD_LO_1G)) !== 0)
+      ) {
+        out.fault = FAULT.RSVD;
+        out.level = level;
+        out.leafPa = e;
+        return FAULT.RSVD;
       }
       if (cpu !== null && (lo & A) === 0) {
         lo = (lo | A) >>> 0;
@@ -298,14 +413,16 @@ export class X86PageTable implements PageTableOps {
         table = tableAddr(lo, hi, size);
         // A table outside memory: the read would return all-ones, reserved bits set (RSVD).
         if (table < 0) {
-          out.fault = FAULT.ARCH;
-          return FAULT.ARCH;
+          out.fault = FAULT.RSVD;
+          out.level = level;
+          out.leafPa = e;
+          return FAULT.RSVD;
         }
         continue;
       }
       const span = LEVEL_SIZE[level];
       let base = entryAddr(lo, hi);
-      if (level > 1) base -= base % span; // drops PAT (bit 12) and reserved low bits
+      if (level > 1) base -= base % span; // drops PAT (bit 12); the reserved bits are clear
       const pkey = (hi & PKEY_MASK_HI) >>> PKEY_SHIFT_HI;
       let flags =
         TLBF.R |

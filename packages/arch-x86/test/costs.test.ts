@@ -1,6 +1,6 @@
 import { EVENT_NAMES } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
-import { backend } from '../src/index.js';
+import { backend, FLUSH_CEILING } from '../src/index.js';
 
 describe('cost table', () => {
   it('every figure has a source; the cited measurements are the published ones', () => {
@@ -20,5 +20,12 @@ describe('cost table', () => {
     for (const n of ['ipiSent', 'ipiHandled', 'cr0Write', 'pkrsWrite', 'irqToggle'] as const) {
       expect(c[n]?.estimate).toBe(true);
     }
+    // The ceiling is the break-even: a full flush costs what 33 INVLPGs cost, so one page
+    // more than the ceiling is the first range a full flush makes cheaper.
+    const full = c.localFlushAll?.cycles ?? 0;
+    const page = c.localFlushPage?.cycles ?? 0;
+    expect(FLUSH_CEILING * page).toBeLessThanOrEqual(full);
+    expect((FLUSH_CEILING + 1) * page).toBeGreaterThan(full);
+    expect(c.localFlushAll?.source).toMatch(/2,283/);
   });
 });

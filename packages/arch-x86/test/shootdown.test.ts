@@ -31,19 +31,55 @@ describe('TLB shootdown (flush_tlb_kernel_range)', () => {
   });
 
   it('with the shootdown the same remote write faults, and both CPUs paid for it', async () => {
-    const { m, area, remote } = await twoCpusWithArea();
+    const { m, arch, area, remote } = await twoCpusWithArea();
+    const alias = m.directMapVa(m.translate(area.start));
+    const large = arch.pt.leafLevel(m.kernelMm, alias) > 1 ? 1 : 0;
     m.resetStats();
     m.protect(area.start, area.size, 'wr');
     expect(() => remote.write32(area.start, 0xbad)).toThrow(PageFault);
     expect(m.phys.read32(m.translate(area.start))).toBe(1);
     expect(m.auditProtections()).toEqual([]);
     const s = m.stats();
-    expect(s.perCpu[0].events.ipiSent).toBe(1);
-    expect(s.perCpu[1].events.ipiHandled).toBe(1);
-    // The area's page and its direct-map alias, INVLPG'd on each CPU.
-    expect(s.perCpu[0].events.localFlushPage).toBe(2);
-    expect(s.perCpu[1].events.localFlushPage).toBe(2);
+    // A split of the alias's 2 MiB page comes with its own flush_tlb_all; cpa_flush then
+    // flushes everything too, since cpa_process_alias sets force_flush_all.
+    expect(s.events.cpaSplit).toBe(large);
+    expect(arch.pt.leafLevel(m.kernelMm, alias)).toBe(1);
+    expect(s.perCpu[0].events.ipiSent).toBe(1 + large);
+    expect(s.perCpu[1].events.ipiHandled).toBe(1 + large);
+    expect(s.perCpu[0].events.localFlushAll).toBe(1 + large);
+    expect(s.perCpu[1].events.localFlushAll).toBe(1 + large);
+    expect(s.perCpu[1].events.localFlushPage).toBe(0);
     expect(s.perCpu[1].cycles).toBeGreaterThan(0);
+  });
+
+  it('protecting a page whose alias lies in a 2 MiB page splits it once, with a flush_tlb_all', async () => {
+    const m = await machine({ cpus: 2, memoryMiB: 8 });
+    const arch = x86Arch(m);
+    const area = m.vmalloc(2 * PAGE_SIZE, { range: 'wr' });
+    const alias = m.directMapVa(m.translate(area.start));
+    expect(arch.pt.leafLevel(m.kernelMm, alias)).toBe(2);
+    m.cpu(1).read32(alias); // a 2 MiB TLB entry on CPU 1
+    expect(m.cpu(1).tlb.lookupLarge(alias, 0)).toBeGreaterThanOrEqual(0);
+    m.resetStats();
+    const labels: string[] = [];
+    const steps = m.protectSteps(area.start, area.size, 'ro', 0);
+    for (let r = steps.next(); !r.done; r = steps.next()) labels.push(String(r.value));
+    expect(labels.filter((l) => l.startsWith('split_large_page ')).length).toBe(1);
+    const s = m.stats();
+    expect(s.events.cpaSplit).toBe(1);
+    expect(arch.cpaSplits).toBe(1);
+    // 513 writes for the split, then two PTEs (page + alias) per page.
+    expect(s.events.pteWrite).toBe(513 + 2 * 2);
+    expect(s.perCpu[1].events.localFlushAll).toBe(2);
+    expect(m.cpu(1).tlb.lookupLarge(alias, 0)).toBe(-1);
+    // Neighbours in the former 2 MiB page keep their frames and stay writable.
+    const neighbour = alias - (alias % 2 ** 21) + 2 ** 21 - PAGE_SIZE;
+    if (neighbour !== alias && neighbour !== alias + PAGE_SIZE) {
+      m.cpu(1).write32(neighbour, 9);
+      expect(m.phys.read32(neighbour - m.layout.directMap)).toBe(9);
+    }
+    expect(() => m.cpu(1).write32(alias, 1)).toThrow(PageFault);
+    expect(m.auditProtections()).toEqual([]);
   });
 
   it('the direct-map alias of a protected frame is read-only on every CPU', async () => {
@@ -72,7 +108,7 @@ describe('TLB shootdown (flush_tlb_kernel_range)', () => {
       expect(s.perCpu[2].events.localFlushPage).toBe(full ? 0 : pages);
       expect(s.perCpu[2].events.localFlushAll).toBe(full ? 1 : 0);
       // Collateral damage of the full flush: an unrelated global entry is gone.
-      expect(m.cpu(2).tlb.lookup(other, 0) >= 0).toBe(!full);
+      expect(m.cpu(2).tlb.covers(other, 0)).toBe(!full);
     }
   });
 

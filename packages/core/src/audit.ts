@@ -41,9 +41,13 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
     writable(mm, w.flags);
   for (const mm of m.mms) {
     const isAlias = aliasMms.has(mm);
-    arch.pt.forEachLeaf(mm, (va, pa, f) => {
+    arch.pt.forEachLeaf(mm, (va, pa, f, level) => {
       if (!writable(mm, f)) return;
-      const pf = flags[pa / PAGE_SIZE];
+      // A large leaf maps many frames: the most protected one decides.
+      const span = PAGE_SIZE * 512 ** (level - 1);
+      let pf = 0;
+      for (let off = 0; off < span && pa + off < m.phys.size; off += PAGE_SIZE)
+        pf |= flags[(pa + off) / PAGE_SIZE];
       if ((pf & PG.PROT_RO) !== 0) {
         out.push({
           where: 'pte',
@@ -81,7 +85,10 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
       // An entry of another context that the CPU must flush before it could use it is dead.
       if (!e.global && e.asid !== cpu.asid && arch.asidLive?.(cpu, e.asid) === false) continue;
       if (!writable(cpu.mm, e.flags)) continue;
-      const pf = flags[e.pa / PAGE_SIZE];
+      // A large entry maps many frames: the most protected one decides.
+      let pf = 0;
+      for (let off = 0; off < e.size && e.pa + off < m.phys.size; off += PAGE_SIZE)
+        pf |= flags[(e.pa + off) / PAGE_SIZE];
       // A writable alias entry must still be what its alias mm maps: a stale one (the
       // alias moved to another frame, or is gone) writes wherever it points, in the next
       // window on this CPU — whatever frame that is now. (Inside the CPU's own window

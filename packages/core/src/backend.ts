@@ -4,6 +4,7 @@
  */
 import type { CostTable } from './costs.js';
 import type { Cpu } from './cpu.js';
+import type { FaultRecord } from './fault.js';
 import type { Machine } from './machine.js';
 import type { Mm, MmKind } from './mm.js';
 import type { StepProgram } from './program.js';
@@ -148,6 +149,11 @@ export interface ArchImpl {
   readonly pt: PageTableOps;
   /** Creates an address space with a fresh root (the kernel half shared as the arch does). */
   createMm(kind: MmKind, name: string): Mm;
+  /**
+   * Builds the direct map of `frames` frames at layout.directMap in the kernel mm, as the
+   * kernel does at boot (large pages where it uses them). Absent: one 4 KiB page per frame.
+   */
+  mapDirectMap?(mm: Mm, frames: number): void;
   /** Boot-time work after the kernel mm and direct map exist (wr_mm, stage 2, ...). */
   boot?(): void;
   /** A context switch on `cpu` (CR3 / TTBR0 write) with the architecture's flush rules. */
@@ -167,6 +173,11 @@ export interface ArchImpl {
    * memory of a destroyed area.
    */
   setProtection(cpu: Cpu, start: number, end: number, level: ProtLevel): Steps;
+  /**
+   * The mm's tables as this architecture's kernel prints them (debugfs
+   * kernel_page_tables); absent, machine.ptdump() uses the generic format.
+   */
+  ptdump?(mm: Mm): string;
   /** Whether a leaf mapping with these TLBF flags lets the kernel write (audits). */
   leafWritable?(mm: Mm, flags: number): boolean;
   /** The mechanisms this arch offers, by name. */
@@ -189,6 +200,11 @@ export interface ArchImpl {
   auditCpu?(cpu: Cpu, inWindow: boolean): string[];
   /** Called on every fault before it is raised (EL2 logging, ...). */
   onFault?(cpu: Cpu, va: number, access: number, code: number): void;
+  /**
+   * The fault as the hardware reports it (x86 error code and CR2, arm64 ESR/FAR/HPFAR),
+   * attached to the PageFault and its trace event. Cold path: it may walk the tables again.
+   */
+  faultRecord?(cpu: Cpu, va: number, access: number, code: number): FaultRecord;
   /**
    * Data path for entries flagged SLOW_R/SLOW_W (a cache model); when absent, memory is
    * accessed directly.

@@ -27,6 +27,7 @@ export const EVENT_NAMES = [
   'stage2Fault', // a stage-2 permission fault taken to EL2
   'cacheFlush', // a D-cache line clean/invalidate (aliasing caches)
   'barrier', // smp_mb() / DMB
+  'cpaSplit', // a large page of the direct map split into a table of smaller ones (CPA)
 ] as const;
 
 export type EventName = (typeof EVENT_NAMES)[number];

@@ -5,7 +5,7 @@ import { WalkResult } from './backend.js';
 import * as costs from './costs.js';
 import { BadAddressError, InvalidArgumentError } from './errors.js';
 import * as fault from './fault.js';
-import { ACCESS_NAMES, FAULT_REASONS, PageFault } from './fault.js';
+import { ACCESS_NAMES, FAULT_REASONS, formatFaultRecord, PageFault } from './fault.js';
 import type { Machine } from './machine.js';
 import type { Mm } from './mm.js';
 import type { PhysMem } from './phys.js';
@@ -371,14 +371,26 @@ export class Cpu {
     for (let attempt = 0; ; attempt++) {
       const idx = (base >>> 12) & tlb.mask;
       const t = tlb.tag[idx];
+      let flags = 0;
+      let pa = -1;
       if (t === base + this.asid || t === base + GLOBAL_TAG) {
-        const flags = tlb.flags[idx];
+        flags = tlb.flags[idx];
+        pa = tlb.pa[idx];
+      } else {
+        // A large page's translation is one entry of the large array, never 4 KiB copies.
+        const li = tlb.lookupLarge(base, this.asid);
+        if (li >= 0) {
+          flags = tlb.lflags[li];
+          pa = tlb.lpa[li] + (base % tlb.lspan[li]);
+        }
+      }
+      if (pa >= 0) {
         const f = arch.checkAccess(this, flags, access);
         if (f === 0) {
           if (access !== ACC_WRITE || (flags & TLBF.D) !== 0) {
             this.hits++;
             this.lastFlags = flags;
-            return tlb.pa[idx] + off;
+            return pa + off;
           }
           // A write through a clean entry: the MMU walks again to set the dirty bit.
         } else {
@@ -403,7 +415,8 @@ export class Cpu {
         c.charge(this.id, EV.fault);
         this.raise(va, access, f);
       }
-      tlb.fill(base, this.asid, w.pa, w.flags);
+      if (w.level > 1) tlb.fillLarge(base, this.asid, w.pa, w.flags, w.level);
+      else tlb.fill(base, this.asid, w.pa, w.flags);
       this.lastFlags = w.flags;
       return w.pa + off;
     }
@@ -418,12 +431,14 @@ export class Cpu {
 
   private raise(va: number, access: number, code: number): never {
     this.arch.onFault?.(this, va, access, code);
+    const record = this.arch.faultRecord?.(this, va, access, code);
     this.machine.trace.instant(this.id, 'page fault', 'fault', {
       va,
       access: ACCESS_NAMES[access],
       reason: FAULT_REASONS[code],
+      ...(record ? { hw: formatFaultRecord(record), record } : {}),
     });
-    throw new PageFault(va, ACCESS_NAMES[access], this.id, FAULT_REASONS[code]);
+    throw new PageFault(va, ACCESS_NAMES[access], this.id, FAULT_REASONS[code], record);
   }
 
   // ---- CPU state ---------------------------------------------------------------------

@@ -256,14 +256,17 @@ export class Machine {
   private bootMappings(sectionPages: number): void {
     const pt = this.arch.pt;
     const { directMap } = this.layout;
-    // The direct map of all physical memory: RW, NX, global (PAGE_KERNEL).
-    for (let pfn = 0; pfn < this.phys.frameCount; pfn++) {
-      pt.map(this.kernelMm, directMap + pfn * PAGE_SIZE, pfn * PAGE_SIZE, {
-        write: true,
-        exec: false,
-        global: true,
-      });
-    }
+    // The direct map of all physical memory: RW, NX, global (PAGE_KERNEL), in the
+    // architecture's page sizes when it says so.
+    if (this.arch.mapDirectMap) this.arch.mapDirectMap(this.kernelMm, this.phys.frameCount);
+    else
+      for (let pfn = 0; pfn < this.phys.frameCount; pfn++) {
+        pt.map(this.kernelMm, directMap + pfn * PAGE_SIZE, pfn * PAGE_SIZE, {
+          write: true,
+          exec: false,
+          global: true,
+        });
+      }
     let va = this.layout.imageStart;
     for (const name of SECTIONS) {
       const pfns = this.phys.allocFrames(sectionPages);
@@ -870,7 +873,13 @@ export class Machine {
     return auditProtections(this, this.cpus);
   }
 
+  /**
+   * The mm's page tables in the architecture kernel's own ptdump format when the backend
+   * has one and no range is asked; otherwise the generic run-per-line format.
+   */
   ptdump(mm: Mm = this.kernelMm, opts: PtdumpOptions = {}): string {
+    if (this.arch.ptdump && opts.start === undefined && opts.end === undefined)
+      return this.arch.ptdump(mm);
     return ptdump(this, mm, opts);
   }
 

@@ -4,6 +4,7 @@ import type { BenchResults, ResultRow } from '../results.js';
 import { barSpec, renderSvg, sweepSpec } from './charts.js';
 import type { Block } from './doc.js';
 import { eventList, KEY_EVENTS, num, phasesOf, rate, uniq } from './format.js';
+import { fragmentationBlocks } from './fragmentation.js';
 
 const yesNo = (b: boolean | null) => (b === null ? 'n/a' : b ? 'yes' : 'no');
 
@@ -235,6 +236,8 @@ export async function buildReport(r: BenchResults, opts: ReportOptions): Promise
       ]),
     });
   }
+
+  b.push(...fragmentationBlocks(r));
 
   b.push({ kind: 'heading', level: 2, text: 'Simulator throughput (wall clock)' });
   b.push({
