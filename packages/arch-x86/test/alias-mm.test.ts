@@ -344,17 +344,20 @@ describe('alias-mm (text_poke temporary mm)', () => {
 describe('alias-mm-per-pool', () => {
   it('one alias mm (and PCID) per pool, found from the target area; still no IPIs', async () => {
     const { m, arch, area, counter } = await wrMachine({ cpus: 2, mechanism: 'alias-mm-per-pool' });
-    const other = m.vmalloc(PAGE_SIZE, { range: 'wr', owner: 9 });
-    m.protect(other.start, other.size, 'wr');
+    const owner9 = m.registerOwner('pool9');
+    const other = m.vmalloc(PAGE_SIZE, { range: 'wr', owner: owner9 });
+    m.protect(other.start, other.size, 'wr', 0, owner9);
     m.resetStats();
     runOps(m, 0, [set(area.start, 1, 4), set(other.start, 2, 4), set(counter, 3, 4)]);
     expect(m.cpu(1).read32(area.start)).toBe(0x01010101);
     expect(m.cpu(1).read32(other.start)).toBe(0x02020202);
     expect(m.cpu(1).read32(counter)).toBe(0x03030303);
     const mms = arch.aliasMms();
-    expect(mms.map((mm) => mm.name).sort()).toEqual(['wr_mm', 'wr_mm/pool7', 'wr_mm/pool9']);
+    expect(mms.map((mm) => mm.name).sort()).toEqual(
+      ['wr_mm', `wr_mm/pool${area.owner}`, `wr_mm/pool${other.owner}`].sort(),
+    );
     expect(new Set(mms.map((mm) => mm.asid)).size).toBe(3);
-    expect(arch.poolMm(7)).toBe(arch.poolMm(7));
+    expect(arch.poolMm(area.owner)).toBe(arch.poolMm(area.owner));
     const s = m.stats();
     expect(s.events.wrWindow).toBe(3);
     expect(s.events.mmSwitch).toBe(6);
@@ -365,7 +368,7 @@ describe('alias-mm-per-pool', () => {
 
 describe('alias-mm-mirror (prmem v5)', () => {
   it('writes through a persistent mirror: two CR3 switches, no PTE work, no flush, no IPI', async () => {
-    const { m, arch, area } = await wrMachine({ cpus: 2, mechanism: 'alias-mm-mirror' });
+    const { m, arch, area, owner } = await wrMachine({ cpus: 2, mechanism: 'alias-mm-mirror' });
     const mirror = arch.mirrorAddress(area.start);
     expect(decode(m.phys.bytes, arch.wrMm().rootPa, mirror)?.pa).toBe(m.translate(area.start));
     expect(decode(m.phys.bytes, m.kernelMm.rootPa, mirror)).toBeNull();
@@ -384,12 +387,12 @@ describe('alias-mm-mirror (prmem v5)', () => {
   });
 
   it('making the range read-only removes the mirror, and a CPU with a cached mirror entry is flushed on its next switch', async () => {
-    const { m, arch, area } = await wrMachine({ cpus: 2, mechanism: 'alias-mm-mirror' });
+    const { m, arch, area, owner } = await wrMachine({ cpus: 2, mechanism: 'alias-mm-mirror' });
     const mirror = arch.mirrorAddress(area.start);
     runOps(m, 1, [set(area.start, 1, 4)]); // CPU 1 caches the mirror entry
     const wr = arch.wrMm();
     expect(m.cpu(1).tlb.lookup(mirror, wr.asid)).toBeGreaterThanOrEqual(0);
-    m.protect(area.start, area.size, 'ro', 0);
+    m.protect(area.start, area.size, 'ro', 0, owner);
     expect(decode(m.phys.bytes, wr.rootPa, mirror)).toBeNull();
     expect(arch.pcidCurrent(m.cpu(1), wr)).toBe(false);
     // An attacker who gets CPU 1 into wr_mm finds no writable mirror of the now-RO page.
@@ -401,9 +404,9 @@ describe('alias-mm-mirror (prmem v5)', () => {
   });
 
   it('releasing (vfree) a protected area removes its mirror too', async () => {
-    const { m, arch, area } = await wrMachine({ cpus: 1, mechanism: 'alias-mm-mirror' });
+    const { m, arch, area, owner } = await wrMachine({ cpus: 1, mechanism: 'alias-mm-mirror' });
     const mirror = arch.mirrorAddress(area.start);
-    m.vfree(area);
+    m.vfree(area, { owner });
     expect(decode(m.phys.bytes, arch.wrMm().rootPa, mirror)).toBeNull();
     expect(m.auditProtections()).toEqual([]);
   });

@@ -3,6 +3,8 @@ import type { Cpu } from './cpu.js';
 import type { Machine } from './machine.js';
 import { PG } from './phys.js';
 import { TLBF } from './tlb.js';
+import { WalkResult } from './backend.js';
+import type { Mm } from './mm.js';
 
 export interface AuditFinding {
   /** Where the writable translation was found. */
@@ -28,6 +30,15 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
   const aliasAsids = new Set([...aliasMms].map((mm) => mm.asid));
   const writable = (mm: Parameters<NonNullable<typeof arch.leafWritable>>[0], f: number) =>
     arch.leafWritable ? arch.leafWritable(mm, f) : (f & TLBF.W) !== 0;
+  const byAsid = new Map<number, Mm>();
+  for (const mm of m.mms) if (!byAsid.has(mm.asid)) byAsid.set(mm.asid, mm);
+  const w = new WalkResult();
+  /** Whether `mm`'s tables still map `va` writable to `pa` (what the entry caches). */
+  const tablesAgree = (mm: Mm, va: number, pa: number): boolean =>
+    arch.pt.lookup(mm, va, w) &&
+    w.fault === 0 &&
+    m.translate(va, mm) - (va % PAGE_SIZE) === pa &&
+    writable(mm, w.flags);
   for (const mm of m.mms) {
     const isAlias = aliasMms.has(mm);
     arch.pt.forEachLeaf(mm, (va, pa, f) => {
@@ -71,6 +82,23 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
       if (!e.global && e.asid !== cpu.asid && arch.asidLive?.(cpu, e.asid) === false) continue;
       if (!writable(cpu.mm, e.flags)) continue;
       const pf = flags[e.pa / PAGE_SIZE];
+      // A writable alias entry must still be what its alias mm maps: a stale one (the
+      // alias moved to another frame, or is gone) writes wherever it points, in the next
+      // window on this CPU — whatever frame that is now. (Inside the CPU's own window
+      // the entry may lag its PTE for a step: pte_clear comes before the INVLPG.)
+      const owner = e.global || inWindow ? undefined : byAsid.get(e.asid);
+      if (owner && aliasMms.has(owner) && !tablesAgree(owner, e.va, e.pa)) {
+        out.push({
+          where: 'tlb',
+          cpu: cpu.id,
+          mm: owner.name,
+          va: e.va,
+          pa: e.pa,
+          level: (pf & PG.PROT_RO) !== 0 ? 'ro' : 'wr',
+          detail: `stale writable alias entry: ${owner.name} no longer maps it there`,
+        });
+        continue;
+      }
       // A non-global entry tagged with an alias mm's ASID, on a CPU running another mm, is
       // dormant: usable only in the next window on this CPU. That is fine for a write-rare
       // frame, but not for one made read-only since: the next window could write it.

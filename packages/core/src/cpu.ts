@@ -210,6 +210,8 @@ export class Cpu {
 
   /** A 64-bit store from two u32 halves (no BigInt); one step, never torn. */
   write64parts(va: number, lo: number, hi: number): void {
+    // Both halves checked before either is stored: a bad half must not tear the store.
+    if (lo >>> 0 !== lo || hi >>> 0 !== hi) badHalves(lo, hi);
     const off = va & 0xfff;
     const idx = (va >>> 12) & this.tmask;
     const d = this.wtag[idx] - (va - off);
@@ -436,6 +438,23 @@ export class Cpu {
     this.counters.charge(this.id, EV.irqToggle);
   }
 
+  /**
+   * local_irq_save(): disables IRQs and returns whether they were already off, for
+   * `localIrqRestore`. A window opened with IRQs off must leave them off.
+   */
+  localIrqSave(): boolean {
+    const was = this.irqsDisabled;
+    this.irqsDisabled = true;
+    this.counters.charge(this.id, EV.irqToggle);
+    return was;
+  }
+
+  /** local_irq_restore(): IRQs back to the state `localIrqSave` returned. */
+  localIrqRestore(wereOff: boolean): void {
+    this.irqsDisabled = wereOff === true;
+    this.counters.charge(this.id, EV.irqToggle);
+  }
+
   /** smp_mb(): a full barrier. Accesses here are sequentially consistent; it is costed. */
   smpMb(): void {
     this.counters.charge(this.id, EV.barrier);
@@ -455,4 +474,13 @@ export class Cpu {
   get cycles(): number {
     return this.counters.clock[this.id];
   }
+}
+
+function badHalves(lo: number, hi: number): never {
+  const bad = lo >>> 0 !== lo ? lo : hi;
+  throw new InvalidArgumentError(
+    lo >>> 0 !== lo ? 'u64 low half' : 'u64 high half',
+    bad,
+    'must be an integer in [0, 2^32)',
+  );
 }

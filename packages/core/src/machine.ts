@@ -31,7 +31,7 @@ import {
 } from './stats.js';
 import { MAX_ASID } from './tlb.js';
 import { Trace } from './trace.js';
-import { VM, VmapArea } from './vmap.js';
+import { AreaOwner, areaState, VM, VmapArea } from './vmap.js';
 import { auditProtections, type AuditFinding } from './audit.js';
 import { ptdump, type PtdumpOptions } from './ptdump.js';
 import { mulberry32 } from './rng.js';
@@ -106,15 +106,35 @@ export interface MachineOptions {
 export interface VmallocOptions {
   /** 'vmalloc' (the general range) or 'wr' (the reserved write-rare range). */
   readonly range?: 'vmalloc' | 'wr';
+  /** VM_PMALLOC* flags (VM.ALLOC and VM.WR_RANGE are the machine's to set). */
   readonly flags?: number;
-  readonly owner?: number;
+  /**
+   * The owner handle from `registerOwner`: only its holder may then protect or free the
+   * area. Without one, the area is anybody's (plain vmalloc memory).
+   */
+  readonly owner?: AreaOwner;
+  /** The most restrictive level the area may ever reach (default 'ro'). */
+  readonly ceiling?: 'wr' | 'ro';
+  /**
+   * May its protection be released when it is freed (default true)? A protected area
+   * that is not reclaimable keeps its frames protected for good: vfree unmaps it and
+   * parks the frames (HKIP's *_NO_RECL pools).
+   */
+  readonly reclaimable?: boolean;
   readonly name?: string;
 }
 
 export interface VfreeOptions {
   /** Scrub and keep the frames out of the free list (a destroyed pool's quarantine). */
   readonly quarantine?: boolean;
+  /** The owner handle the area was allocated with (required for an owned area). */
+  readonly owner?: AreaOwner;
 }
+
+const VMALLOC_KEYS = ['range', 'flags', 'owner', 'ceiling', 'reclaimable', 'name'] as const;
+const VFREE_KEYS = ['quarantine', 'owner'] as const;
+/** Area flags a caller may pass (the rest are the machine's). */
+const CALLER_VM_FLAGS = VM.PMALLOC | VM.PMALLOC_WR;
 
 /**
  * The simulated machine: physical memory, the kernel mm and its layout, CPUs with their
@@ -139,12 +159,18 @@ export class Machine {
   private readonly cpus: Cpu[] = [];
   private readonly mmList: Mm[] = [];
   private readonly areas: VmapArea[] = [];
+  /** The owner handle of each area, by area id (undefined: nobody's, or freed). */
+  private readonly areaOwners: (AreaOwner | undefined)[] = [];
   private readonly sectionMap = new Map<SectionName, Section>();
   /** The same sections as an array: `sectionOf` is on every write-rare check's path. */
   private readonly sectionList: Section[] = [];
   private readonly symbols = new Map<string, StaticSymbol>();
   private readonly secEvents: SecurityEvent[] = [];
+  /** Owner handles this machine issued, by id: a handle is honoured only if it is one of these. */
+  private readonly ownerList: AreaOwner[] = [];
   declare private readonly windows: Int32Array;
+  /** Per frame: open write-rare windows that target it (vfree and protect wait for them). */
+  declare private readonly pins: Int32Array;
   private nextVmalloc: number;
   private nextWr: number;
   private nextAsid = 1;
@@ -190,6 +216,7 @@ export class Machine {
       this.clockGHz,
     );
     this.windows = new Int32Array(cpus);
+    this.pins = new Int32Array(this.phys.frameCount);
     this.nextVmalloc = this.layout.vmallocStart;
     this.nextWr = this.layout.wrStart;
 
@@ -277,7 +304,27 @@ export class Machine {
     return this.arch.createMm(kind, name);
   }
 
+  /**
+   * A context switch to `mm`. An alias mm (kind 'wr') is loaded only by its write-rare
+   * mechanism, inside a window, as only text_poke loads poking_mm: asked for here, it is
+   * refused and recorded.
+   */
   switchMm(cpu: Cpu, mm: Mm): void {
+    if (!(mm instanceof Mm) || this.mmList[mm.id] !== mm)
+      throw new InvalidArgumentError('mm', mm, 'not an mm of this machine');
+    if (mm.kind === 'wr') {
+      this.reportSecurityEvent({
+        kind: 'switch-refused',
+        cpu: cpu.id,
+        address: mm.rootPa,
+        size: 0,
+        operation: 'switchMm',
+        detail: `${mm.name} is an alias mm: only its mechanism loads it`,
+      });
+      throw new StateError('EPERM', `switchMm: ${mm.name} is loaded only by its mechanism`, {
+        mm: mm.name,
+      });
+    }
     this.arch.switchMm(cpu, mm);
   }
 
@@ -348,24 +395,61 @@ export class Machine {
 
   // ---- vmalloc areas -----------------------------------------------------------------
 
+  /**
+   * An owner handle for areas (a pool, a subsystem). Only the holder of the handle may
+   * protect or free the areas allocated with it; an id alone proves nothing.
+   */
+  registerOwner(name: string): AreaOwner {
+    if (typeof name !== 'string' || name.length === 0)
+      throw new InvalidArgumentError('owner name', name, 'must be a non-empty string');
+    const o = new AreaOwner(this.ownerList.length, name);
+    this.ownerList.push(o);
+    return o;
+  }
+
+  /** Whether `o` is a handle this machine issued. */
+  private isOwner(o: unknown): o is AreaOwner {
+    return o instanceof AreaOwner && this.ownerList[o.id] === o;
+  }
+
   /** Allocates and maps a virtually contiguous area (RW), all or nothing. */
   vmalloc(size: number, opts: VmallocOptions = {}): VmapArea {
     checkSize(size, false, this.phys.size);
+    checkOptions('vmalloc options', opts, VMALLOC_KEYS);
     const range = opts.range ?? 'vmalloc';
     if (range !== 'vmalloc' && range !== 'wr')
       throw new InvalidArgumentError('range', range, "must be 'vmalloc' or 'wr'");
+    const callerFlags = opts.flags ?? 0;
+    if (!Number.isInteger(callerFlags) || (callerFlags & ~CALLER_VM_FLAGS) !== 0)
+      throw new InvalidArgumentError('flags', callerFlags, 'only VM.PMALLOC and VM.PMALLOC_WR');
+    if (opts.owner !== undefined && !this.isOwner(opts.owner))
+      throw new InvalidArgumentError('owner', opts.owner, 'not a handle from registerOwner()');
+    const ceiling = opts.ceiling ?? 'ro';
+    if (ceiling !== 'wr' && ceiling !== 'ro')
+      throw new InvalidArgumentError('ceiling', ceiling, "must be 'wr' or 'ro'");
+    const reclaimable = opts.reclaimable ?? true;
+    if (typeof reclaimable !== 'boolean')
+      throw new InvalidArgumentError('reclaimable', reclaimable, 'must be a boolean');
+    const name = opts.name ?? `vmalloc#${this.areas.length}`;
+    if (typeof name !== 'string') throw new InvalidArgumentError('name', name, 'must be a string');
     const bytes = pageUp(size);
     const pages = bytes / PAGE_SIZE;
     const start = range === 'wr' ? this.nextWr : this.nextVmalloc;
     const limit = range === 'wr' ? this.layout.wrEnd : this.layout.vmallocEnd;
+    // The guard page that follows every area is not usable space.
     if (start + bytes + PAGE_SIZE > limit)
-      throw new OutOfMemoryError(`${range} address space`, bytes, limit - start);
+      throw new OutOfMemoryError(
+        `${range} address space`,
+        bytes,
+        Math.max(0, limit - start - PAGE_SIZE),
+      );
     // Worst case for new tables: one per 512 pages per level below the root, plus a path.
     const tables = (this.arch.pt.levels - 1) * (Math.ceil(pages / 512) + 1);
     if (pages + tables > this.phys.freeFrames)
       throw new OutOfMemoryError('physical frames', pages + tables, this.phys.freeFrames);
     const id = this.areas.length;
-    const pfns = this.phys.allocFrames(pages, opts.owner ?? -1);
+    const ownerId = opts.owner ? opts.owner.id : -1;
+    const pfns = this.phys.allocFrames(pages, ownerId);
     this.arch.vmapFrames?.(this.cpus[0], pfns);
     for (let i = 0; i < pages; i++) {
       this.phys.frameFlags[pfns[i]] |= PG.VMALLOC;
@@ -377,40 +461,92 @@ export class Machine {
       });
     }
     this.counters.charge(0, EV.pteWrite, pages);
-    const flags = (opts.flags ?? 0) | VM.ALLOC | (range === 'wr' ? VM.WR_RANGE : 0);
-    const area = new VmapArea(id, start, bytes, flags, pfns, opts.name ?? `vmalloc#${id}`);
-    area.owner = opts.owner ?? -1;
+    const flags = callerFlags | VM.ALLOC | (range === 'wr' ? VM.WR_RANGE : 0);
+    const area = new VmapArea(id, start, bytes, flags, pfns, name, ownerId, ceiling, reclaimable);
     this.areas.push(area);
+    this.areaOwners[id] = opts.owner;
     // A guard page follows every area, as vmalloc leaves one.
     if (range === 'wr') this.nextWr = start + bytes + PAGE_SIZE;
     else this.nextVmalloc = start + bytes + PAGE_SIZE;
     return area;
   }
 
-  /** Unmaps an area and releases (or quarantines) its frames, with the needed shootdown. */
+  /**
+   * Unmaps an area and releases (or quarantines) its frames, with the needed shootdown.
+   * An owned area needs its owner's handle; an area a write-rare window is writing is
+   * busy. Every argument is checked before anything changes.
+   */
   vfree(area: VmapArea, opts: VfreeOptions = {}, cpu = 0): void {
-    if (this.areas[area.id] !== area)
-      throw new InvalidArgumentError('area', area.id, 'not an area of this machine');
+    if (!(area instanceof VmapArea) || this.areas[area.id] !== area)
+      throw new InvalidArgumentError('area', area, 'not an area of this machine');
+    checkOptions('vfree options', opts, VFREE_KEYS);
+    if (opts.quarantine !== undefined && typeof opts.quarantine !== 'boolean')
+      throw new InvalidArgumentError('quarantine', opts.quarantine, 'must be a boolean');
+    const c = this.cpu(cpu);
     if (area.freed)
       throw new StateError('EDOUBLEFREE', `area ${area.name} was already freed`, { area: area.id });
-    const c = this.cpu(cpu);
+    this.checkOwner(c, area, opts.owner, 'vfree');
+    this.checkNotPinned(c, area.pfns, 'vfree', area.start);
+    // A protected area that is not reclaimable keeps its frames protected for good: it is
+    // unmapped, and its frames never go back to the allocator.
+    const keep = area.level !== 'rw' && !area.reclaimable;
     // Protection is released only here, when the memory goes away (the hypervisor
     // unregisters the range; the direct-map alias becomes writable again).
-    if (area.level !== 'rw') drain(this.arch.setProtection(c, area.start, area.end, 'rw'));
+    if (area.level !== 'rw' && !keep) drain(this.arch.setProtection(c, area.start, area.end, 'rw'));
     for (let i = 0; i < area.pfns.length; i++)
       this.arch.pt.unmap(this.kernelMm, area.start + i * PAGE_SIZE);
     this.counters.charge(cpu, EV.pteWrite, area.pfns.length);
     drain(this.arch.flushKernelRange(c, area.start, area.end));
-    this.arch.vunmapFrames?.(c, area.pfns);
+    if (!keep) this.arch.vunmapFrames?.(c, area.pfns);
     for (const pfn of area.pfns) {
+      this.phys.frameArea[pfn] = -1;
+      if (keep) {
+        this.phys.frameFlags[pfn] |= PG.QUARANTINED;
+        continue;
+      }
       this.phys.bytes.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
       this.phys.frameFlags[pfn] &= ~(PG_PROTECTED | PG.VMALLOC);
-      this.phys.frameArea[pfn] = -1;
       if (opts.quarantine) this.phys.frameFlags[pfn] |= PG.QUARANTINED;
       else this.phys.freeFrame(pfn);
     }
-    area.freed = true;
-    area.level = 'rw';
+    areaState.markFreed(area);
+    if (!keep) areaState.setLevel(area, 'rw');
+    this.areaOwners[area.id] = undefined;
+  }
+
+  /** Refuses (with a security event) a change to an owned area by anyone but its owner. */
+  private checkOwner(cpu: Cpu, area: VmapArea, owner: unknown, op: string): void {
+    const o = this.areaOwners[area.id];
+    if (o === undefined || owner === o) return;
+    this.reportSecurityEvent({
+      kind: 'owner-refused',
+      cpu: cpu.id,
+      address: area.start,
+      size: area.size,
+      operation: op,
+      detail: `${area.name} belongs to ${o.name}`,
+    });
+    throw new StateError('EPERM', `${op}: ${area.name} belongs to ${o.name}`, {
+      area: area.id,
+      owner: o.name,
+    });
+  }
+
+  private checkNotPinned(cpu: Cpu, pfns: readonly number[], op: string, va: number): void {
+    for (const pfn of pfns) {
+      if (this.pins[pfn] === 0) continue;
+      this.reportSecurityEvent({
+        kind: 'busy-refused',
+        cpu: cpu.id,
+        address: va,
+        size: pfns.length * PAGE_SIZE,
+        operation: op,
+        detail: `frame ${pfn} is the target of an open write-rare window`,
+      });
+      throw new StateError('EBUSY', `${op}: a write-rare window is writing frame ${pfn}`, {
+        pfn,
+      });
+    }
   }
 
   /** The live area containing `va` (address → page → area, as vmalloc_to_page()->private). */
@@ -442,15 +578,18 @@ export class Machine {
 
   /**
    * Moves kernel pages [start, start+len) to `level`, only toward more restrictive
-   * (rw → wr → ro). Checks everything before changing anything.
+   * (rw → wr → ro) and never past the ceiling of the memory behind them (an area's,
+   * fixed at allocation; `.data..wr_after_init` stays write-rare). An owned area is
+   * protected only whole and only with its owner's handle. Checks everything before
+   * changing anything.
    */
-  protect(start: number, len: number, level: ProtLevel, cpu = 0): void {
-    drain(this.protectSteps(start, len, level, cpu));
+  protect(start: number, len: number, level: ProtLevel, cpu = 0, owner?: AreaOwner): void {
+    drain(this.protectSteps(start, len, level, cpu, owner));
   }
 
-  *protectSteps(start: number, len: number, level: ProtLevel, cpu = 0): Steps {
+  *protectSteps(start: number, len: number, level: ProtLevel, cpu = 0, owner?: AreaOwner): Steps {
     checkRange(start, len);
-    if (start % PAGE_SIZE !== 0 || len % PAGE_SIZE !== 0) {
+    if (start % PAGE_SIZE !== 0 || len % PAGE_SIZE !== 0 || len === 0) {
       throw new InvalidArgumentError('range', start, 'protection works on whole pages');
     }
     if (level !== 'wr' && level !== 'ro')
@@ -458,6 +597,7 @@ export class Machine {
     const c = this.cpu(cpu);
     const pfns: number[] = [];
     const w = this.scratch;
+    let area: VmapArea | undefined;
     for (let va = start; va < start + len; va += PAGE_SIZE) {
       if (!this.arch.pt.lookup(this.kernelMm, va, w) || w.fault !== 0)
         throw new BadAddressError(va, 'not mapped in the kernel');
@@ -470,16 +610,52 @@ export class Machine {
           { va, from: cur, to: level },
         );
       }
+      // The memory's ceiling, found through the frame: the same page reached through the
+      // direct map has the same ceiling as through its area.
+      const a = this.areaOfFrame(pfn);
+      const ceiling = a ? a.ceiling : this.frameCeiling(pfn);
+      if (PROT_ORDER[level] > PROT_ORDER[ceiling]) {
+        this.reportSecurityEvent({
+          kind: 'ceiling-refused',
+          cpu: c.id,
+          address: va,
+          size: len,
+          operation: `protect ${level}`,
+          detail: `the memory at ${canonical(va)} may never be more restrictive than ${ceiling}`,
+        });
+        throw new StateError(
+          'ECEILING',
+          `cannot move ${canonical(va)} to ${level}: its ceiling is ${ceiling}`,
+          { va, level, ceiling },
+        );
+      }
+      if (a && this.areaOwners[a.id] !== undefined) {
+        this.checkOwner(c, a, owner, `protect ${level}`);
+        if (a !== area && (a.start !== start || a.size !== len)) {
+          throw new InvalidArgumentError(
+            'range',
+            start,
+            `${a.name} is owned: it is protected whole, [${canonical(a.start)}, ${canonical(a.end)})`,
+          );
+        }
+      }
+      area ??= a;
       pfns.push(pfn);
     }
+    if (level === 'ro') this.checkNotPinned(c, pfns, `protect ${level}`, start);
     const saved = pfns.map((pfn) => this.phys.frameFlags[pfn]);
     for (const pfn of pfns) {
       this.phys.frameFlags[pfn] =
         (this.phys.frameFlags[pfn] & ~PG_PROTECTED) | (level === 'ro' ? PG.PROT_RO : PG.PROT_WR);
     }
-    const area = this.findArea(start);
+    const whole = area !== undefined && area.start === start && area.size === len;
     const areaLevel = area?.level;
-    if (area && area.start === start && area.size === len) area.level = level;
+    const areaFlags = area?.flags;
+    if (area && whole) {
+      areaState.setLevel(area, level);
+      if ((area.flags & VM.PMALLOC) !== 0)
+        areaState.setFlags(area, area.flags | VM.PMALLOC_PROTECTED);
+    }
     try {
       yield* this.arch.setProtection(c, start, start + len, level);
     } catch (e) {
@@ -488,9 +664,59 @@ export class Machine {
       pfns.forEach((pfn, i) => {
         this.phys.frameFlags[pfn] = saved[i];
       });
-      if (area && areaLevel !== undefined) area.level = areaLevel;
+      if (area && areaLevel !== undefined && areaFlags !== undefined) {
+        areaState.setLevel(area, areaLevel);
+        areaState.setFlags(area, areaFlags);
+      }
       throw e;
     }
+  }
+
+  /** The live area whose page `pfn` backs, or undefined. */
+  private areaOfFrame(pfn: number): VmapArea | undefined {
+    const id = this.phys.frameArea[pfn];
+    const a = id >= 0 ? this.areas[id] : undefined;
+    return a && !a.freed ? a : undefined;
+  }
+
+  /** The ceiling of a frame outside any area: `.data..wr_after_init` stays write-rare. */
+  private frameCeiling(pfn: number): 'wr' | 'ro' {
+    if ((this.phys.frameFlags[pfn] & PG.KERNEL_IMAGE) === 0) return 'ro';
+    const wr = this.sectionMap.get('.data..wr_after_init');
+    return wr && wr.pfns.includes(pfn) ? 'wr' : 'ro';
+  }
+
+  // ---- open windows pin their target frames -------------------------------------------
+
+  /**
+   * A write-rare window on `cpu` starts writing frame `pfn` (resolved when the window was
+   * built): it must still be write-rare memory of the same area, and it stays pinned
+   * (vfree and protect-to-ro refuse it) until `unpinFrame`. Throws, with a security
+   * event, if the frame changed under the window.
+   */
+  pinFrame(cpu: Cpu, pfn: number, areaId: number): void {
+    const f = this.phys.frameFlags[pfn];
+    if ((f & PG.PROT_WR) === 0 || this.phys.frameArea[pfn] !== areaId) {
+      this.reportSecurityEvent({
+        kind: 'stale-window',
+        cpu: cpu.id,
+        address: pfn * PAGE_SIZE,
+        size: PAGE_SIZE,
+        operation: 'write-rare window',
+        detail: `frame ${pfn} is no longer the write-rare frame the window was built for`,
+      });
+      throw new StateError('ESTALE', `frame ${pfn} changed before the window opened`, { pfn });
+    }
+    this.pins[pfn]++;
+  }
+
+  unpinFrame(pfn: number): void {
+    if (this.pins[pfn] > 0) this.pins[pfn]--;
+  }
+
+  /** Open windows targeting `pfn` (audits, tests). */
+  framePins(pfn: number): number {
+    return this.pins[pfn] ?? 0;
   }
 
   /** The protection level of the frame behind a kernel VA, or undefined if unmapped. */
@@ -652,10 +878,36 @@ export class Machine {
   }
 }
 
-/** Runs a step generator to completion (the synchronous form of a multi-step operation). */
+/** Refuses an options argument that is not a plain object or has keys nobody reads. */
+function checkOptions(what: string, opts: unknown, keys: readonly string[]): void {
+  if (opts === undefined) return;
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
+    throw new InvalidArgumentError(what, opts, 'must be an object');
+  for (const k of Object.keys(opts))
+    if (!keys.includes(k))
+      throw new InvalidArgumentError(what, k, `unknown option (known: ${keys.join(', ')})`);
+}
+
+/**
+ * The label prefix of a step that waits for another CPU (a lock held, an
+ * acknowledgement due). Under a scheduler the other CPU may run; run synchronously,
+ * nothing else can, so the wait could never end.
+ */
+export const WAIT_STEP = 'wait:';
+
+/**
+ * Runs a step generator to completion (the synchronous form of a multi-step operation).
+ * A step that waits for another CPU throws EDEADLK (after unwinding the generator)
+ * instead of spinning: with no scheduler, the other CPU never runs.
+ */
 export function drain<T>(steps: Generator<unknown, T, void>): T {
   for (;;) {
     const r = steps.next();
     if (r.done) return r.value;
+    const v = r.value;
+    if (typeof v === 'string' && v.startsWith(WAIT_STEP)) {
+      steps.return(undefined as T);
+      throw new StateError('EDEADLK', `would wait forever with no scheduler: ${v}`, { step: v });
+    }
   }
 }

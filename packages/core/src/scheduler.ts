@@ -41,6 +41,33 @@ export function runSchedule(
   const choices: number[] = [];
   const options: number[] = [];
   const errors: { program: string; error: unknown }[] = [];
+  try {
+    return runLoop(programs, live, choose, check, maxSteps, steps, choices, options, errors);
+  } finally {
+    // However the run ends (all done, a violation, the step bound, a bad choice), every
+    // program still running is unwound: its `finally` closes what its window opened.
+    for (let i = 0; i < programs.length; i++) {
+      if (!live[i]) continue;
+      try {
+        programs[i].steps.return(undefined);
+      } catch (error) {
+        errors.push({ program: programs[i].name, error });
+      }
+    }
+  }
+}
+
+function runLoop(
+  programs: readonly Program[],
+  live: boolean[],
+  choose: (runnable: readonly number[], step: number) => number,
+  check: Check | undefined,
+  maxSteps: number,
+  steps: StepRecord[],
+  choices: number[],
+  options: number[],
+  errors: { program: string; error: unknown }[],
+): RunResult & { options: number[] } {
   for (let n = 0; n < maxSteps; n++) {
     const runnable: number[] = [];
     for (let i = 0; i < programs.length; i++) if (live[i]) runnable.push(i);

@@ -1,11 +1,14 @@
 import {
+  type AreaOwner,
   type Cpu,
+  drain,
   fromCanonical,
   Machine,
   OutOfMemoryError,
   PAGE_SIZE,
   PROT_ORDER,
   type ProtLevel,
+  type Steps,
   VM,
   type VmapArea,
 } from '@prmem/core';
@@ -28,6 +31,7 @@ import {
   existingRegistry,
   FIXED_MAGIC,
   FIXED_OFF,
+  FIXED_RECLAIMABLE,
   FLAG_DESTROYED,
   fixedBytes,
   freeSlot,
@@ -56,9 +60,24 @@ export interface PoolOptions {
   readonly limit?: 'wr' | 'ro';
   /** The CPU the pool's own work runs on. Default: CPU 0. */
   readonly cpu?: number;
+  /**
+   * May the pool's protected memory be given back when it is destroyed? Default false,
+   * as HKIP's `*_NO_RECL` pools: destroy unmaps a protected area but its frames stay
+   * protected and out of the allocator for good (at EL2 too). `true` lets destroy release
+   * them (scrubbed; on arm64 the hypervisor unregisters the range).
+   */
+  readonly reclaimable?: boolean;
 }
 
-const POOL_OPTIONS: readonly string[] = ['mode', 'refill', 'align', 'name', 'limit', 'cpu'];
+const POOL_OPTIONS: readonly string[] = [
+  'mode',
+  'refill',
+  'align',
+  'name',
+  'limit',
+  'cpu',
+  'reclaimable',
+];
 
 export interface DestroyOptions {
   /**
@@ -117,6 +136,10 @@ export class Pool {
   /** The pool's slot in the pool table. */
   readonly id: number;
   readonly cpu: Cpu;
+  /** Fixed at creation: see PoolOptions.reclaimable. */
+  readonly reclaimable: boolean;
+  /** The machine's owner handle for this pool's areas (only it may protect or free them). */
+  private readonly ownerKey: AreaOwner;
   private readonly reg: Registry;
   /** The page holding the read-only descriptor. */
   private readonly fixedArea: VmapArea;
@@ -140,6 +163,7 @@ export class Pool {
     fixedArea: VmapArea,
     opts: Required<Omit<PoolOptions, 'cpu'>>,
     cpu: Cpu,
+    ownerKey: AreaOwner,
   ) {
     if (token !== CONSTRUCT)
       throw new PoolError('EPOOLARG', String(opts?.name), token, 'pools are made by createPool()');
@@ -153,7 +177,14 @@ export class Pool {
     this.limitLevel = opts.limit;
     this.refill = opts.refill;
     this.align = opts.align;
+    this.reclaimable = opts.reclaimable;
     this.cpu = cpu;
+    this.ownerKey = ownerKey;
+  }
+
+  /** The id of the pool's area-owner handle: `area.owner` of each of its areas. */
+  get ownerId(): number {
+    return this.ownerKey.id;
   }
 
   // ---- the metadata -------------------------------------------------------------------
@@ -247,6 +278,9 @@ export class Pool {
     const limitCode = u32(fp, FIXED_OFF.limit);
     if (bits !== this.bits || CODE_LEVEL[limitCode] !== this.limitLevel)
       return bad(ptr + FIXED_OFF.mode, 8, 'the fixed mode or limit changed', bits);
+    const fflags = u32(fp, FIXED_OFF.flags);
+    if (fflags !== (this.reclaimable ? FIXED_RECLAIMABLE : 0))
+      return bad(ptr + FIXED_OFF.flags, 4, 'the fixed flags changed', fflags);
     const limit = this.limitLevel;
     const levelCode = u32(sp, OFF.level);
     const level = CODE_LEVEL[levelCode] as ProtLevel | undefined;
@@ -361,7 +395,9 @@ export class Pool {
     const area = this.machine.vmalloc(bytes, {
       range: 'wr',
       flags: VM.PMALLOC | (wr ? VM.PMALLOC_WR : 0),
-      owner: this.id,
+      owner: this.ownerKey,
+      ceiling: this.limitLevel === 'ro' ? 'ro' : 'wr',
+      reclaimable: this.reclaimable,
       name: `${this.name}#${this.areaList.length}`,
     });
     const prev = this.cur;
@@ -426,8 +462,7 @@ export class Pool {
   // ---- protection ---------------------------------------------------------------------
 
   private protectArea(area: VmapArea, level: ProtLevel): void {
-    this.machine.protect(area.start, area.size, level, this.cpu.id);
-    area.flags |= VM.PMALLOC_PROTECTED;
+    this.machine.protect(area.start, area.size, level, this.cpu.id, this.ownerKey);
   }
 
   /**
@@ -435,8 +470,13 @@ export class Pool {
    * the current area is given up, as in prmem (except START_WR, already write-rare).
    */
   protect(): void {
+    drain(this.protectSteps());
+  }
+
+  /** `protect()` one architectural step at a time, for a scheduler (checked at its first step). */
+  *protectSteps(): Steps {
     const meta = this.check('protect');
-    this.raiseTo(protectedLevel(meta.bits), meta);
+    yield* this.raiseSteps(protectedLevel(meta.bits), meta);
   }
 
   /** Write-rare → read-only, for good. Only a pool whose limit is 'ro' may do it. */
@@ -450,10 +490,10 @@ export class Pool {
         `a ${this.mode} pool was created write-rare for good and can never be made read-only`,
       );
     }
-    this.raiseTo('ro', meta);
+    drain(this.raiseSteps('ro', meta));
   }
 
-  private raiseTo(target: ProtLevel, meta: Meta): void {
+  private *raiseSteps(target: ProtLevel, meta: Meta): Steps {
     const current = meta.level;
     if (PROT_ORDER[target] < PROT_ORDER[current]) {
       throw new PoolError(
@@ -467,7 +507,8 @@ export class Pool {
       throw new PoolError('EPOOLDOWNGRADE', this.name, target, `the pool's limit is ${meta.limit}`);
     }
     for (const a of this.areaList)
-      if (PROT_ORDER[a.level] < PROT_ORDER[target]) this.protectArea(a, target);
+      if (PROT_ORDER[a.level] < PROT_ORDER[target])
+        yield* this.machine.protectSteps(a.start, a.size, target, this.cpu.id, this.ownerKey);
     if ((meta.bits & PMALLOC_START) === 0 || target === 'ro') {
       this.cur = undefined;
       this.offset = 0;
@@ -491,15 +532,21 @@ export class Pool {
     const reclaim = destroyOptions(this.name, opts);
     if (this.dead)
       throw new PoolError('EPOOLDESTROYED', this.name, 'destroy', 'destroy on a destroyed pool');
+    // A write-rare window still writing one of its frames makes vfree refuse: find out
+    // before anything changes, so destroy never stops half-way.
+    for (const a of this.areaList)
+      if (!a.freed && a.pfns.some((pfn) => this.machine.framePins(pfn) > 0))
+        throw new PoolError('EBUSY', this.name, a.name, `a write-rare window is writing ${a.name}`);
     const r = this.inspect();
     if (isCorruption(r)) this.report('destroy', r);
     this.setFields([[OFF.flags, FLAG_DESTROYED]]);
-    const quarantine = !reclaim;
-    for (const a of this.areaList) if (!a.freed) this.machine.vfree(a, { quarantine }, this.cpu.id);
-    if (!this.fixedArea.freed) this.machine.vfree(this.fixedArea, { quarantine }, this.cpu.id);
+    const free = { quarantine: !reclaim, owner: this.ownerKey };
+    for (const a of this.areaList) if (!a.freed) this.machine.vfree(a, free, this.cpu.id);
+    if (!this.fixedArea.freed) this.machine.vfree(this.fixedArea, free, this.cpu.id);
     this.dead = true;
     this.cur = undefined;
     this.reg.slots[this.id] = undefined;
+    this.reg.byOwner.delete(this.ownerKey.id);
     // The slot is free again: all zero, magic included.
     wrMemset(this.cpu, this.slotVa, 0, DESC_SIZE);
   }
@@ -555,6 +602,7 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
   // Each option is read once: a getter cannot answer differently later.
   const { mode, name: nameOpt, refill: refillOpt, align: alignOpt, limit: limitOpt } = opts;
   const cpuOpt = opts.cpu;
+  const reclaimOpt = opts.reclaimable;
   const label = typeof nameOpt === 'string' ? nameOpt : '?';
   if (!MODES.includes(mode))
     throw new PoolError('EPOOLARG', label, mode, `mode must be one of ${MODES.join(', ')}`);
@@ -611,6 +659,9 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
   const cpuId = cpuOpt ?? 0;
   if (typeof cpuId !== 'number' || !Number.isInteger(cpuId) || cpuId < 0 || cpuId >= m.cpuCount)
     throw new PoolError('EPOOLARG', name, cpuId, `cpu must be an integer in [0, ${m.cpuCount})`);
+  const reclaimable = reclaimOpt ?? false;
+  if (typeof reclaimable !== 'boolean')
+    throw new PoolError('EPOOLARG', name, reclaimable, 'reclaimable must be a boolean');
   const cpu = m.cpu(cpuId);
   const existing = existingRegistry(m);
   const id = freeSlot(existing);
@@ -620,11 +671,14 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
     throw new OutOfMemoryError('physical frames', need, m.phys.freeFrames);
   const reg = existing ?? registry(m);
   const refillBytes = Math.ceil(refill / PAGE_SIZE) * PAGE_SIZE;
+  const ownerKey = m.registerOwner(`pool ${name}`);
   // The descriptor page is private until protected: plain stores, then read-only for good.
   const fixed = m.vmalloc(PAGE_SIZE, {
     range: 'wr',
     flags: VM.PMALLOC,
-    owner: id,
+    owner: ownerKey,
+    ceiling: 'ro',
+    reclaimable,
     name: `${name}:desc`,
   });
   cpu.writeBytes(
@@ -635,11 +689,11 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
       refill: refillBytes,
       align,
       limit: LEVEL_CODE[limit],
+      flags: reclaimable ? FIXED_RECLAIMABLE : 0,
       name: nameBytes,
     }),
   );
-  m.protect(fixed.start, fixed.size, 'ro', cpu.id);
-  fixed.flags |= VM.PMALLOC_PROTECTED;
+  m.protect(fixed.start, fixed.size, 'ro', cpu.id, ownerKey);
   writeSlot(cpu, slotVa(reg, id), fixed.start);
   const pool = new Pool(
     CONSTRUCT,
@@ -647,10 +701,12 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
     reg,
     id,
     fixed,
-    { mode, refill: refillBytes, align, name, limit },
+    { mode, refill: refillBytes, align, name, limit, reclaimable },
     cpu,
+    ownerKey,
   );
   reg.slots[id] = pool;
+  reg.byOwner.set(ownerKey.id, pool);
   return pool;
 }
 
@@ -664,7 +720,7 @@ export function findPool(m: Machine, va: number): Pool | undefined {
   if (typeof va !== 'number' || !m.inWrRange(va)) return undefined;
   const area = m.findArea(va);
   if (!area || area.owner < 0 || (area.flags & VM.PMALLOC) === 0) return undefined;
-  const p = existingRegistry(m)?.slots[area.owner];
+  const p = existingRegistry(m)?.byOwner.get(area.owner);
   // The owner id alone is a claim anyone can make: the pool must hold the area itself.
   return p instanceof Pool && !p.destroyed && p.hasArea(area) ? p : undefined;
 }

@@ -8,7 +8,7 @@ import { wrBatch } from '@prmem/wr-ops';
  *
  * - The **fixed descriptor**: one page per pool, allocated by createPool, written with
  *   plain stores while it is private, then protected read-only. Mode bits, limit, refill,
- *   align, id and name (and room for a reserved range and reclaimability). A write-rare
+ *   align, id, name and reclaimability (and room for a reserved range). A write-rare
  *   call aimed at it is refused (`read-only`) and recorded; a plain store faults.
  * - The **pool table slot**: fixed-size slots in one area of the write-rare range,
  *   protected write-rare from the moment it exists. Only what must change after
@@ -24,7 +24,7 @@ import { wrBatch } from '@prmem/wr-ops';
  * Fixed descriptor layout (the first 64 bytes of its page):
  *   0 u32 magic 'PMFX'   4 u32 id (the slot)   8 u32 mode bits   12 u32 limit (level code)
  *  16 u32 refill (bytes)   20 u32 align (bytes)   24 u64 reserved range start (0 = none)
- *  32 u64 reserved range size   40 u32 flags (reserved: reclaimability)   44 reserved
+ *  32 u64 reserved range size   40 u32 flags (bit 0: reclaimable)   44 reserved
  *  48 name[16] (NUL-padded)
  */
 export const DESC_SIZE = 64;
@@ -52,6 +52,8 @@ export const FIXED_OFF = {
   name: 48,
 } as const;
 export const FLAG_DESTROYED = 1;
+/** Fixed descriptor flag: the pool was created reclaimable. */
+export const FIXED_RECLAIMABLE = 1;
 export const NAME_BYTES = 15;
 export const TABLE_PAGES = (TABLE_SLOTS * DESC_SIZE) / PAGE_SIZE;
 
@@ -59,6 +61,8 @@ export interface Registry {
   readonly table: VmapArea;
   /** Live pools by slot; a slot is free again once its pool is destroyed. */
   readonly slots: (object | undefined)[];
+  /** Live pools by the id of their area-owner handle (area.owner → pool). */
+  readonly byOwner: Map<number, object>;
 }
 
 const registries = new WeakMap<Machine, Registry>();
@@ -67,13 +71,17 @@ const registries = new WeakMap<Machine, Registry>();
 export function registry(m: Machine): Registry {
   let r = registries.get(m);
   if (!r) {
+    const owner = m.registerOwner('pmalloc pool table');
     const table = m.vmalloc(TABLE_SLOTS * DESC_SIZE, {
       range: 'wr',
-      flags: VM.PMALLOC | VM.PMALLOC_WR | VM.PMALLOC_PROTECTED,
+      flags: VM.PMALLOC | VM.PMALLOC_WR,
+      owner,
+      ceiling: 'wr',
+      reclaimable: false,
       name: 'pmalloc_pool_table',
     });
-    m.protect(table.start, table.size, 'wr');
-    r = { table, slots: new Array(TABLE_SLOTS) };
+    m.protect(table.start, table.size, 'wr', 0, owner);
+    r = { table, slots: new Array(TABLE_SLOTS), byOwner: new Map() };
     registries.set(m, r);
   }
   return r;
@@ -100,6 +108,7 @@ export interface FixedInit {
   readonly refill: number;
   readonly align: number;
   readonly limit: number;
+  readonly flags: number;
   readonly name: Uint8Array;
 }
 
@@ -113,6 +122,7 @@ export function fixedBytes(d: FixedInit): Uint8Array {
   v.setUint32(FIXED_OFF.limit, d.limit, true);
   v.setUint32(FIXED_OFF.refill, d.refill, true);
   v.setUint32(FIXED_OFF.align, d.align, true);
+  v.setUint32(FIXED_OFF.flags, d.flags, true);
   b.set(d.name.subarray(0, NAME_BYTES), FIXED_OFF.name);
   return b;
 }

@@ -87,7 +87,7 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
     expect(vas.map((v) => findPool(m, v))).toEqual([a, b, a, b]);
     expect(findPool(m, vas[1] + 4999)).toBe(b);
     for (const p of [a, b])
-      for (const ar of p.areas) expect(m.findArea(ar.start)?.owner).toBe(p.id);
+      for (const ar of p.areas) expect(m.findArea(ar.start)?.owner).toBe(p.ownerId);
     for (const ar of a.areas) for (const pfn of ar.pfns) expect(m.phys.frameArea[pfn]).toBe(ar.id);
     expect(findPool(m, m.defineStatic('.data', 8, 'x'))).toBeUndefined();
     expect(findPool(m, poolTable(m)!.start)).toBeUndefined();
@@ -98,7 +98,7 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
 
   it('destroy scrubs and quarantines: a stale pointer cannot reach another pool', async () => {
     const m = await machineFor(combo);
-    const old = createPool(m, { mode: 'wr', name: 'old' });
+    const old = createPool(m, { mode: 'wr', name: 'old', reclaimable: true });
     const stale = old.alloc(64);
     m.cpu(0).writeBytes(stale, new Uint8Array(64).fill(0x5e));
     old.protect();
@@ -119,12 +119,33 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
     expect(() => m.cpu(1).read8(stale)).toThrow(PageFault);
     expect(() => m.cpu(1).write8(stale, 1)).toThrow(PageFault);
     // With reclaim, frames go back to the allocator; the stale VA still faults.
-    const r = createPool(m, { mode: 'wr', name: 'reclaim' });
+    const r = createPool(m, { mode: 'wr', name: 'reclaim', reclaimable: true });
     const rv = r.alloc(8);
     const free = m.phys.freeFrames;
     r.destroy({ reclaim: true });
     expect(m.phys.freeFrames).toBe(free + 2); // the data page and the descriptor page
     expect(() => m.cpu(0).read8(rv)).toThrow(PageFault);
+  });
+
+  it('a pool is not reclaimable by default: its protected frames stay protected for good', async () => {
+    const m = await machineFor(combo);
+    const p = createPool(m, { mode: 'wr', name: 'norecl' });
+    const va = p.alloc(64);
+    m.cpu(0).write64(va, 0x5e5en);
+    p.protect();
+    expect(p.reclaimable).toBe(false);
+    const kept = [...p.areas, p.descriptorArea];
+    for (const a of kept) expect(a.reclaimable).toBe(false);
+    const frames = kept.flatMap((a) => [...a.pfns]);
+    const free = m.phys.freeFrames;
+    p.destroy({ reclaim: true }); // asks for the frames back: a NO_RECL pool keeps them
+    expect(m.phys.freeFrames).toBe(free);
+    for (const pfn of frames) {
+      expect(m.phys.frameFlags[pfn] & PG.QUARANTINED).toBe(PG.QUARANTINED);
+      expect(['wr', 'ro']).toContain(m.frameLevel(pfn));
+    }
+    expect(() => m.cpu(1).read8(va)).toThrow(PageFault);
+    expect(m.auditProtections()).toEqual([]);
   });
 
   it('bad arguments and exhaustion throw typed errors and change nothing', async () => {

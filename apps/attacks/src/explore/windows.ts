@@ -100,8 +100,7 @@ export function scenario(combo: Combo, opts: ScenarioOptions = {}): () => World 
     function* writer(): Steps {
       phase = 'in-session';
       try {
-        if (kind === 'protect')
-          yield* m.protectSteps(pool.areas[0].start, pool.areas[0].size, 'wr', 0);
+        if (kind === 'protect') yield* pool.protectSteps();
         else if (kind === 'memcpy') {
           const b = new Uint8Array(8);
           new DataView(b.buffer).setBigUint64(0, NEW, true);

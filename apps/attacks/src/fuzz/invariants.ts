@@ -74,7 +74,7 @@ export function checkInvariants(model: Model, w: World): void {
       if (m.phys.frameArea[pfn] !== area.id || (flags[pfn] & PG.VMALLOC) === 0)
         throw new FuzzFailure(`frame ${pfn} of ${area.name} does not point back at it`);
     if (area === table) continue;
-    const owner = realPools.find((p) => p.id === area.owner);
+    const owner = realPools.find((p) => p.ownerId === area.owner);
     if (owner?.descriptorArea === area) continue;
     if (!owner?.areas.includes(area))
       throw new FuzzFailure(`live area ${area.name} belongs to no live pool`);

@@ -26,9 +26,10 @@ export async function wrMachine(opts: TestMachineOptions = {}) {
   const counter = m.defineStatic('.data..wr_after_init', 8, 'counter');
   const konst = m.defineStatic('.rodata', 8, 'konst');
   m.finishBoot();
-  const area = m.vmalloc(3 * 4096, { range: 'wr', owner: 7, name: 'pool7' });
-  m.protect(area.start, area.size, 'wr');
-  return { m, arch: x86Arch(m), counter, konst, area };
+  const owner = m.registerOwner('pool7');
+  const area = m.vmalloc(3 * 4096, { range: 'wr', owner, name: 'pool7' });
+  m.protect(area.start, area.size, 'wr', 0, owner);
+  return { m, arch: x86Arch(m), counter, konst, area, owner };
 }
 
 export const set = (va: number, value: number, len: number): WrOp => ({

@@ -1,0 +1,139 @@
+import { canonical, PAGE_SIZE, VA_LIMIT } from './addr.js';
+import { type WrOp, WalkResult } from './backend.js';
+import type { Cpu } from './cpu.js';
+import { PrmemError } from './errors.js';
+import { PG } from './phys.js';
+import { opLength } from './wrapply.js';
+
+/** Why a mechanism refused a write-rare target. */
+export type WrTargetReason =
+  | 'bad-op'
+  | 'bad-address'
+  | 'bad-size'
+  | 'unmapped'
+  | 'read-only'
+  | 'not-write-rare';
+
+/**
+ * A write-rare mechanism refused a target before its window opened: mechanisms check
+ * their own targets (defence in depth below wr-ops), so a caller that drives one
+ * directly cannot make it write read-only or ordinary memory. Code `EWRTARGET`.
+ */
+export class WrTargetError extends PrmemError {
+  readonly address: unknown;
+  readonly reason: WrTargetReason;
+  constructor(mechanism: string, address: unknown, reason: WrTargetReason, why: string) {
+    super(
+      'EWRTARGET',
+      `${mechanism}: refused target ${typeof address === 'number' && Number.isInteger(address) && address >= 0 ? canonical(address) : String(address)}: ${why}`,
+      { mechanism, address, reason },
+    );
+    this.address = address;
+    this.reason = reason;
+  }
+}
+
+/** Records the refusal as a security event, then throws WrTargetError. */
+export function refuseWrTarget(
+  cpu: Cpu,
+  mechanism: string,
+  address: unknown,
+  len: unknown,
+  reason: WrTargetReason,
+  why: string,
+): never {
+  cpu.owner.reportSecurityEvent({
+    kind: 'wr-target-refused',
+    cpu: cpu.id,
+    address: typeof address === 'number' ? address : Number.NaN,
+    size: typeof len === 'number' ? len : Number.NaN,
+    operation: mechanism,
+    detail: `${reason}: ${why}`,
+  });
+  throw new WrTargetError(mechanism, address, reason, why);
+}
+
+/** A frame a mechanism may write: protected write-rare (not read-only, not ordinary). */
+export function isWrFrame(cpu: Cpu, pfn: number): boolean {
+  return (cpu.owner.phys.frameFlags[pfn] & (PG.PROT_WR | PG.PROT_RO)) === PG.PROT_WR;
+}
+
+/**
+ * Checks one op's operands: a known kind, an integer kernel address, a positive length
+ * that fits in physical memory (so a huge length is refused before anything lists its
+ * pages). Returns the length.
+ */
+export function checkWrOp(cpu: Cpu, mechanism: string, op: WrOp, kernelStart: number): number {
+  if (typeof op !== 'object' || op === null)
+    refuseWrTarget(cpu, mechanism, op, 0, 'bad-op', 'not a write-rare op');
+  const va = op.va;
+  if (typeof va !== 'number' || !Number.isInteger(va) || va < kernelStart || va >= VA_LIMIT)
+    refuseWrTarget(cpu, mechanism, va, 0, 'bad-address', 'not a kernel address');
+  const len = opLength(op);
+  if (typeof len !== 'number' || !Number.isInteger(len) || len < 1 || len > cpu.owner.phys.size)
+    refuseWrTarget(cpu, mechanism, va, len, 'bad-size', 'length must be in [1, memory size]');
+  if (va + len > VA_LIMIT)
+    refuseWrTarget(cpu, mechanism, va, len, 'bad-size', 'the range runs past 2^48');
+  return len;
+}
+
+const scratch = new WalkResult();
+
+/**
+ * The frames of every page of every op, found through the kernel's tables, each of
+ * which must be write-rare; a bad op or target is refused (with a security event) before
+ * anything changes. Returns the frames in op order, page by page (for pinning).
+ */
+export function resolveWrFrames(
+  cpu: Cpu,
+  mechanism: string,
+  ops: readonly WrOp[],
+  kernelStart: number,
+): number[] {
+  const m = cpu.owner;
+  const out: number[] = [];
+  for (const op of ops) {
+    const len = checkWrOp(cpu, mechanism, op, kernelStart);
+    const first = op.va - (op.va % PAGE_SIZE);
+    for (let p = first; p < op.va + len; p += PAGE_SIZE) {
+      if (!m.arch.pt.lookup(m.kernelMm, p, scratch) || scratch.fault !== 0)
+        refuseWrTarget(cpu, mechanism, op.va, len, 'unmapped', `${canonical(p)} is not mapped`);
+      const pfn = scratch.pa / PAGE_SIZE;
+      if (!isWrFrame(cpu, pfn)) {
+        const ro = (m.phys.frameFlags[pfn] & PG.PROT_RO) !== 0;
+        refuseWrTarget(
+          cpu,
+          mechanism,
+          op.va,
+          len,
+          ro ? 'read-only' : 'not-write-rare',
+          ro ? `${canonical(p)} is read-only memory` : `${canonical(p)} is not write-rare memory`,
+        );
+      }
+      out.push(pfn);
+    }
+  }
+  return out;
+}
+
+/** Pins frames for an open window (see Machine.pinFrame); all or none. */
+export function pinWrFrames(cpu: Cpu, pfns: readonly number[], areas: readonly number[]): void {
+  const m = cpu.owner;
+  let i = 0;
+  try {
+    for (; i < pfns.length; i++) m.pinFrame(cpu, pfns[i], areas[i]);
+  } catch (e) {
+    for (let k = 0; k < i; k++) m.unpinFrame(pfns[k]);
+    throw e;
+  }
+}
+
+export function unpinWrFrames(cpu: Cpu, pfns: readonly number[]): void {
+  for (const pfn of pfns) cpu.owner.unpinFrame(pfn);
+}
+
+/** The area id of each frame, as the window records it when it is built. */
+export function frameAreas(cpu: Cpu, pfns: readonly number[]): number[] {
+  const fa = cpu.owner.phys.frameArea;
+  return pfns.map((p) => fa[p]);
+}
