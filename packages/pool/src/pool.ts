@@ -10,7 +10,7 @@ import {
   type ProtLevel,
   type Steps,
   VM,
-  type VmapArea,
+  VmapArea,
 } from '@prmem/core';
 import { wrBatch, wrMemcpy, wrMemset } from '@prmem/wr-ops';
 import { PoolError } from './errors.js';
@@ -229,7 +229,11 @@ export class Pool {
 
   /** Is `area` one of this pool's data areas? O(1). */
   hasArea(area: VmapArea): boolean {
-    return this.areaIds.has(area.id);
+    return (
+      area instanceof VmapArea &&
+      this.areaIds.has(area.id) &&
+      this.machine.areaById(area.id) === area
+    );
   }
 
   /**
@@ -506,7 +510,19 @@ export class Pool {
     if (PROT_ORDER[target] > PROT_ORDER[meta.limit]) {
       throw new PoolError('EPOOLDOWNGRADE', this.name, target, `the pool's limit is ${meta.limit}`);
     }
-    for (const a of this.areaList)
+    const todo = this.areaList.filter((a) => PROT_ORDER[a.level] < PROT_ORDER[target]);
+    // Core refuses to make a frame read-only while a write-rare window is writing it:
+    // find out before the first area changes, so the pool never ends up half-raised.
+    if (target === 'ro')
+      for (const a of todo)
+        if (a.pfns.some((pfn) => this.machine.framePins(pfn) > 0))
+          throw new PoolError(
+            'EBUSY',
+            this.name,
+            a.name,
+            `a write-rare window is writing ${a.name}`,
+          );
+    for (const a of todo)
       if (PROT_ORDER[a.level] < PROT_ORDER[target])
         yield* this.machine.protectSteps(a.start, a.size, target, this.cpu.id, this.ownerKey);
     if ((meta.bits & PMALLOC_START) === 0 || target === 'ro') {

@@ -31,15 +31,15 @@ export const DESC_SIZE = 64;
 export const TABLE_SLOTS = 1024;
 export const DESC_MAGIC = 0x4c414d50; // 'PMAL'
 export const FIXED_MAGIC = 0x5846_4d50; // 'PMFX'
-export const OFF = {
+export const OFF = Object.freeze({
   magic: 0,
   level: 4,
   fixed: 8,
   newestArea: 16,
   areaCount: 24,
   flags: 28,
-} as const;
-export const FIXED_OFF = {
+} as const);
+export const FIXED_OFF = Object.freeze({
   magic: 0,
   id: 4,
   mode: 8,
@@ -50,7 +50,7 @@ export const FIXED_OFF = {
   rangeSize: 32,
   flags: 40,
   name: 48,
-} as const;
+} as const);
 export const FLAG_DESTROYED = 1;
 /** Fixed descriptor flag: the pool was created reclaimable. */
 export const FIXED_RECLAIMABLE = 1;

@@ -5,7 +5,19 @@
  */
 import { type Machine, PAGE_SIZE } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
-import { createPool, findPool, Pool, PoolError, poolTable, pools } from '../src/index.js';
+import { wrAssign } from '@prmem/wr-ops';
+import {
+  createPool,
+  DESC_OFFSETS,
+  FIXED_OFFSETS,
+  findPool,
+  MODE_BITS,
+  MODES,
+  Pool,
+  PoolError,
+  poolTable,
+  pools,
+} from '../src/index.js';
 import { DEFAULTS, expectUnchanged, machineFor, machineState, throws } from './support/combos.js';
 
 /** A machine with a protected pool whose metadata and data are in every TLB. */
@@ -135,3 +147,44 @@ describe.each(DEFAULTS)('pool arguments on $label', (combo) => {
     );
   });
 });
+
+describe.each(DEFAULTS)('no half-done protection or destroy on $label', (combo) => {
+  it('makeReadOnly and destroy refuse up front while a write-rare window writes the pool', async () => {
+    const m = await machineFor(combo);
+    const p = createPool(m, { mode: 'wr', name: 'busy', limit: 'ro' });
+    const a = p.alloc(8);
+    p.alloc(2 * PAGE_SIZE); // a second area
+    p.protect();
+    // A window on CPU 1 writing the second area (pinned as an open window pins it): core
+    // would refuse that area only after the first one was made read-only.
+    const pfn = p.areas[1].pfns[0];
+    m.pinFrame(m.cpu(1), pfn, p.areas[1].id);
+    refused(m, [p], () => p.makeReadOnly(), 'EBUSY');
+    refused(m, [p], () => p.destroy(), 'EBUSY');
+    expectAreasAt(m, p, 'wr');
+    m.unpinFrame(pfn);
+    wrAssign(m.cpu(1), a, 7, 8);
+    p.makeReadOnly();
+    expectAreasAt(m, p, 'ro');
+    expect(m.cpu(0).read64(a)).toBe(7n);
+  });
+
+  it('exported tables are frozen; hasArea answers only for areas of this pool', async () => {
+    const m = await machineFor(combo);
+    const p = createPool(m, { mode: 'wr', name: 'frozen' });
+    p.alloc(8);
+    for (const t of [MODE_BITS, MODES, DESC_OFFSETS, FIXED_OFFSETS])
+      expect(Object.isFrozen(t)).toBe(true);
+    expect(() => {
+      (MODE_BITS as Record<string, number>).wr = 0;
+    }).toThrow(TypeError);
+    expect(p.hasArea(p.areas[0])).toBe(true);
+    expect(p.hasArea(p.descriptorArea)).toBe(false);
+    for (const v of [null, undefined, {}, { id: p.areas[0].id }])
+      expect(p.hasArea(v as never)).toBe(false);
+  });
+});
+
+function expectAreasAt(m: Machine, p: Pool, level: string): void {
+  for (const a of p.areas) expect(m.protectionOf(a.start)).toBe(level);
+}

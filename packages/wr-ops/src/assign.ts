@@ -6,6 +6,8 @@ import { isWrSize, pointerStore, scalarStore, type WrSize } from './values.js';
 /** Checks the size operand of a single store or atomic (part of the target). */
 export function checkWrSize(cpu: Cpu, operation: string, dst: unknown, size: unknown): WrSize {
   checkCpu(cpu);
+  if (typeof operation !== 'string')
+    throw new InvalidArgumentError('operation', operation, 'must be a string');
   if (!isWrSize(size)) refuse(cpu, operation, dst, size, 'bad-size', 'size must be 1, 2, 4 or 8');
   return size;
 }

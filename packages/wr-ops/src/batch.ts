@@ -76,17 +76,22 @@ export function collectBatch(cpu: Cpu, fill: (w: WrBatchWriter) => void): Reques
  * copies and fills are validated (their address) and then dropped.
  */
 export function planBatch(cpu: Cpu, operation: string, reqs: readonly Request[]): PlannedOp[] {
+  if (!Array.isArray(reqs)) throw new InvalidArgumentError('requests', reqs, 'must be an array');
   const out: PlannedOp[] = [];
   for (const r of reqs) {
-    const target = validateTarget(
-      cpu,
-      operation,
-      r.va,
-      r.len,
-      1,
-      r.what === 'memcpy' || r.what === 'memset',
-    );
-    if (r.op) out.push({ op: r.op, target });
+    // The target is what the op itself writes: a request cannot name one address and
+    // carry an op for another.
+    const op = r?.op;
+    const va = op ? op.va : r?.va;
+    const len = !op
+      ? r?.len
+      : op.kind === 'write'
+        ? op.data.length
+        : op.kind === 'set'
+          ? op.len
+          : op.size;
+    const target = validateTarget(cpu, operation, va, len, 1, op === undefined);
+    if (op) out.push({ op, target });
   }
   return out;
 }

@@ -27,6 +27,7 @@ import {
   prListReplaceInit,
   prListReplaceRcu,
   prListSplice,
+  planBatch,
   prListSpliceInitRcuSteps,
   wrAssign,
   wrBatch,
@@ -279,5 +280,23 @@ describe.each(COMBOS.slice(0, 3))('refused targets change nothing on $label', (c
       }),
       { numRuns: 40, seed: 9 },
     );
+  });
+});
+
+describe.each(COMBOS.slice(0, 2))('exported planners on $label', (combo) => {
+  it('planBatch validates the address an op writes, not the one a request names', async () => {
+    const w = await makeWorld(combo);
+    const cpu = w.m.cpu(0);
+    const forged = [
+      {
+        op: { kind: 'store', va: w.rodata, size: 8, lo: 1, hi: 0 },
+        va: w.pool.start,
+        len: 8,
+        what: 'assign',
+      },
+    ];
+    const e = refused(w.m, () => planBatch(cpu, 'wrBatch', forged as never), 'EWRVIOLATION', 1);
+    expect(e).toMatchObject({ reason: 'read-only', target: w.rodata });
+    refused(w.m, () => planBatch(cpu, 'wrBatch', 'x' as never), 'EINVAL', 0);
   });
 });
