@@ -6,8 +6,9 @@ import { formatUnknown, PrmemError } from '@prmem/core';
  * fixed at creation), `EPOOLDESTROYED` (use after destroy), `EPOOLTABLE` (the fixed pool
  * table is full), `EPOOLARG` (a bad argument: size, alignment, mode, name, an unknown or
  * malformed option), `EOVERFLOW` (calloc's product), `EPOOLCORRUPT` (the pool's metadata
- * in memory is inconsistent; also recorded as a `pool-metadata-corrupt` security event).
- * Nothing was changed when one is thrown.
+ * in memory is inconsistent; also recorded as a `pool-metadata-corrupt` security event),
+ * `EBUSY` (a write-rare window is writing one of the pool's frames), `ENOMEM` (from
+ * createPool's up-front frame check). Nothing was changed when one is thrown.
  */
 export class PoolError extends PrmemError {
   readonly pool: string;

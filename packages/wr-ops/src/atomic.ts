@@ -13,7 +13,8 @@ import { signed, toUnsigned, type WrSize } from './values.js';
  * `fn` runs inside the write window, so it cannot be checked beforehand: if it throws or
  * returns something that is not an integer of `size` bytes (bigint, signed or unsigned
  * reading), the old value is stored back unchanged (as a failed cmpxchg does), the
- * window closes normally, and the error is thrown afterwards as an InvalidArgumentError.
+ * window closes normally, and the error (fn's own, or an InvalidArgumentError for a bad
+ * result) is thrown afterwards.
  */
 export function* wrRmwSteps(
   cpu: Cpu,
