@@ -194,7 +194,7 @@ export class Pool {
     return slotVa(this.reg, this.id);
   }
 
-  /** The pool's read-only descriptor (mode, limit, refill, align, id, name). */
+  /** The pool's read-only descriptor (mode, limit, refill, align, id, name, reclaimability). */
   get fixedVa(): number {
     return this.fixedArea.start;
   }
@@ -282,6 +282,13 @@ export class Pool {
     const limitCode = u32(fp, FIXED_OFF.limit);
     if (bits !== this.bits || CODE_LEVEL[limitCode] !== this.limitLevel)
       return bad(ptr + FIXED_OFF.mode, 8, 'the fixed mode or limit changed', bits);
+    if (u32(fp, FIXED_OFF.refill) !== this.refill || u32(fp, FIXED_OFF.align) !== this.align)
+      return bad(
+        ptr + FIXED_OFF.refill,
+        8,
+        'the fixed refill or align changed',
+        u32(fp, FIXED_OFF.refill),
+      );
     const fflags = u32(fp, FIXED_OFF.flags);
     if (fflags !== (this.reclaimable ? FIXED_RECLAIMABLE : 0))
       return bad(ptr + FIXED_OFF.flags, 4, 'the fixed flags changed', fflags);

@@ -180,6 +180,27 @@ describe.each(COMBOS)('pool metadata attacks on $label', (combo) => {
     expect(throws(() => victim.makeReadOnly())).toMatchObject({ code: 'EPOOLMODE' });
   });
 
+  it('a descriptor changed in physical memory (below the MMU) is not obeyed either', async () => {
+    const m = await machineFor(combo);
+    const { pool } = protectedWr(m, 'phys');
+    const pa = m.translate(pool.fixedVa);
+    for (const [off, v] of [
+      [FIXED_OFFSETS.limit, 2],
+      [FIXED_OFFSETS.mode, 0],
+      [FIXED_OFFSETS.refill, 1 << 20],
+      [FIXED_OFFSETS.flags, 1],
+      [FIXED_OFFSETS.id, pool.id + 1],
+    ] as const) {
+      const old = m.phys.view.getUint32(pa + off, true);
+      m.phys.view.setUint32(pa + off, v, true);
+      expect(throws(() => pool.makeReadOnly())).toMatchObject({ code: 'EPOOLCORRUPT' });
+      expect(m.securityEvents().at(-1)).toMatchObject({ kind: POOL_CORRUPT_EVENT });
+      m.phys.view.setUint32(pa + off, old, true);
+    }
+    expectAreas(m, pool, 'wr');
+    expect(throws(() => pool.makeReadOnly())).toMatchObject({ code: 'EPOOLMODE' });
+  });
+
   it('area count, newest area and magic tampering are detected', async () => {
     const m = await machineFor(combo);
     const { pool } = protectedWr(m, 'p');
