@@ -120,6 +120,14 @@ describe.each(COMBOS)('pool metadata attacks on $label', (combo) => {
     expect(() => m.cpu(0).read8(obj)).toThrow(PageFault);
     expect(m.peek(victim.slotVa, DESC_SIZE)?.every((b) => b === 0)).toBe(true);
     expect(pools(m)).toEqual([]);
+    // Destroyed is never cleared: a slot forged back to life resurrects nothing.
+    const forged = m.peek(victim.slotVa, DESC_SIZE);
+    wrMemcpy(m.cpu(1), victim.slotVa, new Uint8Array([0x50, 0x4d, 0x41, 0x4c]));
+    wrPtr(m.cpu(1), victim.slotVa + DESC_OFFSETS.fixed, victim.fixedVa);
+    expect(throws(() => victim.alloc(8))).toMatchObject({ code: 'EPOOLDESTROYED' });
+    expect(throws(() => victim.destroy())).toMatchObject({ code: 'EPOOLDESTROYED' });
+    expect(findPool(m, obj)).toBeUndefined();
+    wrMemcpy(m.cpu(1), victim.slotVa, forged!);
     // The slot is free again and works for a new pool.
     const next = createPool(m, { mode: 'wr', name: 'next' });
     expect(next.id).toBe(victim.id);
