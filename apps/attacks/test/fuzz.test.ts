@@ -63,7 +63,7 @@ describe('the reference model', () => {
         else expect(wr.kind).toBe('ok');
         M.destroy(m, p, false);
         expect(M.wrTarget(m, 0)).toEqual({ kind: 'violation', reason: 'unmapped' });
-        expect(m.quarantinedPages).toBe(1);
+        expect(m.quarantinedPages).toBe(2); // the data page and the descriptor page
       }),
     );
   });

@@ -4,8 +4,11 @@ import { formatUnknown, PrmemError } from '@prmem/core';
  * A pool operation refused. Codes: `EPOOLMODE` (the mode does not allow it),
  * `EPOOLDOWNGRADE` (protection may only become more restrictive, never past the level
  * fixed at creation), `EPOOLDESTROYED` (use after destroy), `EPOOLTABLE` (the fixed pool
- * table is full), `EPOOLARG` (a bad argument: size, alignment, mode, name).
- * Nothing was changed when one is thrown.
+ * table is full), `EPOOLARG` (a bad argument: size, alignment, mode, name, an unknown or
+ * malformed option), `EOVERFLOW` (calloc's product), `EPOOLCORRUPT` (the pool's metadata
+ * in memory is inconsistent; also recorded as a `pool-metadata-corrupt` security event),
+ * `EBUSY` (a write-rare window is writing one of the pool's frames), `ENOMEM` (from
+ * createPool's up-front frame check). Nothing was changed when one is thrown.
  */
 export class PoolError extends PrmemError {
   readonly pool: string;

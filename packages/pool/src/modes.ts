@@ -8,15 +8,16 @@ export const PMALLOC_START = 0x04;
 
 export type PoolMode = 'ro' | 'wr' | 'auto-ro' | 'auto-wr' | 'start-wr';
 
-export const MODE_BITS: Readonly<Record<PoolMode, number>> = {
+// Frozen: an exported table is reachable by anyone, and createPool decides with it.
+export const MODE_BITS: Readonly<Record<PoolMode, number>> = Object.freeze({
   ro: PMALLOC_RO,
   wr: PMALLOC_WR,
   'auto-ro': PMALLOC_AUTO | PMALLOC_RO,
   'auto-wr': PMALLOC_AUTO | PMALLOC_WR,
   'start-wr': PMALLOC_START | PMALLOC_WR,
-};
+});
 
-export const MODES = Object.keys(MODE_BITS) as PoolMode[];
+export const MODES: readonly PoolMode[] = Object.freeze(Object.keys(MODE_BITS) as PoolMode[]);
 
 export function modeOf(bits: number): PoolMode | undefined {
   return MODES.find((m) => MODE_BITS[m] === bits);
@@ -26,5 +27,9 @@ export function modeOf(bits: number): PoolMode | undefined {
 export const protectedLevel = (bits: number): ProtLevel =>
   (bits & PMALLOC_WR) !== 0 ? 'wr' : 'ro';
 
-export const LEVEL_CODE: Readonly<Record<ProtLevel, number>> = { rw: 0, wr: 1, ro: 2 };
-export const CODE_LEVEL: readonly ProtLevel[] = ['rw', 'wr', 'ro'];
+export const LEVEL_CODE: Readonly<Record<ProtLevel, number>> = Object.freeze({
+  rw: 0,
+  wr: 1,
+  ro: 2,
+});
+export const CODE_LEVEL: readonly ProtLevel[] = Object.freeze(['rw', 'wr', 'ro']);

@@ -5,6 +5,7 @@ import {
   createPool,
   DESC_OFFSETS,
   DESC_SIZE,
+  FIXED_OFFSETS,
   findPool,
   MODE_BITS,
   PoolError,
@@ -44,25 +45,37 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
     });
   });
 
-  it('keeps pool descriptors in a write-rare table: readable, written through write-rare only', async () => {
+  it('keeps creation-time fields read-only and the changing ones in a write-rare table', async () => {
     const m = await machineFor(combo);
     const p = createPool(m, { mode: 'auto-wr', name: 'selinux', refill: 2 * PAGE_SIZE, align: 32 });
     p.alloc(10);
-    const table = poolTable(m);
+    const table = poolTable(m)!;
     const d = table.start + p.id * DESC_SIZE;
+    expect(p.slotVa).toBe(d);
+    const f = p.fixedVa;
     const r = m.cpu(1);
-    expect(r.read32(d + DESC_OFFSETS.mode)).toBe(MODE_BITS['auto-wr']);
-    expect(r.read32(d + DESC_OFFSETS.refill)).toBe(2 * PAGE_SIZE);
-    expect(r.read32(d + DESC_OFFSETS.align)).toBe(32);
+    expect(r.read32(d + DESC_OFFSETS.magic)).toBe(0x4c414d50);
+    expect(r.readPtr(d + DESC_OFFSETS.fixed)).toBe(f);
     expect(r.read32(d + DESC_OFFSETS.areaCount)).toBe(1);
     expect(r.readPtr(d + DESC_OFFSETS.newestArea)).toBe(p.areas[0].start);
-    expect(new TextDecoder().decode(r.readBytes(d + DESC_OFFSETS.name, 7))).toBe('selinux');
+    expect(r.read32(f + FIXED_OFFSETS.id)).toBe(p.id);
+    expect(r.read32(f + FIXED_OFFSETS.mode)).toBe(MODE_BITS['auto-wr']);
+    expect(r.read32(f + FIXED_OFFSETS.refill)).toBe(2 * PAGE_SIZE);
+    expect(r.read32(f + FIXED_OFFSETS.align)).toBe(32);
+    expect(new TextDecoder().decode(r.readBytes(f + FIXED_OFFSETS.name, 7))).toBe('selinux');
     expect(m.protectionOf(d)).toBe('wr');
-    // Tampering: flip the pool to RO mode / raise its limit with a plain write.
-    for (const off of [DESC_OFFSETS.mode, DESC_OFFSETS.limit, DESC_OFFSETS.level]) {
-      expect(() => m.cpu(0).write32(d + off, 0)).toThrow(PageFault);
+    expect(m.protectionOf(f)).toBe('ro');
+    expect(p.areas).not.toContain(p.descriptorArea);
+    // Tampering with plain stores: every field of both faults, on every CPU.
+    for (const va of [
+      f + FIXED_OFFSETS.mode,
+      f + FIXED_OFFSETS.limit,
+      d + DESC_OFFSETS.level,
+      d + DESC_OFFSETS.flags,
+    ]) {
+      for (const c of [0, 1]) expect(() => m.cpu(c).write32(va, 0)).toThrow(PageFault);
     }
-    expect(r.read32(d + DESC_OFFSETS.mode)).toBe(MODE_BITS['auto-wr']);
+    expect(r.read32(f + FIXED_OFFSETS.mode)).toBe(MODE_BITS['auto-wr']);
     expect(m.auditProtections()).toEqual([]);
   });
 
@@ -77,18 +90,20 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
       for (const ar of p.areas) expect(m.findArea(ar.start)?.owner).toBe(p.ownerId);
     for (const ar of a.areas) for (const pfn of ar.pfns) expect(m.phys.frameArea[pfn]).toBe(ar.id);
     expect(findPool(m, m.defineStatic('.data', 8, 'x'))).toBeUndefined();
-    expect(findPool(m, poolTable(m).start)).toBeUndefined();
+    expect(findPool(m, poolTable(m)!.start)).toBeUndefined();
+    expect(findPool(m, a.fixedVa)).toBeUndefined();
     expect(findPool(m, -1)).toBeUndefined();
     expect(pools(m)).toEqual([a, b]);
   });
 
   it('destroy scrubs and quarantines: a stale pointer cannot reach another pool', async () => {
     const m = await machineFor(combo);
-    const old = createPool(m, { mode: 'wr', name: 'old' });
+    const old = createPool(m, { mode: 'wr', name: 'old', reclaimable: true });
     const stale = old.alloc(64);
     m.cpu(0).writeBytes(stale, new Uint8Array(64).fill(0x5e));
     old.protect();
-    const frames = old.areas.flatMap((a) => [...a.pfns]);
+    // Its data frames and its descriptor page.
+    const frames = [...old.areas, old.descriptorArea].flatMap((a) => [...a.pfns]);
     old.destroy();
     for (const pfn of frames) {
       expect(m.phys.frameFlags[pfn] & PG.QUARANTINED).toBe(PG.QUARANTINED);
@@ -104,12 +119,33 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
     expect(() => m.cpu(1).read8(stale)).toThrow(PageFault);
     expect(() => m.cpu(1).write8(stale, 1)).toThrow(PageFault);
     // With reclaim, frames go back to the allocator; the stale VA still faults.
-    const r = createPool(m, { mode: 'wr', name: 'reclaim' });
+    const r = createPool(m, { mode: 'wr', name: 'reclaim', reclaimable: true });
     const rv = r.alloc(8);
     const free = m.phys.freeFrames;
     r.destroy({ reclaim: true });
-    expect(m.phys.freeFrames).toBe(free + 1);
+    expect(m.phys.freeFrames).toBe(free + 2); // the data page and the descriptor page
     expect(() => m.cpu(0).read8(rv)).toThrow(PageFault);
+  });
+
+  it('a pool is not reclaimable by default: its protected frames stay protected for good', async () => {
+    const m = await machineFor(combo);
+    const p = createPool(m, { mode: 'wr', name: 'norecl' });
+    const va = p.alloc(64);
+    m.cpu(0).write64(va, 0x5e5en);
+    p.protect();
+    expect(p.reclaimable).toBe(false);
+    const kept = [...p.areas, p.descriptorArea];
+    for (const a of kept) expect(a.reclaimable).toBe(false);
+    const frames = kept.flatMap((a) => [...a.pfns]);
+    const free = m.phys.freeFrames;
+    p.destroy({ reclaim: true }); // asks for the frames back: a NO_RECL pool keeps them
+    expect(m.phys.freeFrames).toBe(free);
+    for (const pfn of frames) {
+      expect(m.phys.frameFlags[pfn] & PG.QUARANTINED).toBe(PG.QUARANTINED);
+      expect(['wr', 'ro']).toContain(m.frameLevel(pfn));
+    }
+    expect(() => m.cpu(1).read8(va)).toThrow(PageFault);
+    expect(m.auditProtections()).toEqual([]);
   });
 
   it('bad arguments and exhaustion throw typed errors and change nothing', async () => {

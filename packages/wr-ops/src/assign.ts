@@ -1,10 +1,13 @@
-import type { Cpu, Steps } from '@prmem/core';
+import { type Cpu, InvalidArgumentError, type Steps } from '@prmem/core';
 import { type PlannedOp, runOneSync, runPlanned, type WrRunResult } from './engine.js';
-import { checkTarget, refuse } from './target.js';
+import { checkCpu, refuse, validateTarget } from './target.js';
 import { isWrSize, pointerStore, scalarStore, type WrSize } from './values.js';
 
 /** Checks the size operand of a single store or atomic (part of the target). */
 export function checkWrSize(cpu: Cpu, operation: string, dst: unknown, size: unknown): WrSize {
+  checkCpu(cpu);
+  if (typeof operation !== 'string')
+    throw new InvalidArgumentError('operation', operation, 'must be a string');
   if (!isWrSize(size)) refuse(cpu, operation, dst, size, 'bad-size', 'size must be 1, 2, 4 or 8');
   return size;
 }
@@ -34,7 +37,7 @@ function planAssign(
 ): PlannedOp {
   const n = checkWrSize(cpu, operation, dst, size);
   const op = scalarStore(dst, value, n);
-  return { op, target: checkTarget(cpu, operation, dst, n) };
+  return { op, target: validateTarget(cpu, operation, dst, n, 1, false) };
 }
 
 /** The synchronous forms run the same plan with no scheduler in between. */
@@ -57,13 +60,20 @@ export const wrInt = (cpu: Cpu, dst: number, v: number) => assign(cpu, dst, v, 4
 /** `wr_long`: a C long on LP64 (8 bytes). */
 export const wrLong = (cpu: Cpu, dst: number, v: number | bigint) =>
   assign(cpu, dst, v, 8, 'wrLong');
+/** `wr_bool`: a C bool (1 byte). Only `true`/`false` (or 0/1) are accepted: no truthiness. */
 export const wrBool = (cpu: Cpu, dst: number, v: boolean) =>
-  assign(cpu, dst, v ? 1 : 0, 1, 'wrBool');
+  assign(cpu, dst, boolByte(v), 1, 'wrBool');
+
+function boolByte(v: unknown): 0 | 1 {
+  if (v === true || v === 1) return 1;
+  if (v === false || v === 0) return 0;
+  throw new InvalidArgumentError('bool value', v, 'must be true, false, 0 or 1');
+}
 
 /** Validates a pointer store and builds its op. */
 function planPtr(cpu: Cpu, dst: number, ptr: number, operation: string, align = 1): PlannedOp {
   const op = pointerStore(dst, ptr);
-  return { op, target: checkTarget(cpu, operation, dst, 8, { align }) };
+  return { op, target: validateTarget(cpu, operation, dst, 8, align, false) };
 }
 
 /** Stores a kernel pointer (a 48-bit VA, 0 for NULL) in canonical 8-byte form. */

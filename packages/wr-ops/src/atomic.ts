@@ -1,7 +1,7 @@
-import { type Cpu, drain, type Steps, type WrOp } from '@prmem/core';
+import { type Cpu, drain, InvalidArgumentError, type Steps, type WrOp } from '@prmem/core';
 import { checkWrSize } from './assign.js';
 import { runPlanned } from './engine.js';
-import { checkTarget } from './target.js';
+import { validateTarget } from './target.js';
 import { signed, toUnsigned, type WrSize } from './values.js';
 
 /**
@@ -9,6 +9,12 @@ import { signed, toUnsigned, type WrSize } from './values.js';
  * `fn(old)` in the same step, so no other CPU can interleave (a LOCK-prefixed
  * instruction, an LL/SC loop, or the hypervisor's xchg/cmpxchg/add). The target must be
  * naturally aligned, as for the kernel's atomics. Returns the old value (unsigned bits).
+ *
+ * `fn` runs inside the write window, so it cannot be checked beforehand: if it throws or
+ * returns something that is not an integer of `size` bytes (bigint, signed or unsigned
+ * reading), the old value is stored back unchanged (as a failed cmpxchg does), the
+ * window closes normally, and the error (fn's own, or an InvalidArgumentError for a bad
+ * result) is thrown afterwards.
  */
 export function* wrRmwSteps(
   cpu: Cpu,
@@ -18,9 +24,29 @@ export function* wrRmwSteps(
   fn: (old: bigint) => bigint,
 ): Steps<bigint> {
   const n = checkWrSize(cpu, operation, dst, size);
-  const target = checkTarget(cpu, operation, dst, n, { align: n });
-  const op: WrOp & { kind: 'rmw' } = { kind: 'rmw', va: dst, size: n, fn, old: 0n };
+  if (typeof fn !== 'function')
+    throw new InvalidArgumentError('rmw function', fn, 'must be a function of the old value');
+  const target = validateTarget(cpu, operation, dst, n, n, false);
+  const bits = BigInt(n * 8);
+  let failure: unknown;
+  const guarded = (old: bigint): bigint => {
+    try {
+      const v = fn(old);
+      if (typeof v === 'bigint' && v >= -(1n << (bits - 1n)) && v < 1n << bits)
+        return BigInt.asUintN(n * 8, v);
+      failure = new InvalidArgumentError(
+        'rmw result',
+        v,
+        `must be a bigint that fits in ${n} bytes`,
+      );
+    } catch (e) {
+      failure = e;
+    }
+    return old;
+  };
+  const op: WrOp & { kind: 'rmw' } = { kind: 'rmw', va: dst, size: n, fn: guarded, old: 0n };
   yield* runPlanned(cpu, [{ op, target }], false);
+  if (failure !== undefined) throw failure;
   return BigInt.asUintN(n * 8, op.old);
 }
 

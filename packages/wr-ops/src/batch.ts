@@ -1,7 +1,7 @@
 import { type Cpu, InvalidArgumentError, type Steps, type WrOp } from '@prmem/core';
 import { checkWrSize } from './assign.js';
 import { type PlannedOp, runPlanned, runPlannedSync, type WrRunResult } from './engine.js';
-import { checkTarget } from './target.js';
+import { checkCpu, validateTarget } from './target.js';
 import { pointerStore, scalarStore, type WrSize } from './values.js';
 
 /** Collects the writes of one batch; nothing runs until the callback returns. */
@@ -14,46 +14,86 @@ export interface WrBatchWriter {
 }
 
 interface Request {
-  readonly op: WrOp;
-  readonly len: number;
+  /** Undefined for an empty memcpy/memset: its target is validated, nothing is written. */
+  readonly op: WrOp | undefined;
+  readonly va: unknown;
+  readonly len: unknown;
   readonly what: string;
 }
 
 /** Builds the ops of a batch: values are checked as they are added, targets later. */
 export function collectBatch(cpu: Cpu, fill: (w: WrBatchWriter) => void): Request[] {
+  checkCpu(cpu);
+  if (typeof fill !== 'function')
+    throw new InvalidArgumentError('batch callback', fill, 'must be a function');
   const reqs: Request[] = [];
+  let open = true;
+  const add = (r: Request) => {
+    // A writer kept past its callback would add writes no one validates or runs.
+    if (!open)
+      throw new InvalidArgumentError('batch writer', r.what, 'used after its callback returned');
+    reqs.push(r);
+  };
   const w: WrBatchWriter = {
     memcpy(dst, src) {
       if (!(src instanceof Uint8Array))
         throw new InvalidArgumentError('source', src, 'must be a Uint8Array');
-      if (src.length > 0)
-        reqs.push({
-          op: { kind: 'write', va: dst, data: src.slice() },
-          len: src.length,
-          what: 'memcpy',
-        });
+      add({
+        op: src.length > 0 ? { kind: 'write', va: dst, data: src.slice() } : undefined,
+        va: dst,
+        len: src.length,
+        what: 'memcpy',
+      });
     },
     memset(dst, byte, len) {
       if (typeof byte !== 'number' || !Number.isInteger(byte) || byte < 0 || byte > 255)
         throw new InvalidArgumentError('byte', byte, 'must be an integer in [0, 255]');
-      if (len !== 0)
-        reqs.push({ op: { kind: 'set', va: dst, value: byte, len }, len, what: 'memset' });
+      add({
+        op: len !== 0 ? { kind: 'set', va: dst, value: byte, len } : undefined,
+        va: dst,
+        len,
+        what: 'memset',
+      });
     },
     assign(dst, value, size) {
       const n = checkWrSize(cpu, 'wrBatch', dst, size);
-      reqs.push({ op: scalarStore(dst, value, n), len: n, what: 'assign' });
+      add({ op: scalarStore(dst, value, n), va: dst, len: n, what: 'assign' });
     },
     ptr(dst, ptr) {
-      reqs.push({ op: pointerStore(dst, ptr), len: 8, what: 'ptr' });
+      add({ op: pointerStore(dst, ptr), va: dst, len: 8, what: 'ptr' });
     },
   };
-  fill(w);
+  try {
+    fill(w);
+  } finally {
+    open = false;
+  }
   return reqs;
 }
 
-/** Validates every target of a batch; the first bad one is refused and nothing runs. */
+/**
+ * Validates every target of a batch; the first bad one is refused and nothing runs. Empty
+ * copies and fills are validated (their address) and then dropped.
+ */
 export function planBatch(cpu: Cpu, operation: string, reqs: readonly Request[]): PlannedOp[] {
-  return reqs.map((r) => ({ op: r.op, target: checkTarget(cpu, operation, r.op.va, r.len) }));
+  if (!Array.isArray(reqs)) throw new InvalidArgumentError('requests', reqs, 'must be an array');
+  const out: PlannedOp[] = [];
+  for (const r of reqs) {
+    // The target is what the op itself writes: a request cannot name one address and
+    // carry an op for another.
+    const op = r?.op;
+    const va = op ? op.va : r?.va;
+    const len = !op
+      ? r?.len
+      : op.kind === 'write'
+        ? op.data.length
+        : op.kind === 'set'
+          ? op.len
+          : op.size;
+    const target = validateTarget(cpu, operation, va, len, 1, op === undefined);
+    if (op) out.push({ op, target });
+  }
+  return out;
 }
 
 /**

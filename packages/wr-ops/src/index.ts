@@ -13,3 +13,4 @@ export * from './prlist.js';
 export { checkTarget, type TargetOptions, type WrTarget } from './target.js';
 export { isWrSize, type WrSize } from './values.js';
 export * from './violation.js';
+export { ListCorruptionError } from './listerror.js';

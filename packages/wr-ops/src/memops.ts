@@ -1,11 +1,13 @@
-import { type Cpu, InvalidArgumentError, type Steps } from '@prmem/core';
+import { type Cpu, checkVa, InvalidArgumentError, type Steps } from '@prmem/core';
 import { NO_RUN, type PlannedOp, runOneSync, runPlanned, type WrRunResult } from './engine.js';
-import { checkTarget } from './target.js';
+import { checkCpu, validateTarget } from './target.js';
 
 /**
  * Validates a copy and takes its bytes (the operation copies `src` when it starts, so a
  * caller changing `src` afterwards changes nothing); undefined for an empty copy, which
- * writes nothing and validates nothing (as memcpy with n = 0).
+ * writes nothing but still has its target validated, as the series' `__wr_op` checks the
+ * range before it looks at the length (`low <= high`: n = 0 passes only on a write-rare
+ * address).
  */
 function planMemcpy(
   cpu: Cpu,
@@ -13,10 +15,11 @@ function planMemcpy(
   src: Uint8Array,
   operation: string,
 ): PlannedOp | undefined {
+  checkCpu(cpu);
   if (!(src instanceof Uint8Array))
     throw new InvalidArgumentError('source', src, 'must be a Uint8Array');
+  const target = validateTarget(cpu, operation, dst, src.length, 1, true);
   if (src.length === 0) return undefined;
-  const target = checkTarget(cpu, operation, dst, src.length);
   return { op: { kind: 'write', va: dst, data: src.slice() }, target };
 }
 
@@ -41,10 +44,10 @@ export function wrMemcpy(cpu: Cpu, dst: number, src: Uint8Array): WrRunResult {
  * (a fault there leaves the destination untouched).
  */
 function planMemcpyFrom(cpu: Cpu, dst: number, srcVa: number, len: number): PlannedOp | undefined {
-  const operation = 'wrMemcpyFrom';
+  const target = validateTarget(cpu, 'wrMemcpyFrom', dst, len, 1, true);
+  checkVa(srcVa, 'source address');
   if (len === 0) return undefined;
-  checkTarget(cpu, operation, dst, len);
-  return planMemcpy(cpu, dst, cpu.readBytes(srcVa, len), operation);
+  return { op: { kind: 'write', va: dst, data: cpu.readBytes(srcVa, len) }, target };
 }
 
 /** Copies `len` bytes from kernel VA `srcVa` to `dst` through write-rare. */
@@ -63,12 +66,13 @@ export function wrMemcpyFrom(cpu: Cpu, dst: number, srcVa: number, len: number):
   return p ? runOneSync(cpu, p) : NO_RUN;
 }
 
-/** Validates a fill; undefined for an empty one. */
+/** Validates a fill; undefined for an empty one (its target validated all the same). */
 function planMemset(cpu: Cpu, dst: number, byte: number, len: number): PlannedOp | undefined {
+  checkCpu(cpu);
   if (typeof byte !== 'number' || !Number.isInteger(byte) || byte < 0 || byte > 255)
     throw new InvalidArgumentError('byte', byte, 'must be an integer in [0, 255]');
+  const target = validateTarget(cpu, 'wrMemset', dst, len, 1, true);
   if (len === 0) return undefined;
-  const target = checkTarget(cpu, 'wrMemset', dst, len);
   return { op: { kind: 'set', va: dst, value: byte, len }, target };
 }
 

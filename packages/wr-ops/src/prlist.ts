@@ -6,9 +6,17 @@
  * and only then writes: non-RCU forms in one batch, RCU forms in stages around the
  * publishing `wrRcuAssignPointer`.
  */
-import { BadAddressError, type Cpu, drain, InvalidArgumentError, type Steps } from '@prmem/core';
+import {
+  type Cpu,
+  checkVa,
+  drain,
+  fromCanonical,
+  InvalidArgumentError,
+  type Steps,
+} from '@prmem/core';
 import { type PlannedOp, runPlanned, type WrRunResult } from './engine.js';
-import { checkTarget } from './target.js';
+import { ListCorruptionError } from './listerror.js';
+import { checkCpu, validateTarget } from './target.js';
 import { pointerStore, scalarStore } from './values.js';
 
 /** Offsets and size of `struct list_head`. */
@@ -21,6 +29,26 @@ export const POISON_POINTER_DELTA = 0xdead_0000_0000_0000n;
 export const LIST_POISON1 = 0x100n + POISON_POINTER_DELTA;
 /** Stored in `prev` by list_del and list_del_rcu. */
 export const LIST_POISON2 = 0x122n + POISON_POINTER_DELTA;
+/** The security event a refused list corruption records. */
+export const LIST_CORRUPT_EVENT = 'list-corruption';
+
+const P1_LO = Number(LIST_POISON1 & 0xffff_ffffn);
+const P2_LO = Number(LIST_POISON2 & 0xffff_ffffn);
+const P_HI = Number(POISON_POINTER_DELTA >> 32n);
+
+/** What a pointer slot holds, when it is not a pointer. */
+const POISON1 = -2;
+const POISON2 = -3;
+const UNMAPPED = -4;
+const NONCANONICAL = -1;
+
+function describe(p: number): string {
+  if (p === POISON1) return 'LIST_POISON1';
+  if (p === POISON2) return 'LIST_POISON2';
+  if (p === UNMAPPED) return 'an unmapped slot';
+  if (p === NONCANONICAL) return 'a non-canonical value';
+  return `0x${p.toString(16)}`;
+}
 
 type Value = number | bigint;
 type Stage =
@@ -31,25 +59,66 @@ type Stage =
 /**
  * The stores of one list operation, computed against the pointers as they will be:
  * reads see earlier stores of the same operation, as they would in the kernel's code.
+ * Pointers are read as the kernel's tables map them (a software walk, like the target
+ * check: no TLB fill, no counters), so a refused operation leaves every TLB as it was.
  */
 class ListTx {
   readonly stages: Stage[] = [];
   private readonly overlay = new Map<number, Value>();
-  constructor(private readonly cpu: Cpu) {}
+  constructor(
+    private readonly cpu: Cpu,
+    readonly operation: string,
+  ) {}
 
-  private read(at: number): number {
+  /** The pointer in slot `at`, or POISON1/POISON2/UNMAPPED/NONCANONICAL. */
+  private load(at: number): number {
     const v = this.overlay.get(at);
-    if (typeof v === 'bigint')
-      throw new BadAddressError(at, 'poisoned list pointer (use after list_del)');
-    return v ?? this.cpu.readPtr(at);
+    if (typeof v === 'number') return v;
+    if (v === LIST_POISON1) return POISON1;
+    if (v === LIST_POISON2) return POISON2;
+    const b = at >= 0 && at + 8 <= 2 ** 48 ? this.cpu.owner.peek(at, 8) : null;
+    if (!b) return UNMAPPED;
+    const dv = new DataView(b.buffer);
+    const lo = dv.getUint32(0, true);
+    const hi = dv.getUint32(4, true);
+    if (hi === P_HI && lo === P1_LO) return POISON1;
+    if (hi === P_HI && lo === P2_LO) return POISON2;
+    return fromCanonical(lo, hi);
   }
 
+  /** `e->next` as it is (poison and garbage included), for the checks. */
+  rawNext(e: number): number {
+    return e < 0 ? UNMAPPED : this.load(e + LIST_NEXT);
+  }
+
+  rawPrev(e: number): number {
+    return e < 0 ? UNMAPPED : this.load(e + LIST_PREV);
+  }
+
+  /** `e->next`, which must be a pointer: anything else is a corrupted list. */
   next(e: number): number {
-    return this.read(e + LIST_NEXT);
+    const p = this.rawNext(e);
+    if (p < 0) this.corrupt(e, `${hex(e)}->next is ${describe(p)}`);
+    return p;
   }
 
   prev(e: number): number {
-    return this.read(e + LIST_PREV);
+    const p = this.rawPrev(e);
+    if (p < 0) this.corrupt(e, `${hex(e)}->prev is ${describe(p)}`);
+    return p;
+  }
+
+  /** Records the corruption (a security event) and refuses the operation; nothing is written yet. */
+  corrupt(entry: number, detail: string): never {
+    this.cpu.owner.reportSecurityEvent({
+      kind: LIST_CORRUPT_EVENT,
+      cpu: this.cpu.id,
+      address: entry,
+      size: LIST_HEAD_SIZE,
+      operation: this.operation,
+      detail,
+    });
+    throw new ListCorruptionError(this.operation, entry, this.cpu.id, detail);
   }
 
   private store(at: number, value: Value): void {
@@ -78,9 +147,16 @@ class ListTx {
   }
 }
 
+const hex = (v: number) => `0x${v.toString(16)}`;
+
 function checkNode(what: string, v: unknown): asserts v is number {
-  if (typeof v !== 'number' || !Number.isInteger(v))
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v >= 2 ** 48)
     throw new InvalidArgumentError(what, v, 'must be the address of a list_head');
+}
+
+function checkSync(sync: unknown): asserts sync is () => void {
+  if (typeof sync !== 'function')
+    throw new InvalidArgumentError('sync', sync, 'must be a function (a synchronize_rcu model)');
 }
 
 /** Validates every store of the operation, then runs its stages in order. */
@@ -91,7 +167,7 @@ function* commit(cpu: Cpu, operation: string, tx: ListTx): Steps<WrRunResult> {
     return stores.map(({ at, value }) => ({
       op: typeof value === 'bigint' ? scalarStore(at, value, 8) : pointerStore(at, value),
       // Pointer slots are naturally aligned, so each store is single-copy atomic.
-      target: checkTarget(cpu, operation, at, 8, { align: 8 }),
+      target: validateTarget(cpu, operation, at, 8, 8, false),
     }));
   });
   let total = { ops: 0, plainOps: 0, sessions: 0, windows: 0 };
@@ -117,13 +193,73 @@ function* commit(cpu: Cpu, operation: string, tx: ListTx): Steps<WrRunResult> {
   return total;
 }
 
-function* run(cpu: Cpu, operation: string, build: (tx: ListTx) => void): Steps<WrRunResult> {
-  const tx = new ListTx(cpu);
+/**
+ * Runs a list operation: the list_heads it certainly writes (`writes`: [address, bytes])
+ * are validated as write-rare targets first, then the kernel's reads and checks, then
+ * every store is validated and the stores run.
+ */
+function* run(
+  cpu: Cpu,
+  operation: string,
+  writes: readonly (readonly [number, number])[],
+  build: (tx: ListTx) => void,
+): Steps<WrRunResult> {
+  for (const [va, len] of writes) validateTarget(cpu, operation, va, len, 8, false);
+  const tx = new ListTx(cpu, operation);
   build(tx);
   return yield* commit(cpu, operation, tx);
 }
 
-// ---- the kernel's helpers, against a transaction -------------------------------------
+// ---- the kernel's helpers, against a transaction, with CONFIG_LIST_HARDENED's checks ---
+
+/**
+ * __list_add_valid: `prev` and `next` are neighbours, and `n` is neither — so adding a
+ * node twice in a row is refused. As in the kernel, `n`'s own pointers are not read (its
+ * memory may hold anything, e.g. a stale entry of a list that was re-initialised), so a
+ * second add of a node that sits elsewhere in a list is not caught here; prListCheck
+ * (CONFIG_DEBUG_LIST) finds the damage afterwards.
+ */
+function addValid(tx: ListTx, n: number, prev: number, next: number): void {
+  const np = tx.rawPrev(next);
+  if (np !== prev)
+    tx.corrupt(
+      next,
+      `list_add corruption: next->prev should be ${hex(prev)}, but was ${describe(np)}`,
+    );
+  const pn = tx.rawNext(prev);
+  if (pn !== next)
+    tx.corrupt(
+      prev,
+      `list_add corruption: prev->next should be ${hex(next)}, but was ${describe(pn)}`,
+    );
+  if (n === prev || n === next)
+    tx.corrupt(n, `list_add double add: new=${hex(n)}, prev=${hex(prev)}, next=${hex(next)}`);
+}
+
+/** __list_del_entry_valid: not poisoned, not NULL, and both neighbours point back at it. */
+function delValid(tx: ListTx, e: number): { prev: number; next: number } {
+  const next = tx.rawNext(e);
+  const prev = tx.rawPrev(e);
+  if (next === POISON1) tx.corrupt(e, `list_del corruption, ${hex(e)}->next is LIST_POISON1`);
+  if (prev === POISON2) tx.corrupt(e, `list_del corruption, ${hex(e)}->prev is LIST_POISON2`);
+  if (next <= 0)
+    tx.corrupt(
+      e,
+      `list_del corruption, ${hex(e)}->next is ${next === 0 ? 'NULL' : describe(next)}`,
+    );
+  if (prev <= 0)
+    tx.corrupt(
+      e,
+      `list_del corruption, ${hex(e)}->prev is ${prev === 0 ? 'NULL' : describe(prev)}`,
+    );
+  const pn = tx.rawNext(prev);
+  if (pn !== e)
+    tx.corrupt(e, `list_del corruption. prev->next should be ${hex(e)}, but was ${describe(pn)}`);
+  const np = tx.rawPrev(next);
+  if (np !== e)
+    tx.corrupt(e, `list_del corruption. next->prev should be ${hex(e)}, but was ${describe(np)}`);
+  return { prev, next };
+}
 
 function initHead(tx: ListTx, h: number): void {
   tx.setNext(h, h);
@@ -132,6 +268,7 @@ function initHead(tx: ListTx, h: number): void {
 
 function add(tx: ListTx, n: number, prev: number, next: number): void {
   // __list_add
+  addValid(tx, n, prev, next);
   tx.setPrev(next, n);
   tx.setNext(n, next);
   tx.setPrev(n, prev);
@@ -140,6 +277,7 @@ function add(tx: ListTx, n: number, prev: number, next: number): void {
 
 function addRcu(tx: ListTx, n: number, prev: number, next: number): void {
   // __list_add_rcu: the new node is complete before it is published.
+  addValid(tx, n, prev, next);
   tx.setNext(n, next);
   tx.setPrev(n, prev);
   tx.publishNext(prev, n);
@@ -148,14 +286,58 @@ function addRcu(tx: ListTx, n: number, prev: number, next: number): void {
 
 function delEntry(tx: ListTx, e: number): void {
   // __list_del_entry
-  const prev = tx.prev(e);
-  const next = tx.next(e);
+  const { prev, next } = delValid(tx, e);
   tx.setPrev(next, prev);
   tx.setNext(prev, next);
 }
 
+/**
+ * The checks before `node` takes `old`'s place (list_replace has none in the kernel; a
+ * hardened list refuses the same corruption as list_del does): `old` is validly linked.
+ * With `noSelf`, `node` must not be `old` (replace_init and replace_rcu of an entry by
+ * itself would leave it linked but empty, or linked with a poisoned `prev`; a plain
+ * replace by itself changes nothing and is allowed).
+ */
+function replaceValid(
+  tx: ListTx,
+  old: number,
+  node: number,
+  noSelf: boolean,
+): { prev: number; next: number } {
+  const r = delValid(tx, old);
+  if (noSelf && node === old) tx.corrupt(node, `list_replace of ${hex(old)} by itself`);
+  return r;
+}
+
+/**
+ * The checks before `list`'s entries are joined between `prev` and `next`: `list` is not
+ * the list it joins, its ends point back at it, and `prev`/`next` are neighbours.
+ */
+function spliceValid(tx: ListTx, list: number, prev: number, next: number): void {
+  if (list === prev || list === next) tx.corrupt(list, `list_splice of ${hex(list)} into itself`);
+  const first = tx.next(list);
+  const last = tx.prev(list);
+  if (tx.rawPrev(first) !== list)
+    tx.corrupt(list, `list_splice corruption: first->prev should be ${hex(list)}`);
+  if (tx.rawNext(last) !== list)
+    tx.corrupt(list, `list_splice corruption: last->next should be ${hex(list)}`);
+  const np = tx.rawPrev(next);
+  if (np !== prev)
+    tx.corrupt(
+      next,
+      `list_splice corruption: next->prev should be ${hex(prev)}, but was ${describe(np)}`,
+    );
+  const pn = tx.rawNext(prev);
+  if (pn !== next)
+    tx.corrupt(
+      prev,
+      `list_splice corruption: prev->next should be ${hex(next)}, but was ${describe(pn)}`,
+    );
+}
+
 function splice(tx: ListTx, list: number, prev: number, next: number): void {
   // __list_splice
+  spliceValid(tx, list, prev, next);
   const first = tx.next(list);
   const last = tx.prev(list);
   tx.setPrev(first, prev);
@@ -166,6 +348,7 @@ function splice(tx: ListTx, list: number, prev: number, next: number): void {
 
 function spliceRcu(tx: ListTx, list: number, prev: number, next: number, sync: () => void): void {
   // __list_splice_init_rcu
+  spliceValid(tx, list, prev, next);
   const first = tx.next(list);
   const last = tx.prev(list);
   initHead(tx, list);
@@ -178,29 +361,47 @@ function spliceRcu(tx: ListTx, list: number, prev: number, next: number, sync: (
 
 // ---- the public operations (Steps forms, then synchronous forms) ----------------------
 
+/** The list_head at `e` (both pointers), and one pointer of it. */
+const whole = (e: number) => [e, LIST_HEAD_SIZE] as const;
+const nextOf = (e: number) => [e + LIST_NEXT, 8] as const;
+const prevOf = (e: number) => [e + LIST_PREV, 8] as const;
+
+function start(cpu: Cpu, nodes: readonly (readonly [string, unknown])[]): void {
+  checkCpu(cpu);
+  for (const [what, v] of nodes) checkNode(what, v);
+}
+
 export function* prListInitSteps(cpu: Cpu, head: number): Steps<WrRunResult> {
-  checkNode('head', head);
-  return yield* run(cpu, 'prListInit', (tx) => initHead(tx, head));
+  start(cpu, [['head', head]]);
+  return yield* run(cpu, 'prListInit', [whole(head)], (tx) => initHead(tx, head));
 }
 
 /** list_add: inserts `node` right after `head`. */
 export function* prListAddSteps(cpu: Cpu, node: number, head: number): Steps<WrRunResult> {
-  checkNode('node', node);
-  checkNode('head', head);
-  return yield* run(cpu, 'prListAdd', (tx) => add(tx, node, head, tx.next(head)));
+  start(cpu, [
+    ['node', node],
+    ['head', head],
+  ]);
+  return yield* run(cpu, 'prListAdd', [whole(node), nextOf(head)], (tx) =>
+    add(tx, node, head, tx.next(head)),
+  );
 }
 
 /** list_add_tail: inserts `node` right before `head` (at the tail). */
 export function* prListAddTailSteps(cpu: Cpu, node: number, head: number): Steps<WrRunResult> {
-  checkNode('node', node);
-  checkNode('head', head);
-  return yield* run(cpu, 'prListAddTail', (tx) => add(tx, node, tx.prev(head), head));
+  start(cpu, [
+    ['node', node],
+    ['head', head],
+  ]);
+  return yield* run(cpu, 'prListAddTail', [whole(node), prevOf(head)], (tx) =>
+    add(tx, node, tx.prev(head), head),
+  );
 }
 
 /** list_del: unlinks `entry` and poisons its pointers. */
 export function* prListDelSteps(cpu: Cpu, entry: number): Steps<WrRunResult> {
-  checkNode('entry', entry);
-  return yield* run(cpu, 'prListDel', (tx) => {
+  start(cpu, [['entry', entry]]);
+  return yield* run(cpu, 'prListDel', [whole(entry)], (tx) => {
     delEntry(tx, entry);
     tx.setNext(entry, LIST_POISON1);
     tx.setPrev(entry, LIST_POISON2);
@@ -209,47 +410,49 @@ export function* prListDelSteps(cpu: Cpu, entry: number): Steps<WrRunResult> {
 
 /** list_del_init: unlinks `entry` and makes it an empty list. */
 export function* prListDelInitSteps(cpu: Cpu, entry: number): Steps<WrRunResult> {
-  checkNode('entry', entry);
-  return yield* run(cpu, 'prListDelInit', (tx) => {
+  start(cpu, [['entry', entry]]);
+  return yield* run(cpu, 'prListDelInit', [whole(entry)], (tx) => {
     delEntry(tx, entry);
     initHead(tx, entry);
   });
 }
 
+function replace(tx: ListTx, old: number, node: number, noSelf: boolean): void {
+  const { prev, next } = replaceValid(tx, old, node, noSelf);
+  tx.setNext(node, next);
+  tx.setPrev(next, node);
+  tx.setPrev(node, prev);
+  tx.setNext(prev, node);
+}
+
 /** list_replace: `node` takes `old`'s place; `old`'s pointers are left as they were. */
 export function* prListReplaceSteps(cpu: Cpu, old: number, node: number): Steps<WrRunResult> {
-  checkNode('old', old);
-  checkNode('node', node);
-  return yield* run(cpu, 'prListReplace', (tx) => {
-    const next = tx.next(old);
-    const prev = tx.prev(old);
-    tx.setNext(node, next);
-    tx.setPrev(next, node);
-    tx.setPrev(node, prev);
-    tx.setNext(prev, node);
-  });
+  start(cpu, [
+    ['old', old],
+    ['node', node],
+  ]);
+  return yield* run(cpu, 'prListReplace', [whole(node)], (tx) => replace(tx, old, node, false));
 }
 
 /** list_replace_init: as prListReplace, then `old` becomes an empty list. */
 export function* prListReplaceInitSteps(cpu: Cpu, old: number, node: number): Steps<WrRunResult> {
-  checkNode('old', old);
-  checkNode('node', node);
-  return yield* run(cpu, 'prListReplaceInit', (tx) => {
-    const next = tx.next(old);
-    const prev = tx.prev(old);
-    tx.setNext(node, next);
-    tx.setPrev(next, node);
-    tx.setPrev(node, prev);
-    tx.setNext(prev, node);
+  start(cpu, [
+    ['old', old],
+    ['node', node],
+  ]);
+  return yield* run(cpu, 'prListReplaceInit', [whole(node), whole(old)], (tx) => {
+    replace(tx, old, node, true);
     initHead(tx, old);
   });
 }
 
 /** list_move: unlinks `entry` and adds it after `head`. */
 export function* prListMoveSteps(cpu: Cpu, entry: number, head: number): Steps<WrRunResult> {
-  checkNode('entry', entry);
-  checkNode('head', head);
-  return yield* run(cpu, 'prListMove', (tx) => {
+  start(cpu, [
+    ['entry', entry],
+    ['head', head],
+  ]);
+  return yield* run(cpu, 'prListMove', [whole(entry), nextOf(head)], (tx) => {
     delEntry(tx, entry);
     add(tx, entry, head, tx.next(head));
   });
@@ -257,9 +460,11 @@ export function* prListMoveSteps(cpu: Cpu, entry: number, head: number): Steps<W
 
 /** list_move_tail: unlinks `entry` and adds it before `head`. */
 export function* prListMoveTailSteps(cpu: Cpu, entry: number, head: number): Steps<WrRunResult> {
-  checkNode('entry', entry);
-  checkNode('head', head);
-  return yield* run(cpu, 'prListMoveTail', (tx) => {
+  start(cpu, [
+    ['entry', entry],
+    ['head', head],
+  ]);
+  return yield* run(cpu, 'prListMoveTail', [whole(entry), prevOf(head)], (tx) => {
     delEntry(tx, entry);
     add(tx, entry, tx.prev(head), head);
   });
@@ -273,9 +478,12 @@ function* spliceOp(
   tail: boolean,
   reinit: boolean,
 ): Steps<WrRunResult> {
-  checkNode('list', list);
-  checkNode('head', head);
-  return yield* run(cpu, operation, (tx) => {
+  start(cpu, [
+    ['list', list],
+    ['head', head],
+  ]);
+  return yield* run(cpu, operation, [], (tx) => {
+    if (list === head) tx.corrupt(list, `list_splice of ${hex(list)} into itself`);
     if (tx.next(list) === list) return; // list_empty: nothing to splice
     if (tail) splice(tx, list, tx.prev(head), head);
     else splice(tx, list, head, tx.next(head));
@@ -300,16 +508,24 @@ export const prListSpliceTailInitSteps = (cpu: Cpu, list: number, head: number) 
 
 /** list_add_rcu: builds `node` fully, then publishes it with wrRcuAssignPointer. */
 export function* prListAddRcuSteps(cpu: Cpu, node: number, head: number): Steps<WrRunResult> {
-  checkNode('node', node);
-  checkNode('head', head);
-  return yield* run(cpu, 'prListAddRcu', (tx) => addRcu(tx, node, head, tx.next(head)));
+  start(cpu, [
+    ['node', node],
+    ['head', head],
+  ]);
+  return yield* run(cpu, 'prListAddRcu', [whole(node), nextOf(head)], (tx) =>
+    addRcu(tx, node, head, tx.next(head)),
+  );
 }
 
 /** list_add_tail_rcu. */
 export function* prListAddTailRcuSteps(cpu: Cpu, node: number, head: number): Steps<WrRunResult> {
-  checkNode('node', node);
-  checkNode('head', head);
-  return yield* run(cpu, 'prListAddTailRcu', (tx) => addRcu(tx, node, tx.prev(head), head));
+  start(cpu, [
+    ['node', node],
+    ['head', head],
+  ]);
+  return yield* run(cpu, 'prListAddTailRcu', [whole(node), prevOf(head)], (tx) =>
+    addRcu(tx, node, tx.prev(head), head),
+  );
 }
 
 /**
@@ -317,8 +533,8 @@ export function* prListAddTailRcuSteps(cpu: Cpu, node: number, head: number): St
  * on; only `prev` is poisoned. Free the entry after a grace period.
  */
 export function* prListDelRcuSteps(cpu: Cpu, entry: number): Steps<WrRunResult> {
-  checkNode('entry', entry);
-  return yield* run(cpu, 'prListDelRcu', (tx) => {
+  start(cpu, [['entry', entry]]);
+  return yield* run(cpu, 'prListDelRcu', [prevOf(entry)], (tx) => {
     delEntry(tx, entry);
     tx.setPrev(entry, LIST_POISON2);
   });
@@ -326,11 +542,12 @@ export function* prListDelRcuSteps(cpu: Cpu, entry: number): Steps<WrRunResult> 
 
 /** list_replace_rcu: `node` is complete before it replaces `old` for readers. */
 export function* prListReplaceRcuSteps(cpu: Cpu, old: number, node: number): Steps<WrRunResult> {
-  checkNode('old', old);
-  checkNode('node', node);
-  return yield* run(cpu, 'prListReplaceRcu', (tx) => {
-    const next = tx.next(old);
-    const prev = tx.prev(old);
+  start(cpu, [
+    ['old', old],
+    ['node', node],
+  ]);
+  return yield* run(cpu, 'prListReplaceRcu', [whole(node), prevOf(old)], (tx) => {
+    const { prev, next } = replaceValid(tx, old, node, true);
     tx.setNext(node, next);
     tx.setPrev(node, prev);
     tx.publishNext(prev, node);
@@ -350,9 +567,13 @@ export function* prListSpliceInitRcuSteps(
   head: number,
   sync: () => void = () => {},
 ): Steps<WrRunResult> {
-  checkNode('list', list);
-  checkNode('head', head);
-  return yield* run(cpu, 'prListSpliceInitRcu', (tx) => {
+  start(cpu, [
+    ['list', list],
+    ['head', head],
+  ]);
+  checkSync(sync);
+  return yield* run(cpu, 'prListSpliceInitRcu', [], (tx) => {
+    if (list === head) tx.corrupt(list, `list_splice of ${hex(list)} into itself`);
     if (tx.next(list) === list) return;
     spliceRcu(tx, list, head, tx.next(head), sync);
   });
@@ -365,9 +586,13 @@ export function* prListSpliceTailInitRcuSteps(
   head: number,
   sync: () => void = () => {},
 ): Steps<WrRunResult> {
-  checkNode('list', list);
-  checkNode('head', head);
-  return yield* run(cpu, 'prListSpliceTailInitRcu', (tx) => {
+  start(cpu, [
+    ['list', list],
+    ['head', head],
+  ]);
+  checkSync(sync);
+  return yield* run(cpu, 'prListSpliceTailInitRcu', [], (tx) => {
+    if (list === head) tx.corrupt(list, `list_splice of ${hex(list)} into itself`);
     if (tx.next(list) === list) return;
     spliceRcu(tx, list, tx.prev(head), head, sync);
   });
@@ -410,8 +635,15 @@ export const prListSpliceTailInitRcu = (cpu: Cpu, list: number, head: number, sy
 
 // ---- reading lists (ordinary loads, as a reader does) --------------------------------
 
+function checkMax(max: unknown): asserts max is number {
+  if (typeof max !== 'number' || !Number.isInteger(max) || max < 0)
+    throw new InvalidArgumentError('max', max, 'must be a non-negative integer');
+}
+
 /** list_empty. */
 export function prListEmpty(cpu: Cpu, head: number): boolean {
+  checkCpu(cpu);
+  checkVa(head, 'list head');
   return cpu.readPtr(head + LIST_NEXT) === head;
 }
 
@@ -426,6 +658,9 @@ export function prListEntriesReverse(cpu: Cpu, head: number, max = 1 << 20): num
 }
 
 function walk(cpu: Cpu, head: number, field: number, max: number): number[] {
+  checkCpu(cpu);
+  checkVa(head, 'list head');
+  checkMax(max);
   const out: number[] = [];
   for (let p = cpu.readPtr(head + field); p !== head; p = cpu.readPtr(p + field)) {
     if (out.length >= max)
@@ -440,6 +675,9 @@ function walk(cpu: Cpu, head: number, field: number, max: number): number[] {
  * `prev->next == node`. Returns the first inconsistency, or undefined.
  */
 export function prListCheck(cpu: Cpu, head: number, max = 1 << 20): string | undefined {
+  checkCpu(cpu);
+  checkVa(head, 'list head');
+  checkMax(max);
   let p = head;
   for (let n = 0; n <= max; n++) {
     const next = cpu.readPtr(p + LIST_NEXT);

@@ -1,4 +1,4 @@
-import { DESC_OFFSETS, createPool, findPool, poolTable } from '@prmem/pool';
+import { DESC_OFFSETS, FIXED_OFFSETS, createPool, findPool } from '@prmem/pool';
 import { wrAssign } from '@prmem/wr-ops';
 import { defineAttack, expect } from './define.js';
 import type { PrmemError } from '@prmem/core';
@@ -117,23 +117,27 @@ export const POOL: readonly Attack[] = [
     title: 'tamper with pool metadata in the pool table',
     category: 'pool',
     description:
-      "plain stores to a protected ro pool's descriptor in the pool table: its level (to writable) and its limit",
+      "plain stores to a protected ro pool's metadata: its level (to writable) in the pool table, its limit in its read-only descriptor",
     expect: expect('stopped'),
     perform: ({ machine: m }) => {
       const { pool } = protectedPool(m, 'ro', 'meta-victim');
-      const desc = poolTable(m).start + pool.id * 64;
+      const desc = pool.slotVa;
+      const fixed = pool.fixedVa;
       const cpu = m.cpu(0);
       const obs = observeWrites(
         m,
-        [{ va: desc, len: 64, what: 'pool descriptor' }],
+        [
+          { va: desc, len: 64, what: 'pool table slot' },
+          { va: fixed, len: 64, what: 'pool descriptor' },
+        ],
         [
           [
             `level field ${hex(desc + DESC_OFFSETS.level)}`,
             () => cpu.write32(desc + DESC_OFFSETS.level, 0),
           ],
           [
-            `limit field ${hex(desc + DESC_OFFSETS.limit)}`,
-            () => cpu.write32(desc + DESC_OFFSETS.limit, 0),
+            `limit field ${hex(fixed + FIXED_OFFSETS.limit)}`,
+            () => cpu.write32(fixed + FIXED_OFFSETS.limit, 0),
           ],
         ],
       );

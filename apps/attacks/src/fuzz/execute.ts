@@ -115,6 +115,8 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
             align,
             name: `fuzz${pi}`,
             cpu: model.cpu,
+            // The model's destroy(reclaim) gives frames back: a reclaimable pool does.
+            reclaimable: true,
           }),
         );
       });

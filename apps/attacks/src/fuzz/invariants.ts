@@ -75,6 +75,7 @@ export function checkInvariants(model: Model, w: World): void {
         throw new FuzzFailure(`frame ${pfn} of ${area.name} does not point back at it`);
     if (area === table) continue;
     const owner = realPools.find((p) => p.ownerId === area.owner);
+    if (owner?.descriptorArea === area) continue;
     if (!owner?.areas.includes(area))
       throw new FuzzFailure(`live area ${area.name} belongs to no live pool`);
   }

@@ -161,7 +161,9 @@ export function destroy(m: Model, pi: number, reclaim: boolean): Outcome {
   const p = m.pools[pi];
   if (p.destroyed) return { kind: 'pool-error', code: 'EPOOLDESTROYED' };
   p.destroyed = true;
+  // Its areas and its read-only descriptor page.
   if (!reclaim) for (const a of p.areas) m.quarantinedPages += a.pages;
+  if (!reclaim) m.quarantinedPages += 1;
   return OK;
 }
 

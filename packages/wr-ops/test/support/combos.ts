@@ -138,3 +138,49 @@ export function diffBytes(got: Uint8Array, want: Uint8Array): string | undefined
   const i = got.findIndex((b, k) => b !== want[k]);
   return `byte ${i}: got ${got[i]}, want ${want[i]}`;
 }
+
+/**
+ * The whole machine, for "a refused call changes nothing": physical memory, frame
+ * metadata, free frames, every counter and clock (m.stats()), every CPU's TLB, the areas,
+ * open windows, and the number of security events.
+ */
+export function machineState(m: Machine): { memory: Uint8Array; rest: string; events: number } {
+  const b64 = (a: ArrayBufferView) =>
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+  const cpus = Array.from({ length: m.cpuCount }, (_, i) => i);
+  return {
+    memory: m.phys.bytes.slice(),
+    events: m.securityEvents().length,
+    rest: JSON.stringify({
+      free: m.phys.freeFrames,
+      frames: [m.phys.frameFlags, m.phys.frameOwner, m.phys.frameArea].map(b64),
+      stats: m.stats(),
+      tlbs: cpus.map((i) => {
+        const t = m.cpu(i).tlb;
+        return [t.tag, t.rtag, t.wtag, t.pa, t.addend, t.flags].map(b64).join('|');
+      }),
+      windows: cpus.map((i) => m.windowOpen(i)),
+      areas: m.liveAreas.map((a) => `${a.id}:${a.level}:${a.flags}`),
+    }),
+  };
+}
+
+/** Throws unless only the security-event count changed, by `events`. */
+export function expectUnchanged(
+  before: ReturnType<typeof machineState>,
+  after: ReturnType<typeof machineState>,
+  events = 0,
+): void {
+  if (Buffer.compare(before.memory, after.memory) !== 0) {
+    const i = before.memory.findIndex((b, k) => b !== after.memory[k]);
+    throw new Error(`physical memory changed at pa 0x${i.toString(16)}`);
+  }
+  if (after.rest !== before.rest) {
+    const a = JSON.parse(before.rest) as Record<string, unknown>;
+    const b = JSON.parse(after.rest) as Record<string, unknown>;
+    const keys = Object.keys(a).filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+    throw new Error(`machine state changed: ${keys.join(', ')}`);
+  }
+  if (after.events !== before.events + events)
+    throw new Error(`${after.events - before.events} security events, expected ${events}`);
+}
