@@ -145,8 +145,9 @@ export function protectedPool(
   mode: PoolMode,
   name: string,
   limit?: 'wr' | 'ro',
+  extra: { readonly reclaimable?: boolean } = {},
 ): PoolObject {
-  const pool = createPool(m, { mode, name, ...(limit ? { limit } : {}) });
+  const pool = createPool(m, { mode, name, ...(limit ? { limit } : {}), ...extra });
   const obj = pool.alloc(64);
   const cpu = m.cpu(0);
   for (let i = 0; i < 64; i += 8) {

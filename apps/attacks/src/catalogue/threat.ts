@@ -12,6 +12,7 @@ import {
   type Steps,
   type WrOp,
 } from '@prmem/core';
+import { arm64Of } from '@prmem/arch-arm64';
 import { createPool, findPool } from '@prmem/pool';
 import { wrAssign, wrAssignSteps } from '@prmem/wr-ops';
 import { defineAttack, expect } from './define.js';
@@ -23,8 +24,10 @@ import {
   GOOD,
   hex,
   notApplicable,
+  observeWrites,
   plainWrite,
   protectedPool,
+  rewritePteWritable,
   sameBytes,
 } from './support.js';
 import type { Attack, Observation } from './types.js';
@@ -403,7 +406,7 @@ export const THREAT: readonly Attack[] = [
       "a mechanism session is built for pool A's object; before it runs, A is destroyed (frames reclaimed) and a new read-only pool B gets A's frame; then the session runs. A second session, already open on pool C, faces C's destroy: the window must not write a released frame",
     expect: expect('detected'),
     perform: ({ machine: m }) => {
-      const a = protectedPool(m, 'wr', 'outlived-a');
+      const a = protectedPool(m, 'wr', 'outlived-a', undefined, { reclaimable: true });
       const frameA = m.translate(a.obj) - (a.obj % PAGE_SIZE);
       const built = m.mechanism.session(m.cpu(0), [store8(a.obj, EVIL)]);
       const events: string[] = [];
@@ -414,25 +417,80 @@ export const THREAT: readonly Attack[] = [
         parts.push(`${what}: ${r.threw ? r.refusal : 'done'}`);
       };
       run('destroy A (reclaim)', () => a.pool.destroy({ reclaim: true }));
-      const b = protectedPool(m, 'ro', 'outlived-b');
+      const b = protectedPool(m, 'ro', 'outlived-b', undefined, { reclaimable: true });
       const reusedB = m.translate(b.obj) - (b.obj % PAGE_SIZE) === frameA;
       const bBefore = m.peek(b.obj, 64);
       run('run the session built for A', finish(m, built, '')[1]);
-      const c = protectedPool(m, 'wr', 'outlived-c');
+      const c = protectedPool(m, 'wr', 'outlived-c', undefined, { reclaimable: true });
       const paC = m.translate(c.obj);
       const open = m.mechanism.session(m.cpu(1), [store8(c.obj, EVIL)]);
       stepUntil(open, () => m.windowOpen(1));
       run('destroy C while a window on it is open', () => c.pool.destroy({ reclaim: true }));
       const freedC = c.pool.destroyed;
+      const frameC = paC - (paC % PAGE_SIZE);
+      const afterDestroy = m.phys.bytes.slice(frameC, frameC + PAGE_SIZE);
       run('finish the window on C', finish(m, open, '')[1]);
       const landed: string[] = [];
       if (!sameBytes(bBefore, m.peek(b.obj, 64))) landed.push("B's object changed");
       // If C's frame was released under the open window, the window must not write it:
       // the frame is the allocator's (anybody's) now.
-      const evil = new DataView(m.phys.bytes.buffer).getBigUint64(paC, true) === EVIL;
-      if (freedC && evil) landed.push("the open window wrote C's released frame");
+      const wrote = !sameBytes(afterDestroy, m.phys.bytes.slice(frameC, frameC + PAGE_SIZE));
+      if (freedC && wrote) landed.push("the open window wrote C's released frame");
       parts.push(`B ${reusedB ? 'got' : 'did not get'} A's frame`);
       return { landed: landed.length > 0, events, detail: [...parts, ...landed].join('; ') };
     },
   }),
+  ...[false, true].map((reclaimable) =>
+    defineAttack({
+      id: reclaimable ? 'el2-release-reclaimable' : 'el2-unregister-sealed',
+      title: reclaimable
+        ? "EL1 releases a reclaimable read-only pool's range at EL2, rewrites it, registers it again"
+        : "EL1 unregisters a sealed (non-reclaimable) read-only pool's range at EL2",
+      category: 'hypervisor',
+      description: `arbitrary EL1 code (A5) issues HVC unregister for a protected ro pool${reclaimable ? ' created reclaimable: true' : ''}, makes its stage-1 PTE writable through the direct map, stores, and registers the range read-only again`,
+      expect: expect(
+        reclaimable ? 'unprotected' : 'detected',
+        {
+          'x86-64': ['n/a', 'no hypervisor'],
+          'nommu-alias': ['n/a', 'no hypervisor'],
+          toy: ['n/a', 'no hypervisor'],
+        },
+        reclaimable
+          ? 'a reclaimable range may be given back by EL1 (HKIP *_RECL): EL2 scrubs it first, so its data is erased, never kept; EL1 may then write and re-register it. Only non-reclaimable ranges hold against EL1'
+          : undefined,
+      ),
+      perform: ({ machine: m }) => {
+        if (m.backend.name !== 'arm64') return notApplicable('no hypervisor');
+        const { pool, obj } = protectedPool(m, 'ro', 'el2-victim', undefined, { reclaimable });
+        const area = pool.areas[0];
+        const el2 = arm64Of(m).el2;
+        const cpu = m.cpu(0);
+        let released = false;
+        const obs = observeWrites(
+          m,
+          [{ va: obj, len: 8, what: 'the pool object' }],
+          [
+            [
+              'HVC unregister',
+              () => {
+                el2.hvc(cpu, { fn: 'unregister', start: area.start, size: area.size });
+                released = true;
+              },
+            ],
+            [
+              'stage-1 PTE made writable, plain store',
+              () => {
+                rewritePteWritable(m, cpu, obj);
+                plainWrite(cpu, obj)();
+              },
+            ],
+          ],
+        );
+        // The attacker covers its tracks: the range is registered read-only again.
+        if (released)
+          el2.hvc(cpu, { fn: 'register_ro', start: area.start, size: area.size, reclaimable });
+        return obs;
+      },
+    }),
+  ),
 ];
