@@ -83,7 +83,10 @@ export function differentialProperty(
 ) {
   const cpus = opts.cpus ?? DEFAULT_CPUS;
   const userMm = combos.every((c) => c.userMm);
-  const program = fc.array(opArb(cpus, userMm), { maxLength: opts.maxOps ?? 30, size: 'max' });
+  const program = fc.array(opArb(cpus, userMm, false), {
+    maxLength: opts.maxOps ?? 30,
+    size: 'max',
+  });
   return fc.asyncProperty(preludeArb, program, async (prelude, ops) => {
     const snaps: Snapshot[] = [];
     for (const c of combos) {

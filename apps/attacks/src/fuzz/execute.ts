@@ -3,12 +3,13 @@
  * machine does it; any difference is a FuzzFailure. Used by the fc.commands runner, the
  * differential test and the CLI alike.
  */
-import { type Cpu, drain, PageFault } from '@prmem/core';
-import { createPool, PoolError } from '@prmem/pool';
+import { type Cpu, drain, type Machine, PAGE_SIZE, PageFault, PrmemError } from '@prmem/core';
+import { createPool, type Pool, PoolError } from '@prmem/pool';
 import {
   WriteRareViolation,
   type WrBatchWriter,
   wrAssign,
+  wrAssignSteps,
   wrBatch,
   wrMemcpy,
   wrMemset,
@@ -53,6 +54,7 @@ export function applicable(model: M.Model, op: Op): boolean {
     case 'protect':
     case 'makeReadOnly':
     case 'destroy':
+    case 'lower':
       return model.pools.length > 0;
     default:
       return model.allocs.length > 0;
@@ -75,6 +77,10 @@ export function resolvePicks(model: M.Model, op: Op): Op {
     case 'makeReadOnly':
     case 'destroy':
       return { ...op, pool: pool(op.pool) };
+    case 'lower':
+      return { ...op, pool: pool(op.pool), alloc: alloc(op.alloc) };
+    case 'abandon':
+      return { ...op, alloc: alloc(op.alloc) };
     case 'wr':
       return { ...op, part: { ...op.part, alloc: alloc(op.part.alloc) } };
     case 'batch':
@@ -234,7 +240,119 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
       else m.arch.flushLocalPage(cpu, va);
       return done(M.OK);
     }
+    case 'lower': {
+      const pi = op.pool % model.pools.length;
+      const ai = model.allocs.length > 0 ? op.alloc % model.allocs.length : -1;
+      const call = lowerCall(model, w, cpu, op, w.pools[pi], pi, ai);
+      if (!call) return done(M.OK);
+      // A hardware fault (the plain store) may fill the TLB and count its walk; an API
+      // refusal may change nothing at all.
+      const strict = op.what !== 'meta-slot';
+      const before = freeze(m, w, strict);
+      let refused: unknown;
+      try {
+        call();
+      } catch (e) {
+        if (!(e instanceof PrmemError)) throw e;
+        refused = e;
+      }
+      if (refused === undefined) throw new FuzzFailure(`${text}: the attacker's call went through`);
+      const d = compareFrozen(before, freeze(m, w, strict));
+      if (d)
+        throw new FuzzFailure(
+          `${text}: refused (${(refused as PrmemError).code}) but changed ${d}`,
+        );
+      return { op: text, outcome: 'refused' };
+    }
+    case 'abandon': {
+      const ai = op.alloc % model.allocs.length;
+      const a = model.allocs[ai];
+      const level = M.allocLevel(model, ai);
+      const va = w.allocs[ai];
+      const want = M.wrTarget(model, ai);
+      const old = a.bytes[0];
+      const got = classify(() => {
+        const s = wrAssignSteps(cpu, va, BigInt(op.value), 1);
+        for (let i = 0; i < op.steps; i++) if (s.next().done) return;
+        s.return(undefined as never);
+      });
+      expectOutcome(text, want, got);
+      if (got.kind === 'ok' && level !== 'gone') {
+        // Abandoned before or after its write: the byte is the old value or the new one.
+        const now = m.peek(va, 1)?.[0];
+        if (now !== old && now !== op.value)
+          throw new FuzzFailure(`${text}: byte is 0x${now?.toString(16)}, neither old nor new`);
+        M.applyWrite(model, { alloc: ai, off: 0, data: Uint8Array.of(now as number) });
+      }
+      return done(got);
+    }
   }
+}
+
+/** The attacker's call for a 'lower' op, or undefined when it has nothing to aim at. */
+function lowerCall(
+  model: M.Model,
+  w: World,
+  cpu: Cpu,
+  op: Extract<Op, { k: 'lower' }>,
+  pool: Pool,
+  pi: number,
+  ai: number,
+): (() => void) | undefined {
+  const m = w.m;
+  const area = model.pools[pi].destroyed ? undefined : pool.areas[0];
+  switch (op.what) {
+    case 'protect':
+      return area && (() => m.protect(area.start, area.size, op.level, cpu.id));
+    case 'protect-part':
+      return area && (() => m.protect(area.start, PAGE_SIZE, op.level, cpu.id));
+    case 'protect-direct-map': {
+      if (!area) return undefined;
+      const dm = m.directMapVa(m.translate(area.start));
+      return () => m.protect(dm, PAGE_SIZE, op.level, cpu.id);
+    }
+    case 'vfree':
+      return area && (() => m.vfree(area, {}, cpu.id));
+    case 'mechanism': {
+      // Only memory that is not protected write-rare: the mechanism must refuse it.
+      if (ai < 0 || M.allocLevel(model, ai) === 'wr') return undefined;
+      const va = w.allocs[ai];
+      return () => drain(m.mechanism.session(cpu, [{ kind: 'store', va, size: 1, lo: 1, hi: 0 }]));
+    }
+    case 'meta-fixed':
+      return () => wrAssign(cpu, pool.fixedVa + 4, 0xff, 4);
+    case 'meta-slot':
+      return () => cpu.write32(pool.slotVa + 20, 2);
+  }
+}
+
+/** What a refused call must leave as it was (security events aside). */
+function freeze(m: Machine, w: World, strict: boolean) {
+  const cpus = Array.from({ length: m.cpuCount }, (_, i) => m.cpu(i));
+  return {
+    bytes: m.phys.bytes.slice(),
+    flags: m.phys.frameFlags.slice(),
+    free: m.phys.freeFrames,
+    areas: JSON.stringify(m.liveAreas.map((a) => [a.id, a.level, a.flags])),
+    pools: JSON.stringify(w.pools.map((p) => [p.destroyed, p.areas.length])),
+    cpus: JSON.stringify(
+      cpus.map((c) => [c.mm.id, c.asid, c.irqsDisabled, c.preemptCount, m.windowOpen(c)]),
+    ),
+    stats: strict ? JSON.stringify(m.stats()) : '',
+    tlbs: strict ? JSON.stringify(cpus.map((c) => [...c.tlb.entries()])) : '',
+  };
+}
+
+function compareFrozen(
+  a: ReturnType<typeof freeze>,
+  b: ReturnType<typeof freeze>,
+): string | undefined {
+  if (Buffer.compare(a.bytes, b.bytes) !== 0) return 'physical memory';
+  if (Buffer.compare(Buffer.from(a.flags.buffer), Buffer.from(b.flags.buffer)) !== 0)
+    return 'frame flags';
+  for (const k of ['free', 'areas', 'pools', 'cpus', 'stats', 'tlbs'] as const)
+    if (a[k] !== b[k]) return k;
+  return undefined;
 }
 
 function wrPart(cpu: Cpu, w: World, part: WrPart, r: M.Resolved): void {

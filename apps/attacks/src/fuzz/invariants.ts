@@ -30,6 +30,16 @@ export function checkInvariants(model: Model, w: World): void {
       throw new FuzzFailure(`findPool(a${i}) is not p${a.pool}`);
   }
 
+  // 1b. No window, lock or pin outlives its operation, finished or abandoned.
+  for (let i = 0; i < m.cpuCount; i++) {
+    const c = m.cpu(i);
+    if (m.windowOpen(c) || c.irqsDisabled || c.preemptCount !== 0 || c.mm.kind === 'wr')
+      throw new FuzzFailure(`CPU${i} left in a window (IRQs off, preempt, or alias mm loaded)`);
+  }
+  for (const a of m.liveAreas)
+    for (const pfn of a.pfns)
+      if (m.framePins(pfn) !== 0) throw new FuzzFailure(`frame ${pfn} of ${a.name} still pinned`);
+
   // 2. No writable translation to protected memory (tables, TLBs, CPU state).
   const findings = m.auditProtections();
   if (findings.length > 0) {

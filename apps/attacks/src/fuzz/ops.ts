@@ -59,7 +59,38 @@ export type Op =
   | { readonly k: 'write'; readonly alloc: number; readonly off: number; readonly data: Uint8Array }
   | { readonly k: 'read'; readonly alloc: number }
   /** INVLPG-style local flush of one allocation's page, or a kernel-range shootdown. */
-  | { readonly k: 'flush'; readonly alloc: number; readonly global: boolean };
+  | { readonly k: 'flush'; readonly alloc: number; readonly global: boolean }
+  /**
+   * An attacker's call below the pool API (threat model A2/A3): core's protect or vfree
+   * without the owner's handle, the mechanism driven directly at memory that is not
+   * write-rare, write-rare or plain stores to pool metadata. Every one must be refused
+   * and leave the machine exactly as it was.
+   */
+  | {
+      readonly k: 'lower';
+      readonly what: LowerCall;
+      readonly pool: number;
+      readonly alloc: number;
+      readonly level: 'wr' | 'ro';
+    }
+  /** A write-rare session stepped `steps` times, then abandoned (return()) mid-way. */
+  | {
+      readonly k: 'abandon';
+      readonly alloc: number;
+      readonly steps: number;
+      readonly value: number;
+    };
+
+export const LOWER_CALLS = [
+  'protect',
+  'protect-part',
+  'protect-direct-map',
+  'vfree',
+  'mechanism',
+  'meta-fixed',
+  'meta-slot',
+] as const;
+export type LowerCall = (typeof LOWER_CALLS)[number];
 
 const pick = fc.nat({ max: 1 << 20 });
 const bytes = (max: number) => fc.uint8Array({ minLength: 1, maxLength: max });
@@ -106,8 +137,12 @@ export const preludeArb: fc.Arbitrary<Op[]> = fc
   .array(fc.tuple(createArb, allocArb), { minLength: 1, maxLength: 3 })
   .map((pairs) => pairs.flatMap(([c, a], i) => [c, { ...a, pool: i }]));
 
-/** The arbitrary of one op; `cpus` bounds the acting-CPU choice; `userMm` allows mm switches. */
-export function opArb(cpus: number, userMm = true): fc.Arbitrary<Op> {
+/**
+ * The arbitrary of one op; `cpus` bounds the acting-CPU choice; `userMm` allows mm
+ * switches; `abandon` allows sessions abandoned after N steps (whose effect depends on
+ * how many steps a mechanism takes before its write, so not for differential runs).
+ */
+export function opArb(cpus: number, userMm = true, abandon = true): fc.Arbitrary<Op> {
   return fc.oneof(
     {
       weight: 1,
@@ -157,6 +192,25 @@ export function opArb(cpus: number, userMm = true): fc.Arbitrary<Op> {
       weight: 1,
       arbitrary: fc.record({ k: fc.constant('flush' as const), alloc: pick, global: fc.boolean() }),
     },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        k: fc.constant('lower' as const),
+        what: fc.constantFrom(...LOWER_CALLS),
+        pool: pick,
+        alloc: pick,
+        level: fc.constantFrom('wr' as const, 'ro' as const),
+      }),
+    },
+    {
+      weight: abandon ? 1 : 0,
+      arbitrary: fc.record({
+        k: fc.constant('abandon' as const),
+        alloc: pick,
+        steps: fc.integer({ min: 1, max: 10 }),
+        value: fc.integer({ min: 0, max: 255 }),
+      }),
+    },
   );
 }
 
@@ -204,5 +258,9 @@ export function describeOp(op: Op): string {
       return `read(a${op.alloc})`;
     case 'flush':
       return `flush(a${op.alloc}, ${op.global ? 'kernel range' : 'local page'})`;
+    case 'lower':
+      return `lower ${op.what}(p${op.pool}, a${op.alloc}, ${op.level})`;
+    case 'abandon':
+      return `wrAssign(a${op.alloc}, ${op.value}) abandoned after ${op.steps} steps`;
   }
 }
