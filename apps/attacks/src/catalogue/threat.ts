@@ -13,8 +13,15 @@ import {
   type WrOp,
 } from '@prmem/core';
 import { arm64Of } from '@prmem/arch-arm64';
-import { createPool, findPool } from '@prmem/pool';
-import { wrAssign, wrAssignSteps } from '@prmem/wr-ops';
+import { createPool, DESC_OFFSETS, FIXED_OFFSETS, FLAG_DESTROYED, findPool } from '@prmem/pool';
+import {
+  prListAdd,
+  prListCheck,
+  prListInit,
+  wrAssign,
+  wrAssignSteps,
+  wrMemset,
+} from '@prmem/wr-ops';
 import { defineAttack, expect } from './define.js';
 import {
   aliasMappings,
@@ -37,6 +44,8 @@ const CORE_REFUSALS = new Set(['EPERM', 'ECEILING', 'EBUSY', 'ESTALE', 'EINVAL',
 const coreRefusal = (e: PrmemError): boolean =>
   CORE_REFUSALS.has(e.code) ||
   e.name === 'WrTargetError' ||
+  e.name === 'PoolError' ||
+  e.name === 'ListCorruptionError' ||
   e.name === 'PageFault' ||
   e.name === 'HypercallRefused' ||
   e.name === 'WriteRareViolation';
@@ -493,4 +502,110 @@ export const THREAT: readonly Attack[] = [
       },
     }),
   ),
+  defineAttack({
+    id: 'pool-meta-wr-fixed',
+    title: "write-rare stores to another pool's creation-time fields",
+    category: 'pool',
+    description:
+      "wrAssign (A3: a write-rare primitive) on a wr pool's fixed descriptor: its limit raised to 'ro' (so makeReadOnly could deny its updates) and its WR mode bit cleared; then makeReadOnly()",
+    expect: expect('detected'),
+    perform: ({ machine: m }) => {
+      const { pool } = protectedPool(m, 'wr', 'meta-fixed');
+      const cpu = m.cpu(0);
+      const f = pool.fixedVa;
+      return observe(
+        m,
+        [
+          { va: f + FIXED_OFFSETS.limit, what: 'the limit field' },
+          { va: f + FIXED_OFFSETS.mode, what: 'the mode field' },
+        ],
+        [
+          ['wrAssign(limit, ro)', () => wrAssign(cpu, f + FIXED_OFFSETS.limit, 2, 4)],
+          ['wrAssign(mode, 0)', () => wrAssign(cpu, f + FIXED_OFFSETS.mode, 0, 4)],
+          ['makeReadOnly()', () => pool.makeReadOnly()],
+        ],
+        () =>
+          pool.destroyed || m.protectionOf(pool.areas[0].start) === 'ro'
+            ? 'the pool went read-only'
+            : undefined,
+      );
+    },
+  }),
+  defineAttack({
+    id: 'pool-meta-wr-slot',
+    title: "write-rare stores to another pool's changing fields",
+    category: 'pool',
+    description:
+      "wrAssign on a wr pool's table slot, whose fields are write-rare by design: its destroyed flag set (a zombie that could never be released) and its level pushed to 'ro'. The pool must not obey: it reports the corruption, refuses to use the slot, and destroy() still releases it",
+    expect: expect('detected'),
+    perform: ({ machine: m }) => {
+      const { pool, obj } = protectedPool(m, 'wr', 'meta-slot');
+      const cpu = m.cpu(0);
+      const slot = pool.slotVa;
+      const events: string[] = [];
+      const parts: string[] = [];
+      const landed: string[] = [];
+      const run = (what: string, fn: () => void): boolean => {
+        const r = attempt(m, fn, coreRefusal);
+        events.push(...r.events);
+        parts.push(`${what}: ${r.threw ? r.refusal : 'went through'}`);
+        return !r.threw;
+      };
+      // The stores themselves land (the slot is write-rare memory): what matters is
+      // whether the pool obeys them.
+      run('wrAssign(flags, destroyed)', () =>
+        wrAssign(cpu, slot + DESC_OFFSETS.flags, FLAG_DESTROYED, 4),
+      );
+      run('wrAssign(level, ro)', () => wrAssign(cpu, slot + DESC_OFFSETS.level, 2, 4));
+      if (run('alloc() on the corrupted pool', () => pool.alloc(8)))
+        landed.push('the pool obeyed a corrupted slot');
+      if (!run('wrAssign to its object', () => wrAssign(cpu, obj, GOOD + 3n, 8)))
+        landed.push("the pool's updates are blocked");
+      if (!run('destroy()', () => pool.destroy({ reclaim: true })) || !pool.destroyed)
+        landed.push('the pool cannot be released (a zombie)');
+      return { landed: landed.length > 0, events, detail: [...parts, ...landed].join('; ') };
+    },
+  }),
+  defineAttack({
+    id: 'prlist-double-add',
+    title: 'add a node that is already on a write-rare list',
+    category: 'wr-target',
+    description:
+      'prListAdd of a node right after it was added to the same head: the second add would make a cycle; CONFIG_LIST_HARDENED-style checks (__list_add_valid) refuse it before any store',
+    expect: expect('detected'),
+    perform: ({ machine: m }) => {
+      const pool = createPool(m, { mode: 'start-wr', name: 'prlist' });
+      const head = pool.zalloc(16);
+      const node = pool.zalloc(16);
+      const cpu = m.cpu(0);
+      prListInit(cpu, head);
+      prListAdd(cpu, node, head);
+      const obs = observe(
+        m,
+        [
+          { va: head, what: 'the head' },
+          { va: node, what: 'the node' },
+        ],
+        [['prListAdd again', () => prListAdd(cpu, node, head)]],
+      );
+      prListCheck(cpu, head);
+      return obs;
+    },
+  }),
+  defineAttack({
+    id: 'wr-zero-length-ro',
+    title: 'a zero-length write-rare call aimed at read-only memory',
+    category: 'wr-target',
+    description:
+      'wrMemset of 0 bytes on a read-only pool object: it writes nothing, but the target is still validated and the refusal recorded (a zero-length call is no way around the check)',
+    expect: expect('detected'),
+    perform: ({ machine: m }) => {
+      const { obj } = protectedPool(m, 'ro', 'zero-len');
+      return observe(
+        m,
+        [{ va: obj, what: 'the object' }],
+        [['wrMemset(ro, 0 bytes)', () => wrMemset(m.cpu(0), obj, 0x41, 0)]],
+      );
+    },
+  }),
 ];
