@@ -1,0 +1,108 @@
+import { memo } from 'preact/compat';
+import type { CpuState, TlbRow } from '../model/cpustate.js';
+import { hex } from '../model/world.js';
+
+const GLOBAL = 0xfff;
+
+function TlbTableImpl({ cpu, rows }: { cpu: number; rows: readonly TlbRow[]; sig: string }) {
+  return (
+    <table class="tlb" data-testid={`tlb-cpu-${cpu}`}>
+      <thead>
+        <tr>
+          <th>slot</th>
+          <th>VA</th>
+          <th>PA</th>
+          <th>tag</th>
+          <th>W</th>
+          <th>D</th>
+          <th>what</th>
+          <th>stale?</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map((r) => (
+          <tr
+            key={r.slot}
+            class={`role-${r.role}${r.stale ? ' stale' : ''}`}
+            data-role={r.role}
+            data-global={String(r.global)}
+            data-asid={String(r.asid)}
+            data-writable={String(r.writable)}
+            data-stale={String(r.stale !== undefined)}
+          >
+            <td>{r.slot}</td>
+            <td>{hex(r.va)}</td>
+            <td>{hex(r.pa)}</td>
+            <td>{r.asid === GLOBAL ? 'global' : `asid ${r.asid}`}</td>
+            <td>{r.writable ? 'W' : '-'}</td>
+            <td>{r.dirty ? 'D' : '-'}</td>
+            <td>{r.role === 'other' ? '' : r.role}</td>
+            <td>{r.stale ?? ''}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** Re-rendered only when the rows changed (a step at 1,024 entries touches few of them). */
+const TlbTable = memo(TlbTableImpl, (a, b) => a.sig === b.sig && a.cpu === b.cpu);
+
+export function rowsSig(rows: readonly TlbRow[]): string {
+  let s = '';
+  for (const r of rows)
+    s += `${r.slot}:${r.va}:${r.pa}:${r.asid}:${r.writable ? 1 : 0}${r.dirty ? 1 : 0}:${r.role}:${r.stale ?? ''};`;
+  return s;
+}
+
+export function CpuCard(props: {
+  state: CpuState;
+  sig: string;
+  onAttack: (cpu: number) => void;
+  canAttack: boolean;
+}) {
+  const s = props.state;
+  return (
+    <section class={`cpu${s.inWindow ? ' in-window' : ''}`} data-testid={`cpu-${s.id}`}>
+      <h3>
+        CPU{s.id}
+        {s.inWindow ? <span class="badge window">write window open</span> : null}
+        {s.irqsDisabled ? <span class="badge irq">IRQs off</span> : null}
+      </h3>
+      <dl class="regs">
+        <dt>mm</dt>
+        <dd data-testid={`mm-cpu-${s.id}`}>{s.mm}</dd>
+        <dt>ASID/PCID</dt>
+        <dd>{s.asid}</dd>
+        <dt>IRQs</dt>
+        <dd>{s.irqsDisabled ? 'disabled' : 'enabled'}</dd>
+        {s.wp !== undefined ? (
+          <>
+            <dt>CR0.WP</dt>
+            <dd data-testid={`wp-cpu-${s.id}`}>{s.wp ? '1' : '0 (supervisor writes ignore R/W)'}</dd>
+          </>
+        ) : null}
+        {s.regs.map(([k, v]) => (
+          <>
+            <dt key={`k${k}`}>{k}</dt>
+            <dd key={`v${k}`}>{v}</dd>
+          </>
+        ))}
+      </dl>
+      <div class="tlb-head">
+        TLB: {s.tlb.length} shown of {s.tlbValid} valid
+      </div>
+      <div class="tlb-scroll">
+        <TlbTable cpu={s.id} rows={s.tlb} sig={props.sig} />
+      </div>
+      <button
+        type="button"
+        data-testid={`attack-cpu-${s.id}`}
+        disabled={!props.canAttack}
+        onClick={() => props.onAttack(s.id)}
+      >
+        CPU{s.id}: try a plain write
+      </button>
+    </section>
+  );
+}

@@ -1,0 +1,251 @@
+import { PAGE_SIZE } from '@prmem/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { runCatalogueAttack } from '../src/model/catalogue.js';
+import { cpuState } from '../src/model/cpustate.js';
+import { exploreRaces, replayRace } from '../src/model/races.js';
+import {
+  BACKENDS,
+  OPERATIONS,
+  parseScenario,
+  type Scenario,
+  ScenarioError,
+  scenarioFromQuery,
+  scenarioToQuery,
+} from '../src/model/scenario.js';
+import { walkVa } from '../src/model/walk.js';
+import { type Action, ExplorerError, World, worldAt } from '../src/model/world.js';
+
+const COMBOS = Object.values(BACKENDS).flatMap((b) =>
+  b.mechanisms.map((mechanism) => ({ arch: b.name, mechanism })),
+);
+
+function scenarioOf(over: Partial<Scenario>): Scenario {
+  return parseScenario({ arch: 'x86-64', cpus: 2, ...over });
+}
+
+/** Everything the explorer shows of a world, as one comparable value. */
+function observe(w: World) {
+  const m = w.machine;
+  return {
+    cpus: Array.from({ length: m.cpuCount }, (_, i) => cpuState(m, i, w.target, true)),
+    bytes: Array.from(m.peek(w.target, 8) ?? []),
+    stats: m.stats(),
+    history: w.history.map((h) => [h.label, h.deltas]),
+  };
+}
+
+describe('scenario in the URL', () => {
+  it('round-trips every valid scenario through the query string', () => {
+    const arb = fc
+      .constantFrom(...COMBOS)
+      .chain((c) =>
+        fc.record({
+          arch: fc.constant(c.arch),
+          mechanism: fc.constant(c.mechanism),
+          cpus: fc.integer({ min: 1, max: 8 }),
+          seed: fc.integer({ min: 0, max: 0xffffffff }),
+          op: fc.constantFrom(...OPERATIONS),
+          step: fc.integer({ min: 0, max: 100 }),
+          fill: fc.boolean(),
+        }),
+      );
+    fc.assert(
+      fc.property(arb, (s) => {
+        expect(scenarioFromQuery(scenarioToQuery(s))).toEqual(s);
+      }),
+    );
+  });
+
+  it('refuses a bad field with its name and the value as written', () => {
+    const bad: [Record<string, unknown>, string, unknown][] = [
+      [{ arch: 'sparc' }, 'arch', 'sparc'],
+      [{ arch: 'arm64', mechanism: 'cr0-wp' }, 'mechanism', 'cr0-wp'],
+      [{ cpus: '9' }, 'cpus', '9'],
+      [{ cpus: 0 }, 'cpus', 0],
+      [{ seed: '-1' }, 'seed', '-1'],
+      [{ op: 'wrMemset' }, 'op', 'wrMemset'],
+      [{ fill: 'yes' }, 'fill', 'yes'],
+    ];
+    for (const [input, field, value] of bad) {
+      const e = (() => {
+        try {
+          parseScenario(input);
+        } catch (x) {
+          return x;
+        }
+      })();
+      expect(e).toBeInstanceOf(ScenarioError);
+      expect(e).toMatchObject({ code: 'ESCENARIO', field, value });
+    }
+  });
+});
+
+describe('page walks decoded in the architecture format', () => {
+  it('arrive where the machine translates, in every mm, at every step of every mechanism', () => {
+    for (const c of COMBOS) {
+      for (const op of OPERATIONS) {
+        const w = new World(scenarioOf({ ...c, op }));
+        const m = w.machine;
+        for (let n = 0; n < 20 && !w.done; n++) {
+          const pa = m.translate(w.target);
+          const vas = [w.target, w.places.roConst, ...w.aliasesSeen];
+          if (pa >= 0) vas.push(m.directMapVa(pa - (pa % PAGE_SIZE)));
+          for (const mm of m.mms)
+            for (const va of vas) {
+              const t = walkVa(m, mm, va);
+              const want = m.translate(va, mm);
+              expect(t.pa ?? -1, `${c.arch}/${c.mechanism} ${op} ${mm.name} ${va}`).toBe(want);
+              if (t.pa !== undefined) expect(t.levels.length).toBeGreaterThan(0);
+            }
+          w.step();
+        }
+      }
+    }
+  });
+
+  it('agree with the machine for any VA of the kernel layout', () => {
+    const worlds = COMBOS.map((c) => new World(scenarioOf(c)));
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: worlds.length - 1 }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.constantFrom('directMap', 'vmallocStart', 'wrStart', 'imageStart'),
+        (i, frac, base) => {
+          const m = worlds[i].machine;
+          const start = m.layout[base as 'directMap'];
+          const va = start + Math.floor(frac * 64 * 2 ** 20);
+          for (const mm of m.mms) expect(walkVa(m, mm, va).pa ?? -1).toBe(m.translate(va, mm));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('shows stage 2 on arm64 only', () => {
+    for (const c of COMBOS) {
+      const w = new World(scenarioOf(c));
+      const t = walkVa(w.machine, w.machine.kernelMm, w.target);
+      expect(t.levels.some((l) => l.stage === 2)).toBe(c.arch === 'arm64');
+    }
+  });
+});
+
+describe('step back re-runs from the start', () => {
+  it('lands on exactly the state the forward run had at that step', () => {
+    const action: fc.Arbitrary<Action> = fc.oneof(
+      { weight: 3, arbitrary: fc.constant({ kind: 'step' } as const) },
+      {
+        weight: 1,
+        arbitrary: fc.record({
+          kind: fc.constant('attack' as const),
+          cpu: fc.integer({ min: 0, max: 2 }),
+          what: fc.constantFrom('target', 'alias', 'direct', 'ro' as const),
+        }),
+      },
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...COMBOS),
+        fc.constantFrom(...OPERATIONS),
+        fc.array(action, { maxLength: 14 }),
+        (c, op, actions) => {
+          const s = scenarioOf({ ...c, op, cpus: 3 });
+          const w = new World(s);
+          const seen: ReturnType<typeof observe>[] = [observe(w)];
+          for (const a of actions) {
+            if (a.kind === 'step') w.step();
+            else w.attack(a.cpu, a.what);
+            seen.push(observe(w));
+          }
+          const k = Math.floor(actions.length / 2);
+          expect(observe(worldAt(s, actions.slice(0, k)))).toEqual(seen[k]);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+});
+
+describe('attacks from another CPU', () => {
+  it('x86 alias-mm: the alias is a non-global entry in the alias PCID on CPU0 only, and CPU1 faults on it', () => {
+    const w = new World(scenarioOf({ mechanism: 'alias-mm' }));
+    while (!w.done && !/^store/.test(w.history.at(-1)?.label ?? '')) w.step();
+    expect(w.done).toBe(false);
+    const cpu0 = cpuState(w.machine, 0, w.target, false);
+    const alias = cpu0.tlb.filter((r) => r.role === 'alias');
+    expect(alias).toHaveLength(1);
+    expect(alias[0].global).toBe(false);
+    expect(alias[0].asid).toBe(cpu0.asid);
+    expect(cpu0.mm).not.toBe(w.machine.kernelMm.name);
+    expect(cpuState(w.machine, 1, w.target, true).tlb.some((r) => r.role === 'alias')).toBe(false);
+    const o = w.attack(1, 'alias');
+    expect(o.landed).toBe(false);
+    expect(o.fault).toMatchObject({ cpu: 1, access: 'write' });
+    // The target itself is read-only everywhere, and .rodata too.
+    expect(w.attack(1, 'target').landed).toBe(false);
+    expect(w.attack(1, 'ro').landed).toBe(false);
+  });
+
+  it('nommu direct-remap: CPU1 writes the target while the window is open, not before or after', () => {
+    const w = new World(scenarioOf({ arch: 'nommu-alias', mechanism: 'direct-remap' }));
+    expect(w.attack(1, 'target').landed).toBe(false);
+    const landed: boolean[] = [];
+    while (!w.done) {
+      w.step();
+      if (w.machine.windowOpen(0) || /writable|store/.test(w.history.at(-1)?.label ?? ''))
+        landed.push(w.attack(1, 'target').landed);
+    }
+    expect(landed).toContain(true);
+    expect(w.attack(1, 'target').landed).toBe(false);
+  });
+
+  it("x86 protect(): CPU1's writable entry is marked stale until the shootdown reaches it", () => {
+    const w = new World(scenarioOf({ op: 'protect', cpus: 2 }));
+    const staleAt: number[] = [];
+    expect(cpuState(w.machine, 1, w.target, false).tlb.some((r) => r.writable)).toBe(true);
+    while (!w.done) {
+      w.step();
+      if (cpuState(w.machine, 1, w.target, false).tlb.some((r) => r.stale)) staleAt.push(w.steps);
+    }
+    expect(staleAt.length).toBeGreaterThan(0);
+    expect(cpuState(w.machine, 1, w.target, true).tlb.some((r) => r.stale)).toBe(false);
+    expect(w.attack(1, 'target').landed).toBe(false);
+  });
+
+  it('refuses a CPU or a place that does not exist', () => {
+    const w = new World(scenarioOf({}));
+    expect(() => w.attack(7, 'target')).toThrow(ExplorerError);
+    expect(() => w.attack(0.5, 'target')).toThrow(ExplorerError);
+    expect(() => w.attack(0, 'nowhere' as 'target')).toThrow(ExplorerError);
+  });
+
+  it('fills every TLB slot when asked', () => {
+    const w = new World(scenarioOf({ cpus: 4, fill: true }));
+    for (let i = 0; i < 4; i++) expect(cpuState(w.machine, i, w.target, true).tlbValid).toBe(1024);
+  });
+});
+
+describe('races and the catalogue', () => {
+  it('finds the window of direct-remap and replays it to the violation; none for alias-mm', () => {
+    const bound = { attempts: 1, maxSchedules: 500, op: 'assign' as const };
+    const open = exploreRaces('nommu-alias', 'direct-remap', bound);
+    expect(open.violation?.message).toMatch(/landed/);
+    expect(open.documentedWindow).toBe(true);
+    const r = replayRace('nommu-alias', 'direct-remap', bound, open.violation!.choices, open.violation!.choices.length);
+    expect(r.violation).toBe(open.violation!.message);
+    expect(replayRace('nommu-alias', 'direct-remap', bound, open.violation!.choices, 0).steps).toEqual([]);
+    const closed = exploreRaces('x86-64', 'alias-mm', bound);
+    expect(closed.violation).toBeUndefined();
+    expect(closed.complete).toBe(true);
+    expect(closed.schedules).toBeGreaterThan(1);
+    expect(() => exploreRaces('x86-64', 'alias-mm', { ...bound, maxSchedules: 0 })).toThrow(ExplorerError);
+  });
+
+  it("runs a catalogue attack on the scenario's mechanism", async () => {
+    const r = await runCatalogueAttack('plain-write-rodata', 'x86-64', 'alias-mm', 1);
+    expect(r.combo).toBe('x86-64/alias-mm');
+    expect(r.match).toBe(true);
+    await expect(runCatalogueAttack('no-such-attack', 'x86-64', 'alias-mm', 1)).rejects.toThrow(ExplorerError);
+  });
+});
