@@ -34,7 +34,11 @@ export async function startHarness(): Promise<Harness> {
   if (!existsSync(CHROMIUM))
     throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (see .ci/run)`);
   await build({ root: APP_DIR, logLevel: 'warn' });
-  const server = await preview({ root: APP_DIR, preview: { port: 0, host: '127.0.0.1' }, logLevel: 'warn' });
+  const server = await preview({
+    root: APP_DIR,
+    preview: { port: 0, host: '127.0.0.1' },
+    logLevel: 'warn',
+  });
   const url = server.resolvedUrls?.local[0];
   if (!url) throw new Error('vite preview did not report its URL');
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });

@@ -37,19 +37,17 @@ function observe(w: World) {
 
 describe('scenario in the URL', () => {
   it('round-trips every valid scenario through the query string', () => {
-    const arb = fc
-      .constantFrom(...COMBOS)
-      .chain((c) =>
-        fc.record({
-          arch: fc.constant(c.arch),
-          mechanism: fc.constant(c.mechanism),
-          cpus: fc.integer({ min: 1, max: 8 }),
-          seed: fc.integer({ min: 0, max: 0xffffffff }),
-          op: fc.constantFrom(...OPERATIONS),
-          step: fc.integer({ min: 0, max: 100 }),
-          fill: fc.boolean(),
-        }),
-      );
+    const arb = fc.constantFrom(...COMBOS).chain((c) =>
+      fc.record({
+        arch: fc.constant(c.arch),
+        mechanism: fc.constant(c.mechanism),
+        cpus: fc.integer({ min: 1, max: 8 }),
+        seed: fc.integer({ min: 0, max: 0xffffffff }),
+        op: fc.constantFrom(...OPERATIONS),
+        step: fc.integer({ min: 0, max: 100 }),
+        fill: fc.boolean(),
+      }),
+    );
     fc.assert(
       fc.property(arb, (s) => {
         expect(scenarioFromQuery(scenarioToQuery(s))).toEqual(s);
@@ -232,20 +230,32 @@ describe('races and the catalogue', () => {
     const open = exploreRaces('nommu-alias', 'direct-remap', bound);
     expect(open.violation?.message).toMatch(/landed/);
     expect(open.documentedWindow).toBe(true);
-    const r = replayRace('nommu-alias', 'direct-remap', bound, open.violation!.choices, open.violation!.choices.length);
+    const r = replayRace(
+      'nommu-alias',
+      'direct-remap',
+      bound,
+      open.violation!.choices,
+      open.violation!.choices.length,
+    );
     expect(r.violation).toBe(open.violation!.message);
-    expect(replayRace('nommu-alias', 'direct-remap', bound, open.violation!.choices, 0).steps).toEqual([]);
+    expect(
+      replayRace('nommu-alias', 'direct-remap', bound, open.violation!.choices, 0).steps,
+    ).toEqual([]);
     const closed = exploreRaces('x86-64', 'alias-mm', bound);
     expect(closed.violation).toBeUndefined();
     expect(closed.complete).toBe(true);
     expect(closed.schedules).toBeGreaterThan(1);
-    expect(() => exploreRaces('x86-64', 'alias-mm', { ...bound, maxSchedules: 0 })).toThrow(ExplorerError);
+    expect(() => exploreRaces('x86-64', 'alias-mm', { ...bound, maxSchedules: 0 })).toThrow(
+      ExplorerError,
+    );
   });
 
   it("runs a catalogue attack on the scenario's mechanism", async () => {
     const r = await runCatalogueAttack('plain-write-rodata', 'x86-64', 'alias-mm', 1);
     expect(r.combo).toBe('x86-64/alias-mm');
     expect(r.match).toBe(true);
-    await expect(runCatalogueAttack('no-such-attack', 'x86-64', 'alias-mm', 1)).rejects.toThrow(ExplorerError);
+    await expect(runCatalogueAttack('no-such-attack', 'x86-64', 'alias-mm', 1)).rejects.toThrow(
+      ExplorerError,
+    );
   });
 });

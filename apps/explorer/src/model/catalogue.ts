@@ -26,7 +26,7 @@ export async function runCatalogueAttack(
   const attack = CATALOGUE.find((a) => a.id === id);
   if (!attack) throw new ExplorerError('EATTACK', `no attack ${id} in the catalogue`, id);
   const backend = BACKENDS[arch];
-  if (!backend || !backend.mechanisms.includes(mechanism))
+  if (!backend?.mechanisms.includes(mechanism))
     throw new ExplorerError('ECOMBO', `no mechanism ${arch}/${mechanism}`, `${arch}/${mechanism}`);
   return attack.run({ id: `${arch}/${mechanism}`, backend, mechanism }, seed);
 }

@@ -34,8 +34,9 @@ export interface CpuState {
   readonly tlb: readonly TlbRow[];
   /** Valid entries in the TLB, whatever the filter. */
   readonly tlbValid: number;
+  /** A hash of the listed rows: equal hashes, same rows (the view re-renders a TLB only when it changes). */
+  readonly tlbHash: number;
 }
-
 
 function formatRegs(regs: Readonly<Record<string, number>>): [string, string][] {
   const out: [string, string][] = [];
@@ -79,6 +80,11 @@ export function cpuState(m: Machine, id: number, target: number, all: boolean): 
   const direct = frame < 0 ? -1 : m.directMapVa(frame);
   const rows: TlbRow[] = [];
   let valid = 0;
+  let hash = 0x811c9dc5;
+  const mix = (v: number) => {
+    hash = Math.imul(hash ^ (v | 0), 0x01000193);
+    hash = Math.imul(hash ^ Math.floor(v / 2 ** 32), 0x01000193);
+  };
   for (let slot = 0; slot < tlb.size; slot++) {
     const tag = tlb.tag[slot];
     if (!(tag >= 0)) continue;
@@ -97,6 +103,12 @@ export function cpuState(m: Machine, id: number, target: number, all: boolean): 
     else if (!m.arch.pt.lookup(mm, va, w) || w.fault !== 0) stale = `unmapped in ${mm.name}`;
     else if (w.pa !== pa) stale = `${mm.name} maps it to ${hex(w.pa)}`;
     else if (writable && (w.flags & TLBF.W) === 0) stale = `read-only in ${mm.name}`;
+    mix(slot);
+    mix(tag);
+    mix(pa);
+    mix(flags);
+    mix(stale === undefined ? 0 : stale.length + 1);
+    mix(role.length);
     rows.push({
       slot,
       va,
@@ -120,5 +132,6 @@ export function cpuState(m: Machine, id: number, target: number, all: boolean): 
     ...(cr0 !== undefined ? { wp: (cr0 & bits.CR0_WP) !== 0 } : {}),
     tlb: rows,
     tlbValid: valid,
+    tlbHash: hash >>> 0,
   };
 }

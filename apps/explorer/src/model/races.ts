@@ -28,7 +28,7 @@ export interface RaceReport {
 
 function comboOf(arch: string, mechanism: string) {
   const backend = BACKENDS[arch];
-  if (!backend || !backend.mechanisms.includes(mechanism))
+  if (!backend?.mechanisms.includes(mechanism))
     throw new ExplorerError('ECOMBO', `no mechanism ${arch}/${mechanism}`, `${arch}/${mechanism}`);
   return { label: `${arch}/${mechanism}`, backend, mechanism, userMm: true };
 }
@@ -37,7 +37,11 @@ function checkBound(b: RaceBound): void {
   if (!Number.isInteger(b.attempts) || b.attempts < 1 || b.attempts > 4)
     throw new ExplorerError('EBOUND', 'attempts must be an integer in [1, 4]', b.attempts);
   if (!Number.isInteger(b.maxSchedules) || b.maxSchedules < 1 || b.maxSchedules > 20_000)
-    throw new ExplorerError('EBOUND', 'maxSchedules must be an integer in [1, 20000]', b.maxSchedules);
+    throw new ExplorerError(
+      'EBOUND',
+      'maxSchedules must be an integer in [1, 20000]',
+      b.maxSchedules,
+    );
   if (!['assign', 'memcpy', 'protect'].includes(b.op))
     throw new ExplorerError('EBOUND', 'op must be assign, memcpy or protect', b.op);
 }

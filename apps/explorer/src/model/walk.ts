@@ -4,7 +4,6 @@
  * they find is checked against the machine's own walker (`Machine.translate`) in tests.
  */
 import {
-
   arm64Of,
   KERNEL_HALF,
   outputAddress,
@@ -137,7 +136,13 @@ function stage2Levels(m: Machine, ipa: number, levels: WalkLevel[]): number | un
     }
     const oa = outputAddress(lo, hi);
     fields.push([level === 3 ? 'PA' : 'table', hex(oa)]);
-    const kind = !valid ? 'invalid: stage-2 fault' : level === 3 ? 'page' : isTable ? 'table' : 'block';
+    const kind = !valid
+      ? 'invalid: stage-2 fault'
+      : level === 3
+        ? 'page'
+        : isTable
+          ? 'table'
+          : 'block';
     levels.push({ name: `S2 L${level}`, stage: 2, entryPa: e, raw: hex64(lo, hi), fields, kind });
     if (!valid) return undefined;
     if (level === 3) return oa + (ipa % 4096);
@@ -227,7 +232,14 @@ function walkShort(m: Machine, mm: Mm, va: number): WalkTrace {
       ['nG', bit(d, nommu.SECT_NG)],
       ['base', hex((d & nommu.SECT_BASE_MASK) >>> 0)],
     );
-    levels.push({ name: 'L1 section', stage: 1, entryPa: l1, raw: hex32(d), fields, kind: 'section (1 MiB)' });
+    levels.push({
+      name: 'L1 section',
+      stage: 1,
+      entryPa: l1,
+      raw: hex32(d),
+      fields,
+      kind: 'section (1 MiB)',
+    });
     return { va, mm: mm.name, levels, pa: ((d & nommu.SECT_BASE_MASK) >>> 0) + (va % 2 ** 20) };
   }
   if (type !== nommu.L1_TYPE_COARSE) {
@@ -241,7 +253,14 @@ function walkShort(m: Machine, mm: Mm, va: number): WalkTrace {
   const p = u[e >>> 2];
   const kind2 = p & 3;
   if (kind2 === 0) {
-    levels.push({ name: 'L2', stage: 1, entryPa: e, raw: hex32(p), fields: [['type', '0']], kind: 'fault' });
+    levels.push({
+      name: 'L2',
+      stage: 1,
+      entryPa: e,
+      raw: hex32(p),
+      fields: [['type', '0']],
+      kind: 'fault',
+    });
     return { va, mm: mm.name, levels, fault: 'L2 descriptor: translation fault' };
   }
   const large = kind2 === 1;
@@ -257,7 +276,13 @@ function walkShort(m: Machine, mm: Mm, va: number): WalkTrace {
   ];
   const base = large ? (p & nommu.LPTE_BASE_MASK) >>> 0 : (p & nommu.PTE_BASE_MASK) >>> 0;
   f2.push(['base', hex(base)]);
-  levels.push({ name: 'L2 page', stage: 1, entryPa: e, raw: hex32(p), fields: f2, kind: large ? 'large page (64 KiB)' : 'small page (4 KiB)' });
+  levels.push({
+    name: 'L2 page',
+    stage: 1,
+    entryPa: e,
+    raw: hex32(p),
+    fields: f2,
+    kind: large ? 'large page (64 KiB)' : 'small page (4 KiB)',
+  });
   return { va, mm: mm.name, levels, pa: base + (va % (large ? 0x10000 : 0x1000)) };
 }
-

@@ -264,7 +264,6 @@ export class World {
       return `CPU${cpu} writes the ${what}: ${outcome.landed ? 'landed' : 'fault'}`;
     });
     this.noteAliases();
-    // biome-ignore lint/style/noNonNullAssertion: assigned in every branch above
     return outcome!;
   }
 

@@ -24,7 +24,7 @@ import {
   World,
   worldAt,
 } from '../model/world.js';
-import { CpuCard, rowsSig } from './cpu.js';
+import { CpuCard } from './cpu.js';
 import { Timeline } from './timeline.js';
 
 function initialScenario(): { s: Scenario; error?: string } {
@@ -77,6 +77,9 @@ export function App() {
   const t0 = useRef(0);
   const renderMs = useRef<HTMLSpanElement>(null);
   const prevDump = useRef<{ key: string; text: string }>({ key: '', text: '' });
+  /** The dump last rendered, so a step does not compute the "before" dump again. */
+  const lastDump = useRef<{ key: string; text: string }>({ key: '', text: '' });
+  const lastWorld = useRef<unknown>(null);
 
   const w = world.current;
   const m = w.machine;
@@ -106,8 +109,12 @@ export function App() {
 
   const dumpKey = (mmIndex: number) => `${w.actions.length}:${mmIndex}`;
   const rememberDump = () => {
+    const key = dumpKey(dumpMm);
     const mm = m.mms[dumpMm] ?? m.kernelMm;
-    prevDump.current = { key: dumpKey(dumpMm), text: m.ptdump(mm) };
+    prevDump.current =
+      lastDump.current.key === key && lastDump.current.text !== ''
+        ? lastDump.current
+        : { key, text: m.ptdump(mm) };
   };
 
   const step = () => {
@@ -183,7 +190,11 @@ export function App() {
   const parsedVa = Number.parseInt(walkTarget.replace(/^0x/i, ''), 16);
   const walk = walkVa(m, mms[walkMm] ?? m.kernelMm, Number.isNaN(parsedVa) ? -1 : parsedVa);
   const dumpMmObj = mms[dumpMm] ?? m.kernelMm;
-  const dump = m.ptdump(dumpMmObj);
+  if (lastDump.current.key !== dumpKey(dumpMm) || lastWorld.current !== w.machine) {
+    lastDump.current = { key: dumpKey(dumpMm), text: m.ptdump(dumpMmObj) };
+    lastWorld.current = w.machine;
+  }
+  const dump = lastDump.current.text;
   const before = new Set(prevDump.current.text.split('\n'));
   const dumpLines = dump.split('\n').filter((l) => l !== '');
   const el2 = m.backend.name === 'arm64';
@@ -195,7 +206,9 @@ export function App() {
   const runAttack = async () => {
     setCatResult(undefined);
     try {
-      setCatResult(await runCatalogueAttack(attackId, scenario.arch, scenario.mechanism, scenario.seed));
+      setCatResult(
+        await runCatalogueAttack(attackId, scenario.arch, scenario.mechanism, scenario.seed),
+      );
     } catch (e) {
       setCatResult({ error: (e as Error).message });
     }
@@ -211,7 +224,13 @@ export function App() {
   const replay = useMemo(
     () =>
       race && 'schedules' in race && race.violation
-        ? replayRace(scenario.arch, scenario.mechanism, race.bound, race.violation.choices, replayAt)
+        ? replayRace(
+            scenario.arch,
+            scenario.mechanism,
+            race.bound,
+            race.violation.choices,
+            replayAt,
+          )
         : undefined,
     [race, replayAt, scenario.arch, scenario.mechanism],
   );
@@ -221,14 +240,18 @@ export function App() {
       <header>
         <h1>prmem explorer</h1>
         <p class="sub">
-          A write-rare window, one architectural step at a time, on every CPU. The model is
-          prmem's own packages running in this page.
+          A write-rare window, one architectural step at a time, on every CPU. The model is prmem's
+          own packages running in this page.
         </p>
       </header>
       <section class="controls">
         <label>
           backend
-          <select data-testid="arch" value={scenario.arch} onChange={(e) => change({ arch: e.currentTarget.value })}>
+          <select
+            data-testid="arch"
+            value={scenario.arch}
+            onChange={(e) => change({ arch: e.currentTarget.value })}
+          >
             {Object.keys(BACKENDS).map((a) => (
               <option key={a} value={a}>
                 {a}
@@ -273,7 +296,11 @@ export function App() {
         </label>
         <label>
           operation
-          <select data-testid="operation" value={scenario.op} onChange={(e) => change({ op: e.currentTarget.value as Operation })}>
+          <select
+            data-testid="operation"
+            value={scenario.op}
+            onChange={(e) => change({ op: e.currentTarget.value as Operation })}
+          >
             {OPERATIONS.map((o) => (
               <option key={o} value={o}>
                 {OPERATION_TITLES[o]}
@@ -300,12 +327,21 @@ export function App() {
           <button type="button" data-testid="step" disabled={w.done} onClick={step}>
             step
           </button>
-          <button type="button" data-testid="play" disabled={w.done} onClick={() => setPlaying(!playing)}>
+          <button
+            type="button"
+            data-testid="play"
+            disabled={w.done}
+            onClick={() => setPlaying(!playing)}
+          >
             {playing ? 'pause' : 'play'}
           </button>
           <label>
             every
-            <select data-testid="speed" value={speed} onChange={(e) => setSpeed(Number(e.currentTarget.value))}>
+            <select
+              data-testid="speed"
+              value={speed}
+              onChange={(e) => setSpeed(Number(e.currentTarget.value))}
+            >
               {[100, 400, 1000].map((v) => (
                 <option key={v} value={v}>
                   {v} ms
@@ -322,13 +358,22 @@ export function App() {
       </section>
 
       <section class="status">
-        <div data-testid="step-label" class="step-label" data-step={w.steps} data-done={String(w.done)}>
+        <div
+          data-testid="step-label"
+          class="step-label"
+          data-step={w.steps}
+          data-done={String(w.done)}
+        >
           {label}
         </div>
         <div class="meta">
-          target {hex(w.target)} ({scenario.op}); last step cost{' '}
-          {last ? last.deltas.map((d) => `CPU${d.cpu} ${Math.round(d.cycles)}`).join(', ') : '-'} cycles;
-          rendered in <span data-testid="render-ms" ref={renderMs}>-</span> ms
+          target {hex(w.target)} ({scenario.op}); last action cost{' '}
+          {last ? last.deltas.map((d) => `CPU${d.cpu} ${Math.round(d.cycles)}`).join(', ') : '-'}{' '}
+          cycles; rendered in{' '}
+          <span data-testid="render-ms" ref={renderMs}>
+            -
+          </span>{' '}
+          ms
           {w.error ? <span class="error"> the operation failed: {String(w.error)}</span> : null}
         </div>
       </section>
@@ -336,7 +381,11 @@ export function App() {
       <section class="attack-bar">
         <label>
           another CPU writes
-          <select data-testid="attack-what" value={what} onChange={(e) => setWhat(e.currentTarget.value as AttackWhat)}>
+          <select
+            data-testid="attack-what"
+            value={what}
+            onChange={(e) => setWhat(e.currentTarget.value as AttackWhat)}
+          >
             {ATTACK_WHATS.map((x) => (
               <option key={x} value={x}>
                 {WHAT_TITLES[x]}
@@ -345,10 +394,19 @@ export function App() {
           </select>
         </label>
         <label>
-          <input type="checkbox" data-testid="tlb-all" checked={all} onChange={(e) => setAll(e.currentTarget.checked)} /> all
-          TLB entries (else those of the target's frame)
+          <input
+            type="checkbox"
+            data-testid="tlb-all"
+            checked={all}
+            onChange={(e) => setAll(e.currentTarget.checked)}
+          />{' '}
+          all TLB entries (else those of the target's frame)
         </label>
-        <div data-testid="outcome" class={`outcome ${outcome ? (outcome.landed ? 'landed' : 'faulted') : ''}`} data-landed={outcome ? String(outcome.landed) : ''}>
+        <div
+          data-testid="outcome"
+          class={`outcome ${outcome ? (outcome.landed ? 'landed' : 'faulted') : ''}`}
+          data-landed={outcome ? String(outcome.landed) : ''}
+        >
           {outcome
             ? outcome.landed
               ? `LANDED: ${outcome.detail}`
@@ -361,7 +419,7 @@ export function App() {
 
       <section class="cpus">
         {states.map((s) => (
-          <CpuCard key={s.id} state={s} sig={rowsSig(s.tlb)} onAttack={attack} canAttack />
+          <CpuCard key={s.id} state={s} onAttack={attack} canAttack />
         ))}
       </section>
 
@@ -384,11 +442,19 @@ export function App() {
           <h2>Page walk</h2>
           <label>
             VA
-            <input data-testid="walk-va" value={walkTarget} onInput={(e) => setWalkInput(e.currentTarget.value)} />
+            <input
+              data-testid="walk-va"
+              value={walkTarget}
+              onInput={(e) => setWalkInput(e.currentTarget.value)}
+            />
           </label>
           <label>
             in mm
-            <select data-testid="walk-mm" value={walkMm} onChange={(e) => setWalkMm(Number(e.currentTarget.value))}>
+            <select
+              data-testid="walk-mm"
+              value={walkMm}
+              onChange={(e) => setWalkMm(Number(e.currentTarget.value))}
+            >
               {mms.map((mm, i) => (
                 <option key={mm.id} value={i}>
                   {mm.name} (asid {mm.asid})
@@ -396,7 +462,11 @@ export function App() {
               ))}
             </select>
           </label>
-          <div data-testid="walk-result" class="walk" data-pa={walk.pa === undefined ? '' : String(walk.pa)}>
+          <div
+            data-testid="walk-result"
+            class="walk"
+            data-pa={walk.pa === undefined ? '' : String(walk.pa)}
+          >
             <table>
               <tbody>
                 {walk.levels.map((l) => (
@@ -415,12 +485,18 @@ export function App() {
                 ))}
               </tbody>
             </table>
-            <p>{walk.pa !== undefined ? `→ PA ${hex(walk.pa)}` : `no translation: ${walk.fault}`}</p>
+            <p>
+              {walk.pa !== undefined ? `→ PA ${hex(walk.pa)}` : `no translation: ${walk.fault}`}
+            </p>
           </div>
         </div>
         <div>
           <h2>ptdump</h2>
-          <select data-testid="ptdump-mm" value={dumpMm} onChange={(e) => setDumpMm(Number(e.currentTarget.value))}>
+          <select
+            data-testid="ptdump-mm"
+            value={dumpMm}
+            onChange={(e) => setDumpMm(Number(e.currentTarget.value))}
+          >
             {mms.map((mm, i) => (
               <option key={mm.id} value={i}>
                 {mm.name}
@@ -429,7 +505,10 @@ export function App() {
           </select>
           <pre data-testid="ptdump" class="ptdump">
             {dumpLines.map((l, i) => (
-              <div key={`${i}`} class={prevDump.current.text !== '' && !before.has(l) ? 'changed' : ''}>
+              <div
+                key={`${i}`}
+                class={prevDump.current.text !== '' && !before.has(l) ? 'changed' : ''}
+              >
                 {l}
               </div>
             ))}
@@ -440,7 +519,11 @@ export function App() {
       <section class="panel two">
         <div>
           <h2>Attack catalogue</h2>
-          <select data-testid="catalogue-attack" value={attackId} onChange={(e) => setAttackId(e.currentTarget.value)}>
+          <select
+            data-testid="catalogue-attack"
+            value={attackId}
+            onChange={(e) => setAttackId(e.currentTarget.value)}
+          >
             {ATTACKS.map((a) => (
               <option key={a.id} value={a.id}>
                 {a.id}: {a.title}
@@ -467,7 +550,11 @@ export function App() {
           </p>
           <label>
             writer does
-            <select data-testid="explore-op" value={bound.op} onChange={(e) => setBound({ ...bound, op: e.currentTarget.value as RaceBound['op'] })}>
+            <select
+              data-testid="explore-op"
+              value={bound.op}
+              onChange={(e) => setBound({ ...bound, op: e.currentTarget.value as RaceBound['op'] })}
+            >
               <option value="assign">wrAssign</option>
               <option value="memcpy">wrMemcpy</option>
               <option value="protect">protect</option>
@@ -475,25 +562,53 @@ export function App() {
           </label>
           <label>
             attacker writes
-            <input data-testid="explore-attempts" type="number" min={1} max={4} value={bound.attempts} onChange={(e) => setBound({ ...bound, attempts: Number(e.currentTarget.value) })} />
+            <input
+              data-testid="explore-attempts"
+              type="number"
+              min={1}
+              max={4}
+              value={bound.attempts}
+              onChange={(e) => setBound({ ...bound, attempts: Number(e.currentTarget.value) })}
+            />
           </label>
           <label>
             at most
-            <input data-testid="explore-max" type="number" min={1} max={20000} value={bound.maxSchedules} onChange={(e) => setBound({ ...bound, maxSchedules: Number(e.currentTarget.value) })} />{' '}
+            <input
+              data-testid="explore-max"
+              type="number"
+              min={1}
+              max={20000}
+              value={bound.maxSchedules}
+              onChange={(e) => setBound({ ...bound, maxSchedules: Number(e.currentTarget.value) })}
+            />{' '}
             schedules
           </label>
           <button type="button" data-testid="explore" onClick={runExplore}>
             explore
           </button>
-          <div data-testid="explore-result" class="result" data-window={race && 'schedules' in race ? String(race.violation !== undefined) : ''}>
+          <div
+            data-testid="explore-result"
+            class="result"
+            data-window={race && 'schedules' in race ? String(race.violation !== undefined) : ''}
+          >
             {race ? ('schedules' in race ? renderRace(race) : race.error) : null}
           </div>
           {replay && race && 'schedules' in race ? (
             <div class="replay" data-testid="replay">
-              <button type="button" data-testid="replay-back" disabled={replayAt === 0} onClick={() => setReplayAt(replayAt - 1)}>
+              <button
+                type="button"
+                data-testid="replay-back"
+                disabled={replayAt === 0}
+                onClick={() => setReplayAt(replayAt - 1)}
+              >
                 back
               </button>
-              <button type="button" data-testid="replay-step" disabled={replayAt >= replay.total} onClick={() => setReplayAt(replayAt + 1)}>
+              <button
+                type="button"
+                data-testid="replay-step"
+                disabled={replayAt >= replay.total}
+                onClick={() => setReplayAt(replayAt + 1)}
+              >
                 next
               </button>{' '}
               step {replayAt} of {replay.total}
@@ -520,7 +635,8 @@ export function App() {
 }
 
 function lastStepLabel(w: World): string {
-  for (let i = w.history.length - 1; i >= 0; i--) if (w.history[i].kind === 'step') return w.history[i].label;
+  for (let i = w.history.length - 1; i >= 0; i--)
+    if (w.history[i].kind === 'step') return w.history[i].label;
   return '';
 }
 
@@ -542,8 +658,8 @@ function renderRace(r: RaceReport) {
   return (
     <>
       <p>
-        {r.schedules} schedules {r.complete ? '(every one within the bound)' : '(stopped early)'} in {r.ms} ms on{' '}
-        {r.combo}, attacker writes ≤ {r.bound.attempts}.
+        {r.schedules} schedules {r.complete ? '(every one within the bound)' : '(stopped early)'} in{' '}
+        {r.ms} ms on {r.combo}, attacker writes ≤ {r.bound.attempts}.
       </p>
       <p>
         {r.violation ? (

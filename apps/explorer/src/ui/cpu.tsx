@@ -1,10 +1,44 @@
+import { GLOBAL_TAG } from '@prmem/core';
 import { memo } from 'preact/compat';
 import type { CpuState, TlbRow } from '../model/cpustate.js';
 import { hex } from '../model/world.js';
 
-const GLOBAL = 0xfff;
+function RowImpl({ r }: { r: TlbRow }) {
+  return (
+    <tr
+      class={`role-${r.role}${r.stale ? ' stale' : ''}`}
+      data-role={r.role}
+      data-global={String(r.global)}
+      data-asid={String(r.asid)}
+      data-writable={String(r.writable)}
+      data-stale={String(r.stale !== undefined)}
+    >
+      <td>{r.slot}</td>
+      <td>{hex(r.va)}</td>
+      <td>{hex(r.pa)}</td>
+      <td>{r.asid === GLOBAL_TAG ? 'global' : `asid ${r.asid}`}</td>
+      <td>{r.writable ? 'W' : '-'}</td>
+      <td>{r.dirty ? 'D' : '-'}</td>
+      <td>{r.role === 'other' ? '' : r.role}</td>
+      <td>{r.stale ?? ''}</td>
+    </tr>
+  );
+}
 
-function TlbTableImpl({ cpu, rows }: { cpu: number; rows: readonly TlbRow[]; sig: string }) {
+/** A row is re-rendered only when its entry changed. */
+const Row = memo(
+  RowImpl,
+  (a, b) =>
+    a.r.va === b.r.va &&
+    a.r.pa === b.r.pa &&
+    a.r.asid === b.r.asid &&
+    a.r.writable === b.r.writable &&
+    a.r.dirty === b.r.dirty &&
+    a.r.role === b.r.role &&
+    a.r.stale === b.r.stale,
+);
+
+function TlbTableImpl({ cpu, rows }: { cpu: number; rows: readonly TlbRow[]; sig: number }) {
   return (
     <table class="tlb" data-testid={`tlb-cpu-${cpu}`}>
       <thead>
@@ -21,24 +55,7 @@ function TlbTableImpl({ cpu, rows }: { cpu: number; rows: readonly TlbRow[]; sig
       </thead>
       <tbody>
         {rows.map((r) => (
-          <tr
-            key={r.slot}
-            class={`role-${r.role}${r.stale ? ' stale' : ''}`}
-            data-role={r.role}
-            data-global={String(r.global)}
-            data-asid={String(r.asid)}
-            data-writable={String(r.writable)}
-            data-stale={String(r.stale !== undefined)}
-          >
-            <td>{r.slot}</td>
-            <td>{hex(r.va)}</td>
-            <td>{hex(r.pa)}</td>
-            <td>{r.asid === GLOBAL ? 'global' : `asid ${r.asid}`}</td>
-            <td>{r.writable ? 'W' : '-'}</td>
-            <td>{r.dirty ? 'D' : '-'}</td>
-            <td>{r.role === 'other' ? '' : r.role}</td>
-            <td>{r.stale ?? ''}</td>
-          </tr>
+          <Row key={r.slot} r={r} />
         ))}
       </tbody>
     </table>
@@ -48,16 +65,8 @@ function TlbTableImpl({ cpu, rows }: { cpu: number; rows: readonly TlbRow[]; sig
 /** Re-rendered only when the rows changed (a step at 1,024 entries touches few of them). */
 const TlbTable = memo(TlbTableImpl, (a, b) => a.sig === b.sig && a.cpu === b.cpu);
 
-export function rowsSig(rows: readonly TlbRow[]): string {
-  let s = '';
-  for (const r of rows)
-    s += `${r.slot}:${r.va}:${r.pa}:${r.asid}:${r.writable ? 1 : 0}${r.dirty ? 1 : 0}:${r.role}:${r.stale ?? ''};`;
-  return s;
-}
-
 export function CpuCard(props: {
   state: CpuState;
-  sig: string;
   onAttack: (cpu: number) => void;
   canAttack: boolean;
 }) {
@@ -79,7 +88,9 @@ export function CpuCard(props: {
         {s.wp !== undefined ? (
           <>
             <dt>CR0.WP</dt>
-            <dd data-testid={`wp-cpu-${s.id}`}>{s.wp ? '1' : '0 (supervisor writes ignore R/W)'}</dd>
+            <dd data-testid={`wp-cpu-${s.id}`}>
+              {s.wp ? '1' : '0 (supervisor writes ignore R/W)'}
+            </dd>
           </>
         ) : null}
         {s.regs.map(([k, v]) => (
@@ -92,8 +103,8 @@ export function CpuCard(props: {
       <div class="tlb-head">
         TLB: {s.tlb.length} shown of {s.tlbValid} valid
       </div>
-      <div class="tlb-scroll">
-        <TlbTable cpu={s.id} rows={s.tlb} sig={props.sig} />
+      <div class={s.tlb.length > 12 ? 'tlb-scroll tall' : 'tlb-scroll'}>
+        <TlbTable cpu={s.id} rows={s.tlb} sig={s.tlbHash} />
       </div>
       <button
         type="button"

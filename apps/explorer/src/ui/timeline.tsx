@@ -61,13 +61,27 @@ export function Timeline(props: { history: readonly StepRecord[]; cpus: number; 
         aria-label="events per CPU, one column per step"
       >
         <defs>
-          <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto">
+          <marker
+            id="arrow"
+            viewBox="0 0 10 10"
+            refX="9"
+            refY="5"
+            markerWidth="6"
+            markerHeight="6"
+            orient="auto"
+          >
             <path d="M0,0 L10,5 L0,10 z" fill="#b03060" />
           </marker>
         </defs>
         {Array.from({ length: lanes }, (_, i) => (
           <g key={`lane${i}`}>
-            <line x1={LEFT} x2={width} y1={laneY(i) + LANE / 2} y2={laneY(i) + LANE / 2} class="lane" />
+            <line
+              x1={LEFT}
+              x2={width}
+              y1={laneY(i) + LANE / 2}
+              y2={laneY(i) + LANE / 2}
+              class="lane"
+            />
             <text x={4} y={laneY(i) + LANE / 2 + 4} class="lane-name">
               {i < cpus ? `CPU${i}` : 'EL2'}
             </text>
@@ -90,14 +104,29 @@ export function Timeline(props: { history: readonly StepRecord[]; cpus: number; 
                 <title>{rec.label}</title>
               </text>
               {rec.deltas.map((d) => {
-                const names = Object.keys(d.events).filter((n) => n !== 'tlbMiss' && n !== 'pageWalk');
+                const names = Object.keys(d.events).filter(
+                  (n) => n !== 'tlbMiss' && n !== 'pageWalk',
+                );
                 if (d.cycles === 0 && names.length === 0) return null;
                 const y = laneY(d.cpu);
                 return (
                   <g key={`d${d.cpu}`} data-cpu={d.cpu}>
-                    <rect x={x + 4} y={y + 6} width={COL - 8} height={LANE - 12} rx={3} class="box" />
+                    <rect
+                      x={x + 4}
+                      y={y + 6}
+                      width={COL - 8}
+                      height={LANE - 12}
+                      rx={3}
+                      class="box"
+                    />
                     <text x={x + 8} y={y + 20} class="ev">
-                      {names.map((n) => `${SHORT[n] ?? n}${(d.events[n as keyof typeof d.events] ?? 0) > 1 ? `×${d.events[n as keyof typeof d.events]}` : ''}`).join(' ').slice(0, 22)}
+                      {names
+                        .map(
+                          (n) =>
+                            `${SHORT[n] ?? n}${(d.events[n as keyof typeof d.events] ?? 0) > 1 ? `×${d.events[n as keyof typeof d.events]}` : ''}`,
+                        )
+                        .join(' ')
+                        .slice(0, 22)}
                     </text>
                     <text x={x + 8} y={y + 33} class="cyc">
                       {`${Math.round(d.cycles)} cyc`}
@@ -128,7 +157,14 @@ export function Timeline(props: { history: readonly StepRecord[]; cpus: number; 
                   if (kind === 'hypercall' && el2)
                     return (
                       <g key={`t${i}`} data-kind="hypercall">
-                        <line x1={x + 60} x2={x + 60} y1={y} y2={laneY(cpus) + 8} class="hvc" marker-end="url(#arrow)" />
+                        <line
+                          x1={x + 60}
+                          x2={x + 60}
+                          y1={y}
+                          y2={laneY(cpus) + 8}
+                          class="hvc"
+                          marker-end="url(#arrow)"
+                        />
                         <text x={x + 64} y={laneY(cpus) + 28} class="ev">
                           {e.name}
                         </text>
