@@ -69,10 +69,13 @@ export function bundleGzipBytes(): { files: number; raw: number; gzip: number } 
   return { files, raw, gzip };
 }
 
+/** Uncaught errors of every page opened (a test checks there were none). */
+export const pageErrors: string[] = [];
+
 export async function open(h: Harness, query: string): Promise<Page> {
   const page = await h.browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.on('pageerror', (e) => {
-    throw e;
+    pageErrors.push(`${query}: ${e.message}`);
   });
   await page.goto(`${h.url}${query}`);
   await page.getByTestId('step-label').waitFor();

@@ -5,8 +5,15 @@
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP_DIR, bundleGzipBytes, type Harness, open, startHarness } from './browser.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  APP_DIR,
+  bundleGzipBytes,
+  type Harness,
+  open,
+  pageErrors,
+  startHarness,
+} from './browser.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -14,6 +21,9 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   await h?.close();
+});
+afterEach(() => {
+  expect(pageErrors).toEqual([]);
 });
 
 async function stepUntil(page: Page, re: RegExp, max = 30): Promise<string> {
@@ -38,7 +48,10 @@ describe('x86-64 alias-mm (text_poke-style temporary mm)', () => {
     await page.getByTestId('operation').selectOption('wrAssign');
     await expect.poll(() => page.getByTestId('cpu-1').count()).toBe(1);
 
+    await page.getByTestId('ptdump-mm').selectOption({ label: 'wr_mm' });
     await stepUntil(page, /set_pte alias/);
+    // The alias appears in the alias mm's ptdump, highlighted as what this step changed.
+    expect(await page.getByTestId('ptdump').locator('.changed').count()).toBeGreaterThan(0);
     // Mapped but not used yet: no CPU caches the alias; CPU1 cannot reach it.
     expect(await aliasRows(page, 0).count()).toBe(0);
     await page.getByTestId('attack-what').selectOption('alias');
@@ -103,6 +116,37 @@ describe('x86-64 alias-mm (text_poke-style temporary mm)', () => {
     expect(await result.textContent()).toMatch(/R\/W=0.*→ PA 0x/);
     await page.getByTestId('walk-va').fill('0x1000');
     await expect.poll(() => result.textContent()).toMatch(/no translation/);
+    await page.close();
+  });
+});
+
+describe('x86-64 protect() of the ro pool', () => {
+  it("marks CPU1's writable entry stale until the shootdown reaches it; play runs to the end", async () => {
+    const page = await open(h, '?arch=x86-64&mechanism=alias-mm&cpus=2&op=protect');
+    const stale = page.getByTestId('tlb-cpu-1').locator('tr[data-stale="true"]');
+    expect(await page.getByTestId('tlb-cpu-1').locator('tr[data-writable="true"]').count()).toBe(1);
+    let sawStale = false;
+    for (let i = 0; i < 40 && !sawStale; i++) {
+      await page.getByTestId('step').click();
+      sawStale = (await stale.count()) > 0;
+    }
+    expect(sawStale).toBe(true);
+    await page.getByTestId('speed').selectOption('100');
+    await page.getByTestId('play').click();
+    await expect
+      .poll(() => page.getByTestId('step-label').getAttribute('data-done'), { timeout: 20_000 })
+      .toBe('true');
+    expect(await stale.count()).toBe(0);
+    await page.getByTestId('attack-what').selectOption('target');
+    await page.getByTestId('attack-cpu-1').click();
+    await expect.poll(() => page.getByTestId('outcome').getAttribute('data-landed')).toBe('false');
+    await page.close();
+  });
+
+  it('a link that cannot be run opens the default scenario and says why', async () => {
+    const page = await open(h, '?arch=sparc');
+    expect(await page.getByTestId('error').textContent()).toMatch(/arch = "sparc"/);
+    expect(await page.getByTestId('arch').inputValue()).toBe('x86-64');
     await page.close();
   });
 });

@@ -27,11 +27,13 @@ import {
 import { CpuCard } from './cpu.js';
 import { Timeline } from './timeline.js';
 
-function initialScenario(): { s: Scenario; error?: string } {
+/** The scenario of the URL, built; a link that cannot be run opens the default instead. */
+function initialWorld(): { s: Scenario; w: World; error?: string } {
   try {
-    return { s: scenarioFromQuery(location.search) };
+    const s = scenarioFromQuery(location.search);
+    return { s, w: build(s) };
   } catch (e) {
-    return { s: DEFAULT_SCENARIO, error: (e as Error).message };
+    return { s: DEFAULT_SCENARIO, w: build(DEFAULT_SCENARIO), error: (e as Error).message };
   }
 }
 
@@ -56,10 +58,10 @@ const WHAT_TITLES: Readonly<Record<AttackWhat, string>> = {
 };
 
 export function App() {
-  const init = useMemo(initialScenario, []);
+  const init = useMemo(initialWorld, []);
   const [scenario, setScenario] = useState<Scenario>(init.s);
   const [error, setError] = useState<string | undefined>(init.error);
-  const world = useRef<World>(build(init.s));
+  const world = useRef<World>(init.w);
   const [, setVersion] = useState(0);
   const [all, setAll] = useState(false);
   const [what, setWhat] = useState<AttackWhat>('target');
