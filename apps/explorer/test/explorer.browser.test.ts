@@ -204,6 +204,12 @@ describe('nommu-alias direct-remap (no alias: the one mapping is made writable)'
     expect(await result.locator('[data-outcome]').getAttribute('data-outcome')).toMatch(
       /stopped|detected/,
     );
+    // Its steps: the traced run's machine events, the fault among them.
+    const steps = page.getByTestId('catalogue-steps');
+    expect(await steps.locator('summary').textContent()).toMatch(/[1-9]\d* machine events/);
+    expect(await steps.locator('li').allTextContents()).toContainEqual(
+      expect.stringMatching(/fault: page fault .*write-protect/),
+    );
     await page.close();
   });
 });

@@ -1,7 +1,7 @@
 import { PAGE_SIZE } from '@prmem/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { runCatalogueAttack } from '../src/model/catalogue.js';
+import { ATTACKS, runCatalogueAttack } from '../src/model/catalogue.js';
 import { cpuState } from '../src/model/cpustate.js';
 import { exploreRaces, replayRace } from '../src/model/races.js';
 import {
@@ -15,6 +15,9 @@ import {
 } from '../src/model/scenario.js';
 import { walkVa } from '../src/model/walk.js';
 import { type Action, ExplorerError, World, worldAt } from '../src/model/world.js';
+
+/** A race attack of the catalogue (several CPUs interleaved). */
+const CATALOGUE_RACE = ATTACKS.find((a) => a.category === 'race')?.id ?? '';
 
 const COMBOS = Object.values(BACKENDS).flatMap((b) =>
   b.mechanisms.map((mechanism) => ({ arch: b.name, mechanism })),
@@ -251,9 +254,24 @@ describe('races and the catalogue', () => {
   });
 
   it("runs a catalogue attack on the scenario's mechanism", async () => {
-    const r = await runCatalogueAttack('plain-write-rodata', 'x86-64', 'alias-mm', 1);
-    expect(r.combo).toBe('x86-64/alias-mm');
-    expect(r.match).toBe(true);
+    const run = await runCatalogueAttack('plain-write-rodata', 'x86-64', 'alias-mm', 1);
+    expect(run.result.combo).toBe('x86-64/alias-mm');
+    expect(run.result.match).toBe(true);
+    // The traced run is the same attack on the same machine: same outcome, and its fault.
+    expect(run.tracedOutcome).toBe(run.result.outcome);
+    expect(run.steps.some((e) => e.cat === 'fault')).toBe(true);
+    const race = await runCatalogueAttack(CATALOGUE_RACE, 'nommu-alias', 'direct-remap', 1);
+    expect(race.tracedOutcome).toBe(race.result.outcome);
+    // Every attack, traced, ends as the suite's own run does, on one mechanism per backend.
+    for (const [arch, mechanism] of [
+      ['x86-64', 'alias-mm'],
+      ['arm64', 'hyp-assist'],
+      ['nommu-alias', 'direct-remap'],
+    ])
+      for (const a of ATTACKS) {
+        const r = await runCatalogueAttack(a.id, arch, mechanism, 1);
+        expect(r.tracedOutcome, `${a.id} on ${arch}/${mechanism}`).toBe(r.result.outcome);
+      }
     await expect(runCatalogueAttack('no-such-attack', 'x86-64', 'alias-mm', 1)).rejects.toThrow(
       ExplorerError,
     );

@@ -1,6 +1,5 @@
-import type { AttackResult } from '@prmem/attacks/catalogue';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ATTACKS, runCatalogueAttack } from '../model/catalogue.js';
+import { ATTACKS, type CatalogueRun, runCatalogueAttack } from '../model/catalogue.js';
 import { cpuState } from '../model/cpustate.js';
 import { exploreRaces, type RaceBound, type RaceReport, replayRace } from '../model/races.js';
 import {
@@ -72,7 +71,7 @@ export function App() {
   const [playing, setPlaying] = useState(false);
   const [speed, setSpeed] = useState(400);
   const [attackId, setAttackId] = useState(ATTACKS[0]?.id ?? '');
-  const [catResult, setCatResult] = useState<AttackResult | { error: string } | undefined>();
+  const [catResult, setCatResult] = useState<CatalogueRun | { error: string } | undefined>();
   const [bound, setBound] = useState<RaceBound>({ attempts: 1, maxSchedules: 500, op: 'assign' });
   const [race, setRace] = useState<RaceReport | { error: string } | undefined>();
   const [replayAt, setReplayAt] = useState(0);
@@ -537,11 +536,7 @@ export function App() {
           </button>
           <p class="desc">{ATTACKS.find((a) => a.id === attackId)?.description}</p>
           <div data-testid="catalogue-result" class="result">
-            {catResult
-              ? 'error' in catResult && !('attack' in catResult)
-                ? catResult.error
-                : renderCat(catResult as AttackResult)
-              : null}
+            {catResult ? ('error' in catResult ? catResult.error : renderCat(catResult)) : null}
           </div>
         </div>
         <div>
@@ -642,7 +637,8 @@ function lastStepLabel(w: World): string {
   return '';
 }
 
-function renderCat(r: AttackResult) {
+function renderCat(run: CatalogueRun) {
+  const r = run.result;
   return (
     <>
       <p data-outcome={r.outcome}>
@@ -652,6 +648,18 @@ function renderCat(r: AttackResult) {
       <p>{r.detail}</p>
       {r.refusal ? <p>refusal: {r.refusal}</p> : null}
       {r.events.length > 0 ? <p>security events: {r.events.join(', ')}</p> : null}
+      <details data-testid="catalogue-steps">
+        <summary>
+          {run.steps.length} machine events of the traced run (outcome {run.tracedOutcome})
+        </summary>
+        <ol class="steps">
+          {run.steps.map((e, i) => (
+            <li key={`s${i}`}>
+              {`CPU${e.tid} @${e.ts.toFixed(3)} µs ${e.cat}: ${e.name}${e.args ? ` ${JSON.stringify(e.args)}` : ''}`}
+            </li>
+          ))}
+        </ol>
+      </details>
     </>
   );
 }
