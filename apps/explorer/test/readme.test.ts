@@ -9,6 +9,30 @@ const ROOT = join(APP_DIR, '..', '..');
 const readme = readFileSync(join(APP_DIR, 'README.md'), 'utf8');
 const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1].trim());
 
+/** Starts a README command in its own process group and waits for `re` in its output. */
+async function startServer(
+  cmd: string,
+  re: RegExp,
+): Promise<{ p: ChildProcess; match: RegExpExecArray }> {
+  const p = spawn('sh', ['-c', cmd], { cwd: ROOT, detached: true, stdio: 'pipe' });
+  let out = '';
+  const add = (d: unknown) => {
+    // Vite colours its banner; the URL is read without the escapes.
+    out += String(d).replace(/\x1b\[[0-9;]*m/g, '');
+  };
+  p.stdout?.on('data', add);
+  p.stderr?.on('data', add);
+  const deadline = Date.now() + 90_000;
+  while (!re.test(out) && Date.now() < deadline && p.exitCode === null)
+    await new Promise((r) => setTimeout(r, 200));
+  const match = re.exec(out);
+  if (!match) {
+    stop(p);
+    throw new Error(`${cmd} never printed ${re}:\n${out}`);
+  }
+  return { p, match };
+}
+
 function stop(p: ChildProcess): void {
   // The process group started below: pnpm, vite, and nothing else.
   if (p.pid !== undefined && p.exitCode === null) process.kill(-p.pid, 'SIGTERM');
@@ -16,11 +40,15 @@ function stop(p: ChildProcess): void {
 
 describe('README commands', () => {
   it('lists the commands tested here', () => {
-    expect(commands).toEqual(['pnpm explorer', 'pnpm --filter @prmem/explorer build']);
+    expect(commands).toEqual([
+      'pnpm explorer',
+      'pnpm --filter @prmem/explorer dev',
+      'pnpm --filter @prmem/explorer build',
+    ]);
   });
 
   it('pnpm --filter @prmem/explorer build writes a static site with relative paths', () => {
-    const r = spawnSync('sh', ['-c', commands[1]], { cwd: ROOT, encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', commands[2]], { cwd: ROOT, encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const html = readFileSync(join(APP_DIR, 'dist', 'index.html'), 'utf8');
     const assets = readdirSync(join(APP_DIR, 'dist', 'assets'));
@@ -29,19 +57,8 @@ describe('README commands', () => {
   });
 
   it('pnpm explorer serves the app on 127.0.0.1:5178', async () => {
-    const p = spawn('sh', ['-c', commands[0]], { cwd: ROOT, detached: true, stdio: 'pipe' });
-    let out = '';
-    p.stdout?.on('data', (d) => {
-      out += String(d);
-    });
-    p.stderr?.on('data', (d) => {
-      out += String(d);
-    });
+    const { p } = await startServer(commands[0], /127\.0\.0\.1:5178/);
     try {
-      const deadline = Date.now() + 90_000;
-      while (!/127\.0\.0\.1:5178/.test(out) && Date.now() < deadline && p.exitCode === null)
-        await new Promise((r) => setTimeout(r, 200));
-      expect(out).toMatch(/127\.0\.0\.1:5178/);
       const html = await (await fetch('http://127.0.0.1:5178/')).text();
       expect(html).toContain('prmem explorer');
       const js = /src="\.\/(assets\/[^"]+\.js)"/.exec(html)?.[1];
@@ -49,7 +66,21 @@ describe('README commands', () => {
       const bundle = await (await fetch(`http://127.0.0.1:5178/${js}`)).text();
       // The real model is in the bundle, not a copy of its results.
       expect(bundle).toContain('WriteRareViolation');
-      expect(existsSync(join(APP_DIR, 'dist', 'index.html'))).toBe(true);
+    } finally {
+      stop(p);
+    }
+  }, 120_000);
+
+  it('pnpm --filter @prmem/explorer dev serves the sources, transformed on request', async () => {
+    const { p, match } = await startServer(commands[1], /(http:\/\/127\.0\.0\.1:\d+)\//);
+    try {
+      const base = match[1];
+      expect(await (await fetch(`${base}/`)).text()).toContain('src/main.tsx');
+      const main = await (await fetch(`${base}/src/main.tsx`)).text();
+      expect(main).toMatch(/import .*ui\/app/);
+      // A workspace package resolves to its TypeScript source (the @prmem/source condition).
+      const world = await (await fetch(`${base}/src/model/world.ts`)).text();
+      expect(world).toMatch(/packages\/wr-ops\/src\/index\.ts/);
     } finally {
       stop(p);
     }
