@@ -668,8 +668,13 @@ function renderRace(r: RaceReport) {
   return (
     <>
       <p>
-        {r.schedules} schedules {r.complete ? '(every one within the bound)' : '(stopped early)'} in{' '}
-        {r.ms} ms on {r.combo}, attacker writes ≤ {r.bound.attempts}.
+        {r.schedules} schedules{' '}
+        {r.complete
+          ? '(every one within the bound)'
+          : r.violation
+            ? '(stopped at the first violating one)'
+            : `(the bound of ${r.bound.maxSchedules} was reached first)`}{' '}
+        in {r.ms} ms on {r.combo}, attacker writes ≤ {r.bound.attempts}.
       </p>
       <p>
         {r.violation ? (
