@@ -1,6 +1,6 @@
 /** Runs the commands the README gives: the static build and `pnpm explorer`. */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { APP_DIR } from './browser.js';
@@ -14,11 +14,12 @@ async function startServer(
   cmd: string,
   re: RegExp,
 ): Promise<{ p: ChildProcess; match: RegExpExecArray }> {
-  const p = spawn('sh', ['-c', cmd], { cwd: ROOT, detached: true, stdio: 'pipe' });
+  // No colours in Vite's banner: the URL is read from plain text.
+  const env = { ...process.env, NO_COLOR: '1' };
+  const p = spawn('sh', ['-c', cmd], { cwd: ROOT, detached: true, stdio: 'pipe', env });
   let out = '';
   const add = (d: unknown) => {
-    // Vite colours its banner; the URL is read without the escapes.
-    out += String(d).replace(/\x1b\[[0-9;]*m/g, '');
+    out += String(d);
   };
   p.stdout?.on('data', add);
   p.stderr?.on('data', add);

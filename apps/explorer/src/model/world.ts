@@ -91,12 +91,6 @@ export class ExplorerError extends Error {
   }
 }
 
-const u64 = (v: bigint): Uint8Array => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, v, true);
-  return b;
-};
-
 /**
  * One run of a scenario: a fresh machine with a `__wr_after_init` variable, a protected
  * `wr` pool and an `ro` pool, and the chosen operation on CPU0 as the real step
@@ -362,5 +356,3 @@ export function worldAt(scenario: Scenario, actions: readonly Action[]): World {
   w.replay(actions);
   return w;
 }
-
-export { u64 };
