@@ -81,12 +81,16 @@ describe('x86-64 alias-mm (text_poke-style temporary mm)', () => {
     expect(await page.getByTestId('step-label').textContent()).toMatch(/switch_mm alias mm/);
     expect(await aliasRows(page, 0).count()).toBe(0);
 
-    // The link reproduces the scenario and the position.
+    // The link reproduces the scenario and the position, the attacks made on the way too.
     expect(page.url()).toContain(`step=${at - 1}`);
+    expect(new URL(page.url()).searchParams.get('at')).toBe('2.1.alias');
     const again = await open(h, new URL(page.url()).search);
     expect(await again.getByTestId('step-label').textContent()).toBe(
       await page.getByTestId('step-label').textContent(),
     );
+    expect(await again.getByTestId('faults').locator('li').allTextContents()).toEqual([
+      expect.stringMatching(/^#3 CPU1: page fault .*"access":"write"/),
+    ]);
     await again.getByTestId('step').click();
     expect(await aliasRows(again, 0).count()).toBe(1);
 

@@ -1,10 +1,12 @@
-import { PAGE_SIZE } from '@prmem/core';
+import { x86Arch } from '@prmem/arch-x86';
+import { drain, PAGE_SIZE } from '@prmem/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ATTACKS, runCatalogueAttack } from '../src/model/catalogue.js';
 import { cpuState } from '../src/model/cpustate.js';
 import { exploreRaces, replayRace } from '../src/model/races.js';
 import {
+  ATTACK_WHATS,
   BACKENDS,
   OPERATIONS,
   parseScenario,
@@ -14,7 +16,14 @@ import {
   scenarioToQuery,
 } from '../src/model/scenario.js';
 import { walkVa } from '../src/model/walk.js';
-import { type Action, ExplorerError, World, worldAt } from '../src/model/world.js';
+import {
+  type Action,
+  ExplorerError,
+  positionOf,
+  scenarioActions,
+  World,
+  worldAt,
+} from '../src/model/world.js';
 
 /** A race attack of the catalogue (several CPUs interleaved). */
 const CATALOGUE_RACE = ATTACKS.find((a) => a.category === 'race')?.id ?? '';
@@ -40,17 +49,33 @@ function observe(w: World) {
 
 describe('scenario in the URL', () => {
   it('round-trips every valid scenario through the query string', () => {
-    const arb = fc.constantFrom(...COMBOS).chain((c) =>
-      fc.record({
-        arch: fc.constant(c.arch),
-        mechanism: fc.constant(c.mechanism),
+    const arb = fc
+      .record({
+        c: fc.constantFrom(...COMBOS),
         cpus: fc.integer({ min: 1, max: 8 }),
-        seed: fc.integer({ min: 0, max: 0xffffffff }),
-        op: fc.constantFrom(...OPERATIONS),
         step: fc.integer({ min: 0, max: 100 }),
-        fill: fc.boolean(),
-      }),
-    );
+      })
+      .chain(({ c, cpus, step }) =>
+        fc.record({
+          arch: fc.constant(c.arch),
+          mechanism: fc.constant(c.mechanism),
+          cpus: fc.constant(cpus),
+          seed: fc.integer({ min: 0, max: 0xffffffff }),
+          op: fc.constantFrom(...OPERATIONS),
+          step: fc.constant(step),
+          fill: fc.boolean(),
+          attacks: fc
+            .array(
+              fc.record({
+                after: fc.integer({ min: 0, max: step }),
+                cpu: fc.integer({ min: 0, max: cpus - 1 }),
+                what: fc.constantFrom(...ATTACK_WHATS),
+              }),
+              { maxLength: 5 },
+            )
+            .map((a) => [...a].sort((x, y) => x.after - y.after)),
+        }),
+      );
     fc.assert(
       fc.property(arb, (s) => {
         expect(scenarioFromQuery(scenarioToQuery(s))).toEqual(s);
@@ -67,6 +92,10 @@ describe('scenario in the URL', () => {
       [{ seed: '-1' }, 'seed', '-1'],
       [{ op: 'wrMemset' }, 'op', 'wrMemset'],
       [{ fill: 'yes' }, 'fill', 'yes'],
+      [{ step: 2, attacks: '3.1.alias' }, 'attacks', '3.1.alias'],
+      [{ step: 2, cpus: 2, attacks: '1.2.alias' }, 'attacks', '1.2.alias'],
+      [{ step: 2, attacks: '1.1.everything' }, 'attacks', '1.1.everything'],
+      [{ step: 2, attacks: '2.1.alias,1.1.ro' }, 'attacks', '1.1.ro'],
     ];
     for (const [input, field, value] of bad) {
       const e = (() => {
@@ -161,6 +190,9 @@ describe('step back re-runs from the start', () => {
           }
           const k = Math.floor(actions.length / 2);
           expect(observe(worldAt(s, actions.slice(0, k)))).toEqual(seen[k]);
+          // The link of the final position (steps and attacks in the URL) rebuilds it.
+          const link = scenarioFromQuery(scenarioToQuery({ ...s, ...positionOf(w.actions) }));
+          expect(observe(worldAt(link, scenarioActions(link)))).toEqual(seen[actions.length]);
         },
       ),
       { numRuns: 25 },
@@ -212,6 +244,28 @@ describe('attacks from another CPU', () => {
     expect(staleAt.length).toBeGreaterThan(0);
     expect(cpuState(w.machine, 1, w.target, true).tlb.some((r) => r.stale)).toBe(false);
     expect(w.attack(1, 'target').landed).toBe(false);
+  });
+
+  it('x86: an entry of a PCID whose tlb_gen moved on is shown dead, not live', () => {
+    const w = new World(scenarioOf({ cpus: 2 }));
+    const m = w.machine;
+    const [cpu0, cpu1] = [m.cpu(0), m.cpu(1)];
+    const user = m.createMm('user', 'task');
+    const va = 0x4000_0000;
+    m.arch.pt.map(user, va, m.translate(w.places.wrObj) - (w.places.wrObj % PAGE_SIZE), {
+      write: false,
+      exec: false,
+      global: false,
+    });
+    m.switchMm(cpu0, user);
+    cpu0.read32(va);
+    m.switchMm(cpu0, m.kernelMm);
+    const entry = () =>
+      cpuState(m, 0, w.target, true).tlb.find((r) => r.va === va && r.asid === user.asid);
+    expect(entry()).toMatchObject({ dead: false, global: false });
+    // flush_tlb_mm_range from CPU1 while CPU0 runs another mm: CPU0 flushes the PCID lazily.
+    drain(x86Arch(m).flushMmRange(cpu1, user, [va]));
+    expect(entry()).toMatchObject({ dead: true });
   });
 
   it('refuses a CPU or a place that does not exist', () => {

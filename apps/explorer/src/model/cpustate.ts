@@ -18,6 +18,11 @@ export interface TlbRow {
   readonly role: EntryRole;
   /** Why the entry no longer matches the tables, or undefined when it still does. */
   readonly stale?: string;
+  /**
+   * A non-global entry of a PCID this CPU will flush before it can use it again (x86's
+   * lazily invalidated PCIDs, `ArchImpl.asidLive`): dead, whatever it translates.
+   */
+  readonly dead: boolean;
 }
 
 export interface CpuState {
@@ -108,7 +113,8 @@ export function cpuState(m: Machine, id: number, target: number, all: boolean): 
     mix(pa);
     mix(flags);
     mix(stale === undefined ? 0 : stale.length + 1);
-    mix(role.length);
+    const dead = asid !== GLOBAL_TAG && m.arch.asidLive?.(cpu, asid) === false;
+    mix(role.length + (dead ? 16 : 0));
     rows.push({
       slot,
       va,
@@ -118,6 +124,7 @@ export function cpuState(m: Machine, id: number, target: number, all: boolean): 
       writable,
       dirty: (flags & TLBF.D) !== 0,
       role,
+      dead,
       ...(stale ? { stale } : {}),
     });
   }

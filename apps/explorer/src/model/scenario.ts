@@ -20,6 +20,16 @@ export const OPERATION_TITLES: Readonly<Record<Operation, string>> = {
   protect: 'protect() of the ro pool',
 };
 
+export type AttackWhat = 'target' | 'alias' | 'direct' | 'ro';
+export const ATTACK_WHATS: readonly AttackWhat[] = ['target', 'alias', 'direct', 'ro'];
+
+/** A plain write another CPU tried, after `after` steps of the operation. */
+export interface ScenarioAttack {
+  readonly after: number;
+  readonly cpu: number;
+  readonly what: AttackWhat;
+}
+
 /** Everything that defines a run: a link with these fields reproduces it. */
 export interface Scenario {
   readonly arch: string;
@@ -31,6 +41,8 @@ export interface Scenario {
   readonly step: number;
   /** Fill every CPU's TLB (all 1,024 slots) with direct-map reads before the operation. */
   readonly fill: boolean;
+  /** Attacks made so far, in order (the URL's `at=step.cpu.what,…`). */
+  readonly attacks: readonly ScenarioAttack[];
 }
 
 export const DEFAULT_SCENARIO: Scenario = {
@@ -41,6 +53,7 @@ export const DEFAULT_SCENARIO: Scenario = {
   op: 'wrAssign',
   step: 0,
   fill: false,
+  attacks: [],
 };
 
 /** A scenario field that is not one the explorer can run; `value` is as written. */
@@ -69,6 +82,40 @@ function boolFrom(field: string, v: unknown): boolean {
   throw new ScenarioError(field, v, 'must be 0 or 1');
 }
 
+const ATTACK_RE = /^(\d+)\.(\d+)\.([a-z]+)$/;
+
+/** Attacks as values, or as the URL writes them (`4.1.alias,6.1.target`). */
+function attacksFrom(v: unknown, cpus: number, step: number): ScenarioAttack[] {
+  const items = typeof v === 'string' ? (v === '' ? [] : v.split(',')) : v;
+  if (!Array.isArray(items)) throw new ScenarioError('attacks', v, 'must be a list');
+  const out: ScenarioAttack[] = [];
+  for (const item of items) {
+    let a: Record<string, unknown> | undefined;
+    if (typeof item === 'string') {
+      const m = ATTACK_RE.exec(item);
+      if (m) a = { after: Number(m[1]), cpu: Number(m[2]), what: m[3] };
+    } else if (typeof item === 'object' && item !== null) a = item as Record<string, unknown>;
+    const ok =
+      a !== undefined &&
+      Number.isInteger(a.after) &&
+      (a.after as number) >= 0 &&
+      (a.after as number) <= step &&
+      (out.length === 0 || (a.after as number) >= out[out.length - 1].after) &&
+      Number.isInteger(a.cpu) &&
+      (a.cpu as number) >= 0 &&
+      (a.cpu as number) < cpus &&
+      (ATTACK_WHATS as readonly unknown[]).includes(a.what);
+    if (!ok || a === undefined)
+      throw new ScenarioError(
+        'attacks',
+        item,
+        `an attack is step.cpu.what: a step in [0, ${step}] (in order), a CPU below ${cpus}, what one of ${ATTACK_WHATS.join(', ')}`,
+      );
+    out.push({ after: a.after as number, cpu: a.cpu as number, what: a.what as AttackWhat });
+  }
+  return out;
+}
+
 /** Validates a scenario given field by field (strings from a URL, or values). */
 export function parseScenario(input: Readonly<Record<string, unknown>>): Scenario {
   if (typeof input !== 'object' || input === null)
@@ -87,14 +134,17 @@ export function parseScenario(input: Readonly<Record<string, unknown>>): Scenari
   const op = input.op ?? DEFAULT_SCENARIO.op;
   if (typeof op !== 'string' || !(OPERATIONS as readonly string[]).includes(op))
     throw new ScenarioError('op', op, `must be one of ${OPERATIONS.join(', ')}`);
+  const cpus = intIn('cpus', input.cpus ?? DEFAULT_SCENARIO.cpus, 1, 8);
+  const step = intIn('step', input.step ?? 0, 0, 100_000);
   return {
     arch: backend.name,
     mechanism,
-    cpus: intIn('cpus', input.cpus ?? DEFAULT_SCENARIO.cpus, 1, 8),
+    cpus,
     seed: intIn('seed', input.seed ?? DEFAULT_SCENARIO.seed, 0, 0xffffffff),
     op: op as Operation,
-    step: intIn('step', input.step ?? 0, 0, 100_000),
+    step,
     fill: boolFrom('fill', input.fill ?? false),
+    attacks: attacksFrom(input.attacks ?? [], cpus, step),
   };
 }
 
@@ -109,6 +159,8 @@ export function scenarioToQuery(s: Scenario): string {
     step: String(s.step),
   });
   if (s.fill) q.set('fill', '1');
+  if (s.attacks.length > 0)
+    q.set('at', s.attacks.map((a) => `${a.after}.${a.cpu}.${a.what}`).join(','));
   return `?${q.toString()}`;
 }
 
@@ -121,6 +173,8 @@ export function scenarioFromQuery(query: string): Scenario {
     const v = q.get(k);
     if (v !== null) o[k] = v;
   }
+  const at = q.get('at');
+  if (at !== null) o.attacks = at;
   // A mechanism left over from another arch falls back to the arch's default.
   return parseScenario(o);
 }

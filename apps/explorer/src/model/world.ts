@@ -11,7 +11,13 @@ import {
 } from '@prmem/core';
 import { createPool, type Pool } from '@prmem/pool';
 import { wrAssignSteps, wrMemcpySteps, wrRcuAssignPointerSteps } from '@prmem/wr-ops';
-import { BACKENDS, type Operation, type Scenario } from './scenario.js';
+import {
+  ATTACK_WHATS,
+  type AttackWhat,
+  BACKENDS,
+  type Operation,
+  type Scenario,
+} from './scenario.js';
 
 /** Values the scenario writes: the old one before the operation, the new one by it. */
 export const OLD = 0x1111_2222_3333_4444n;
@@ -54,8 +60,7 @@ export interface StepRecord {
   readonly trace: readonly TraceEvent[];
 }
 
-export type AttackWhat = 'target' | 'alias' | 'direct' | 'ro';
-export const ATTACK_WHATS: readonly AttackWhat[] = ['target', 'alias', 'direct', 'ro'];
+export { ATTACK_WHATS, type AttackWhat };
 
 export interface AttackOutcome {
   readonly cpu: number;
@@ -348,6 +353,28 @@ function targetOf(op: Operation, p: Places): [number, number] {
 /** A kernel VA or PA as the kernel prints it (hex, no 0x padding games). */
 export function hex(v: number): string {
   return `0x${v.toString(16)}`;
+}
+
+/** The actions a scenario's URL stands for: its steps, with its attacks after the steps they follow. */
+export function scenarioActions(s: Scenario): Action[] {
+  const out: Action[] = [];
+  for (let k = 0; k <= s.step; k++) {
+    for (const a of s.attacks)
+      if (a.after === k) out.push({ kind: 'attack', cpu: a.cpu, what: a.what });
+    if (k < s.step) out.push({ kind: 'step' });
+  }
+  return out;
+}
+
+/** The scenario fields of a history: steps performed and attacks with their positions. */
+export function positionOf(actions: readonly Action[]): Pick<Scenario, 'step' | 'attacks'> {
+  let step = 0;
+  const attacks: { after: number; cpu: number; what: AttackWhat }[] = [];
+  for (const a of actions) {
+    if (a.kind === 'step') step++;
+    else attacks.push({ after: step, cpu: a.cpu, what: a.what });
+  }
+  return { step, attacks };
 }
 
 /** Builds a world and replays `actions` on it. */

@@ -20,6 +20,8 @@ import {
   type AttackOutcome,
   type AttackWhat,
   hex,
+  positionOf,
+  scenarioActions,
   World,
   worldAt,
 } from '../model/world.js';
@@ -37,9 +39,7 @@ function initialWorld(): { s: Scenario; w: World; error?: string } {
 }
 
 function build(s: Scenario): World {
-  const w = new World(s);
-  w.replay(Array.from({ length: s.step }, () => ({ kind: 'step' }) as const));
-  return w;
+  return worldAt(s, scenarioActions(s));
 }
 
 /** The last step and whatever followed it are dropped: step-back re-runs the rest. */
@@ -95,7 +95,7 @@ export function App() {
 
   const change = (patch: Partial<Record<keyof Scenario, unknown>>) => {
     try {
-      const base: Record<string, unknown> = { ...scenario, ...patch, step: 0 };
+      const base: Record<string, unknown> = { ...scenario, ...patch, step: 0, attacks: [] };
       if (patch.arch !== undefined && patch.mechanism === undefined) delete base.mechanism;
       const s = parseScenario(base);
       setError(undefined);
@@ -166,7 +166,7 @@ export function App() {
 
   // The URL holds the scenario and the position: a link reproduces it.
   useEffect(() => {
-    const q = scenarioToQuery({ ...scenario, step: w.steps });
+    const q = scenarioToQuery({ ...scenario, ...positionOf(w.actions) });
     if (location.search !== q) history.replaceState(null, '', q);
   });
 

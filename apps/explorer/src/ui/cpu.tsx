@@ -6,12 +6,14 @@ import { hex } from '../model/world.js';
 function RowImpl({ r }: { r: TlbRow }) {
   return (
     <tr
-      class={`role-${r.role}${r.stale ? ' stale' : ''}`}
+      class={`role-${r.role}${r.stale ? ' stale' : ''}${r.dead ? ' dead' : ''}`}
       data-role={r.role}
       data-global={String(r.global)}
       data-asid={String(r.asid)}
       data-writable={String(r.writable)}
       data-stale={String(r.stale !== undefined)}
+      data-dead={String(r.dead)}
+      title={r.dead ? 'dead: this PCID is flushed before the CPU can use it again' : undefined}
     >
       <td>{r.slot}</td>
       <td>{hex(r.va)}</td>
@@ -20,7 +22,7 @@ function RowImpl({ r }: { r: TlbRow }) {
       <td>{r.writable ? 'W' : '-'}</td>
       <td>{r.dirty ? 'D' : '-'}</td>
       <td>{r.role === 'other' ? '' : r.role}</td>
-      <td>{r.stale ?? ''}</td>
+      <td>{r.stale ?? (r.dead ? 'dead PCID' : '')}</td>
     </tr>
   );
 }
@@ -35,7 +37,8 @@ const Row = memo(
     a.r.writable === b.r.writable &&
     a.r.dirty === b.r.dirty &&
     a.r.role === b.r.role &&
-    a.r.stale === b.r.stale,
+    a.r.stale === b.r.stale &&
+    a.r.dead === b.r.dead,
 );
 
 function TlbTableImpl({ cpu, rows }: { cpu: number; rows: readonly TlbRow[]; sig: number }) {
