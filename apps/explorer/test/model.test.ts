@@ -268,6 +268,29 @@ describe('attacks from another CPU', () => {
     expect(entry()).toMatchObject({ dead: true });
   });
 
+  it('x86 cr0-wp and pks: CR0.WP and the PKRS write-disable bit are open only inside the window', () => {
+    for (const [mechanism, open] of [
+      ['cr0-wp', (c: ReturnType<typeof cpuState>) => c.wp === false],
+      ['pks', (c: ReturnType<typeof cpuState>) => c.pkrs?.wd === false],
+    ] as const) {
+      const w = new World(scenarioOf({ mechanism }));
+      const seen: boolean[] = [];
+      while (!w.done) {
+        w.step();
+        const c0 = cpuState(w.machine, 0, w.target, false);
+        if (open(c0)) {
+          expect(c0.inWindow, `${mechanism} step ${w.steps}`).toBe(true);
+          // The open CPU state must not follow the task to another CPU.
+          expect(c0.irqsDisabled || c0.preemptCount > 0).toBe(true);
+        }
+        seen.push(open(c0));
+        expect(open(cpuState(w.machine, 1, w.target, false))).toBe(false);
+      }
+      expect(seen).toContain(true);
+      expect(seen.at(-1)).toBe(false);
+    }
+  });
+
   it('refuses a CPU or a place that does not exist', () => {
     const w = new World(scenarioOf({}));
     expect(() => w.attack(7, 'target')).toThrow(ExplorerError);

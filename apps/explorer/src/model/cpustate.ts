@@ -1,4 +1,4 @@
-import { bits } from '@prmem/arch-x86';
+import { bits, WR_PKEY } from '@prmem/arch-x86';
 import { GLOBAL_TAG, type Machine, type Mm, PAGE_SIZE, TLBF, WalkResult } from '@prmem/core';
 import { hex } from './world.js';
 
@@ -32,9 +32,13 @@ export interface CpuState {
   /** Architecture registers, formatted (CR3, CR0, PKRS / TTBRs / TTBR0, DACR, CONTEXTIDR). */
   readonly regs: readonly (readonly [string, string])[];
   readonly irqsDisabled: boolean;
+  /** preempt_count(): above 0, the task cannot be moved off this CPU. */
+  readonly preemptCount: number;
   readonly inWindow: boolean;
   /** CR0.WP where the architecture has it. */
   readonly wp?: boolean;
+  /** PKRS's bits for the write-rare protection key, where the architecture has PKS. */
+  readonly pkrs?: { readonly key: number; readonly ad: boolean; readonly wd: boolean };
   /** Valid TLB entries: all of them, or those of the target's frame. */
   readonly tlb: readonly TlbRow[];
   /** Valid entries in the TLB, whatever the filter. */
@@ -129,14 +133,25 @@ export function cpuState(m: Machine, id: number, target: number, all: boolean): 
     });
   }
   const cr0 = cpu.regs.cr0;
+  const pkrs = cpu.regs.pkrs;
   return {
     id,
     mm: cpu.mm.name,
     asid: cpu.asid,
     regs: formatRegs(cpu.regs),
     irqsDisabled: cpu.irqsDisabled,
+    preemptCount: cpu.preemptCount,
     inWindow: m.windowOpen(cpu),
     ...(cr0 !== undefined ? { wp: (cr0 & bits.CR0_WP) !== 0 } : {}),
+    ...(pkrs !== undefined
+      ? {
+          pkrs: {
+            key: WR_PKEY,
+            ad: (pkrs & bits.pkrsAd(WR_PKEY)) !== 0,
+            wd: (pkrs & bits.pkrsWd(WR_PKEY)) !== 0,
+          },
+        }
+      : {}),
     tlb: rows,
     tlbValid: valid,
     tlbHash: hash >>> 0,

@@ -88,11 +88,22 @@ export function CpuCard(props: {
         <dd>{s.asid}</dd>
         <dt>IRQs</dt>
         <dd>{s.irqsDisabled ? 'disabled' : 'enabled'}</dd>
+        <dt>preempt count</dt>
+        <dd>{s.preemptCount}</dd>
         {s.wp !== undefined ? (
           <>
             <dt>CR0.WP</dt>
             <dd data-testid={`wp-cpu-${s.id}`}>
               {s.wp ? '1' : '0 (supervisor writes ignore R/W)'}
+            </dd>
+          </>
+        ) : null}
+        {s.pkrs !== undefined ? (
+          <>
+            <dt>PKRS key {s.pkrs.key}</dt>
+            <dd data-testid={`pkrs-cpu-${s.id}`}>
+              AD={s.pkrs.ad ? 1 : 0} WD={s.pkrs.wd ? 1 : 0}
+              {s.pkrs.wd ? '' : ' (writes allowed)'}
             </dd>
           </>
         ) : null}
