@@ -1,11 +1,8 @@
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { type Backend, isBackend } from './backend.js';
 import { EVENT_NAMES } from './costs.js';
-import { ConfigError, PrmemError } from './errors.js';
+import { BackendNotFoundError, pickBackend } from './backend-module.js';
+import { ConfigError } from './errors.js';
 import { Machine } from './machine.js';
 
 /** Built-in backend names and the packages that provide them. */
@@ -49,7 +46,7 @@ export const configSchema = z
       .min(1)
       .max(2 ** 31 - 1)
       .optional(),
-    /** Where to resolve a backend package from (set by loadConfig to the file's folder). */
+    /** Where `@prmem/core/node` resolves a backend package from (loadConfig sets the file's folder). */
     configDir: z.string().optional(),
   })
   .strict();
@@ -82,87 +79,18 @@ export function parseConfig(input: unknown): z.output<typeof configSchema> {
   );
 }
 
-/** Reads and validates `prmem.config.json` (or `path`); relative backends resolve from its folder. */
-export async function loadConfig(path = 'prmem.config.json'): Promise<PrmemConfig> {
-  const file = resolve(path);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new ConfigError([
-      { path: '', value: file, message: `cannot read config file: ${(e as Error).message}` },
-    ]);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new ConfigError([
-      { path: '', value: file, message: `not valid JSON: ${(e as Error).message}` },
-    ]);
-  }
-  const cfg = parseConfig(json);
-  return { ...cfg, configDir: cfg.configDir ?? dirname(file) };
-}
-
-export class BackendNotFoundError extends PrmemError {
-  constructor(
-    readonly arch: string,
-    readonly pkg: string,
-    cause: string,
-  ) {
-    super(
-      'ENOBACKEND',
-      `backend "${arch}" needs the package ${pkg}: install it (npm install ${pkg}). ${cause}`,
-      { arch, pkg },
-    );
-  }
-}
-
-function pickBackend(mod: Record<string, unknown>, arch: string, pkg: string): Backend {
-  for (const cand of [
-    mod.backend,
-    mod.default,
-    (mod.default as Record<string, unknown> | undefined)?.backend,
-  ]) {
-    if (isBackend(cand)) return cand;
-  }
-  throw new BackendNotFoundError(
-    arch,
-    pkg,
-    'The package exports no backend (export `backend` or a default).',
-  );
-}
+export { BackendNotFoundError };
 
 /**
  * Resolves an `arch` value to a backend: a backend object as is; a built-in name to its
- * `@prmem/arch-*` package; any other name to a package resolved from `baseDir` (the
- * config file's folder) or the cwd, as ESLint resolves plugins.
+ * `@prmem/arch-*` package; any other name to a package, both by a plain `import()` (so it
+ * runs in a browser bundle too). In Node, `@prmem/core/node` also resolves a package from
+ * the config file's folder.
  */
-export async function resolveBackend(
-  arch: string | Backend,
-  baseDir = process.cwd(),
-): Promise<Backend> {
+export async function resolveBackend(arch: string | Backend): Promise<Backend> {
   if (typeof arch !== 'string') return arch;
   const pkg = BUILTIN_ARCHES[arch] ?? arch;
-  const errors: string[] = [];
-  for (const dir of [baseDir, process.cwd()]) {
-    try {
-      const req = createRequire(join(resolve(dir), 'noop.js'));
-      const file = req.resolve(pkg);
-      return pickBackend(
-        (await import(pathToFileURL(file).href)) as Record<string, unknown>,
-        arch,
-        pkg,
-      );
-    } catch (e) {
-      if (e instanceof BackendNotFoundError) throw e;
-      errors.push((e as Error).message.split('\n')[0]);
-    }
-  }
   try {
-    // Last, a bare import from here: finds workspace/hoisted packages (and, under the
-    // `@prmem/source` condition in tests, their TypeScript sources).
     return pickBackend(
       (await import(/* @vite-ignore */ pkg)) as Record<string, unknown>,
       arch,
@@ -170,14 +98,13 @@ export async function resolveBackend(
     );
   } catch (e) {
     if (e instanceof BackendNotFoundError) throw e;
-    errors.push((e as Error).message.split('\n')[0]);
+    throw new BackendNotFoundError(arch, pkg, (e as Error).message.split('\n')[0]);
   }
-  throw new BackendNotFoundError(arch, pkg, errors[errors.length - 1] ?? '');
 }
 
 /** Builds a machine from a config (validated first). */
 export async function createMachine(config: PrmemConfig): Promise<Machine> {
   const cfg = parseConfig(config);
-  const backend = await resolveBackend(cfg.arch, cfg.configDir);
+  const backend = await resolveBackend(cfg.arch);
   return new Machine({ ...cfg, backend });
 }

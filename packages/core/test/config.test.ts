@@ -6,11 +6,11 @@ import {
   BackendNotFoundError,
   ConfigError,
   createMachine,
-  loadConfig,
   parseConfig,
-  resolveBackend,
+  resolveBackend as importBackend,
   UnknownMechanismError,
 } from '../src/index.js';
+import { loadConfig, createMachine as nodeCreateMachine, resolveBackend } from '../src/node.js';
 import { toyBackend } from '../src/testing/index.js';
 
 function configError(f: () => unknown): ConfigError {
@@ -138,5 +138,60 @@ describe('config', () => {
     expect(s.events.ipiSent).toBeGreaterThan(0);
     const cpu0 = s.perCpu[0];
     expect(cpu0.cycles).toBeGreaterThanOrEqual(s.events.ipiSent * 1000);
+  });
+});
+
+describe('the browser-safe main entry and the Node entry', () => {
+  it('the main entry reaches no node: module; only node.ts imports one', async () => {
+    const { readdir, readFile } = await import('node:fs/promises');
+    const srcDir = join(import.meta.dirname, '..', 'src');
+    const seen = new Set<string>();
+    const nodeImports: string[] = [];
+    const visit = async (file: string): Promise<void> => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = await readFile(join(srcDir, file), 'utf8');
+      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+        const spec = m[1];
+        if (spec.startsWith('node:')) nodeImports.push(`${file}: ${spec}`);
+        else if (spec.startsWith('./')) await visit(spec.slice(2).replace(/\.js$/, '.ts'));
+      }
+    };
+    await visit('index.ts');
+    expect(seen.size).toBeGreaterThan(10);
+    expect(seen.has('node.ts')).toBe(false);
+    expect(nodeImports).toEqual([]);
+    const all = await readdir(srcDir);
+    expect(all).toContain('node.ts');
+    expect(await readFile(join(srcDir, 'node.ts'), 'utf8')).toMatch(/from 'node:fs\/promises'/);
+  });
+
+  it('the main entry resolves a backend object as is and refuses an unknown package by name', async () => {
+    const toy = toyBackend();
+    expect(await importBackend(toy)).toBe(toy);
+    await expect(importBackend('prmem-backend-nowhere')).rejects.toMatchObject({
+      code: 'ENOBACKEND',
+      arch: 'prmem-backend-nowhere',
+    });
+  });
+
+  it("the Node entry's createMachine resolves a package from the config file's folder", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'prmem-node-'));
+    const pkg = join(dir, 'node_modules', 'prmem-backend-toyish');
+    await mkdir(pkg, { recursive: true });
+    await writeFile(
+      join(pkg, 'package.json'),
+      JSON.stringify({ name: 'prmem-backend-toyish', type: 'module', exports: './index.js' }),
+    );
+    await writeFile(join(pkg, 'index.js'), 'export const nothing = 1;');
+    await writeFile(
+      join(dir, 'prmem.config.json'),
+      JSON.stringify({ arch: 'prmem-backend-toyish' }),
+    );
+    const cfg = await loadConfig(join(dir, 'prmem.config.json'));
+    // Found in the config's folder (it exports no backend), not "not installed".
+    await expect(nodeCreateMachine(cfg)).rejects.toThrow(/exports no backend/);
+    await expect(createMachine(cfg)).rejects.toMatchObject({ code: 'ENOBACKEND' });
+    await expect(loadConfig('')).rejects.toBeInstanceOf(ConfigError);
   });
 });
