@@ -160,7 +160,10 @@ export class World {
     const [target, len] = targetOf(scenario.op, this.places);
     this.target = target;
     this.targetLen = len;
-    if (scenario.fill) for (let i = 0; i < m.cpuCount; i++) fillTlb(m, m.cpu(i));
+    if (scenario.fill) {
+      const filler = m.vmalloc(m.cpu(0).tlb.size * PAGE_SIZE, { name: 'tlb-filler' });
+      for (let i = 0; i < m.cpuCount; i++) fillTlb(m.cpu(i), filler);
+    }
     // Every CPU has used the data: its TLB holds the translations an attacker would reuse.
     for (let i = 0; i < m.cpuCount; i++) {
       const c = m.cpu(i);
@@ -180,9 +183,9 @@ export class World {
     if (op === 'wrMemcpy')
       return yield* wrMemcpySteps(cpu, p.wrPage, new Uint8Array(PAGE_SIZE).fill(0x22));
     if (op === 'wrRcuAssignPointer') return yield* wrRcuAssignPointerSteps(cpu, p.wrSlot, p.wrObj);
-    // protect(): the page-table work one step at a time, then the pool records its level.
-    for (const a of this.roPool.areas) yield* this.machine.protectSteps(a.start, a.size, 'ro', 0);
-    this.roPool.protect();
+    // protect(): the pool's own stepped protect (core refuses anyone but the pool's owner
+    // handle), the page-table work one step at a time, then the pool records its level.
+    yield* this.roPool.protectSteps();
     yield 'pool table: level = ro';
     return undefined;
   }
@@ -316,25 +319,12 @@ export class World {
 }
 
 /**
- * Reads one word of successive direct-map pages until every TLB slot holds an entry
- * (consecutive pages land in consecutive slots of the direct-mapped TLB).
+ * Reads one word of successive pages of a vmalloc area until every TLB slot holds an
+ * entry (consecutive pages land in consecutive slots of the direct-mapped TLB). Not the
+ * direct map: it is mapped with large pages, which the TLB keeps apart.
  */
-function fillTlb(m: Machine, cpu: Cpu): void {
-  const tlb = cpu.tlb;
-  const frames = m.phys.size / PAGE_SIZE;
-  const full = () => {
-    for (let i = 0; i < tlb.size; i++) if (!(tlb.tag[i] >= 0)) return false;
-    return true;
-  };
-  for (let pfn = 0; pfn < frames; pfn++) {
-    try {
-      cpu.read32(m.directMapVa(pfn * PAGE_SIZE));
-    } catch (e) {
-      // A frame taken out of the direct map (an MMU that forbids aliases): skip it.
-      if (!(e instanceof PageFault)) throw e;
-    }
-    if (pfn % 256 === 255 && full()) return;
-  }
+function fillTlb(cpu: Cpu, area: { start: number; size: number }): void {
+  for (let va = area.start; va < area.start + area.size; va += PAGE_SIZE) cpu.read32(va);
 }
 
 function targetOf(op: Operation, p: Places): [number, number] {
