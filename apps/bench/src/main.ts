@@ -7,6 +7,7 @@ import {
   type CliFlags,
   BenchUsageError,
   DEFAULT_CPUS,
+  QUICK_CPUS,
   FORMATS,
   resolveOptions,
   type ResolveDeps,
@@ -44,7 +45,10 @@ function program(io: Io): Command {
       'backends to run, comma-separated (x86-64, arm64, arm64[thin], nommu-alias)',
     )
     .option('--mechanism <names>', 'mechanisms to run, comma-separated (alias-mm, hyp-assist, …)')
-    .option('--cpus <list>', `CPU counts to sweep (default ${DEFAULT_CPUS.join(',')})`)
+    .option(
+      '--cpus <list>',
+      `CPU counts to sweep (default ${DEFAULT_CPUS.join(',')}; with --quick ${QUICK_CPUS.join(',')})`,
+    )
     .option(
       '--workload <names>',
       `workloads, comma-separated: ${WORKLOAD_NAMES.join(', ')}, or a module path (./my-workload.ts) that exports one`,

@@ -26,6 +26,8 @@ export class BenchUsageError extends Error {
 }
 
 export const DEFAULT_CPUS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
+/** `--quick`'s sweep: every other power of two still shows a flat line or a slope. */
+export const QUICK_CPUS = [1, 4, 16, 64, 256] as const;
 export const FORMATS = ['table', 'json', 'md'] as const;
 export type Format = (typeof FORMATS)[number];
 
@@ -105,7 +107,11 @@ export async function parseWorkloads(value: string, cwd = process.cwd()): Promis
     const w = isWorkloadPath(n) ? await loadWorkloadModule(n, cwd) : workloadByName(n);
     if (!w) throw new BenchUsageError('--workload', n, 'is not a workload');
     if (out.some((x) => x.name === w.name))
-      throw new BenchUsageError('--workload', n, `repeats the workload name ${JSON.stringify(w.name)}`);
+      throw new BenchUsageError(
+        '--workload',
+        n,
+        `repeats the workload name ${JSON.stringify(w.name)}`,
+      );
     out.push(w);
   }
   return out;
@@ -169,7 +175,13 @@ export async function resolveOptions(
     );
   }
 
-  const cpus = flagCpus ?? (config?.cpus !== undefined ? [config.cpus] : [...DEFAULT_CPUS]);
+  const cpus =
+    flagCpus ??
+    (config?.cpus !== undefined
+      ? [config.cpus]
+      : flags.quick === true
+        ? [...QUICK_CPUS]
+        : [...DEFAULT_CPUS]);
   const pool = await (deps.loadPool ?? loadPoolApi)();
   const plan: BenchPlan = {
     variants,

@@ -122,12 +122,14 @@ export class Arm64Arch implements ArchImpl {
     cpu.asid = mm.asid;
     setTtbr(cpu, 'TTBR0_EL1', this.ttbr0Of(mm), mm.asid);
     this.m.counters.charge(cpu.id, EV.mmSwitch);
+    if (this.m.trace.enabled) this.m.trace.annotate(cpu.id, { mm: mm.name, asid: mm.asid });
   }
 
   /** TLBI VAE1 (+ DSB NSH) on this CPU only. */
   flushLocalPage(cpu: Cpu, va: number): void {
     cpu.tlb.flushPage(va - (va % PAGE_SIZE), cpu.asid);
     this.m.counters.charge(cpu.id, EV.localFlushPage);
+    if (this.m.trace.enabled) this.m.trace.annotate(cpu.id, { va: canonical(va), asid: cpu.asid });
   }
 
   /**

@@ -102,7 +102,10 @@ function row(
 ): ResultRow[] {
   return r.rows.filter(
     (x) =>
-      x.variant === variant && x.workload === at.workload && x.phase === at.phase && x.scale === scale,
+      x.variant === variant &&
+      x.workload === at.workload &&
+      x.phase === at.phase &&
+      x.scale === scale,
   );
 }
 
