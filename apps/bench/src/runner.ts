@@ -212,7 +212,10 @@ async function traceRuns(
         let id = e.id;
         if (id !== undefined && (e.ph === 's' || e.ph === 'f')) {
           let mapped = flowIds.get(id);
-          if (mapped === undefined) flowIds.set(id, (mapped = nextFlow++));
+          if (mapped === undefined) {
+            mapped = nextFlow++;
+            flowIds.set(id, mapped);
+          }
           id = mapped;
         }
         traceEvents.push({

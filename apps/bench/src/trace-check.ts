@@ -57,22 +57,26 @@ export function checkTrace(doc: unknown, limit = 50): TraceSummary {
   const threadNames = new Set<string>();
   const used = new Map<string, number>();
   const order: { e: Ev; i: number; ns: number }[] = [];
-  events.forEach((e, i) => {
-    if (typeof e.pid !== 'number' || typeof e.tid !== 'number')
-      return problem(i, 'ids', 'pid and tid must be numbers');
+  for (const [i, e] of events.entries()) {
+    if (typeof e.pid !== 'number' || typeof e.tid !== 'number') {
+      problem(i, 'ids', 'pid and tid must be numbers');
+      continue;
+    }
     if (e.ph === 'M') {
       const name = e.args?.name;
       if (typeof name !== 'string' || name.length === 0)
         problem(i, 'metadata', `${String(e.name)} without a name`);
       else if (e.name === 'process_name') processNames.set(e.pid, name);
       else if (e.name === 'thread_name') threadNames.add(`${e.pid}/${e.tid}`);
-      return;
+      continue;
     }
-    if (typeof e.ts !== 'number' || !Number.isFinite(e.ts) || e.ts < 0)
-      return problem(i, 'ts', `bad timestamp ${String(e.ts)}`);
+    if (typeof e.ts !== 'number' || !Number.isFinite(e.ts) || e.ts < 0) {
+      problem(i, 'ts', `bad timestamp ${String(e.ts)}`);
+      continue;
+    }
     used.set(`${e.pid}/${e.tid}`, i);
     order.push({ e, i, ns: toNs(e.ts) });
-  });
+  }
   for (const [track, i] of used) {
     if (!threadNames.has(track)) problem(i, 'metadata', `thread ${track} has no thread_name`);
     const pid = Number(track.split('/')[0]);
@@ -91,7 +95,10 @@ export function checkTrace(doc: unknown, limit = 50): TraceSummary {
   for (const { e, i } of order) {
     const track = `${e.pid}/${e.tid}`;
     let stack = stacks.get(track);
-    if (!stack) stacks.set(track, (stack = []));
+    if (!stack) {
+      stack = [];
+      stacks.set(track, stack);
+    }
     const name = typeof e.name === 'string' ? e.name : '';
     const key = `${String(e.id)}\u0000${String(e.cat)}\u0000${name}`;
     switch (e.ph) {
@@ -101,7 +108,10 @@ export function checkTrace(doc: unknown, limit = 50): TraceSummary {
         slices++;
         const proc = processNames.get(e.pid as number) ?? String(e.pid);
         let names = namesByProcess.get(proc);
-        if (!names) namesByProcess.set(proc, (names = new Set()));
+        if (!names) {
+          names = new Set();
+          namesByProcess.set(proc, names);
+        }
         names.add(name);
         break;
       }

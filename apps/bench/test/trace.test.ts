@@ -85,7 +85,8 @@ describe('trace.json of a real bench run (every backend and mechanism)', () => {
     const window = ev.find(
       (e) => e.pid === alias && e.ph === 'B' && e.name.startsWith('wr window'),
     );
-    const target = (window?.args?.targets as { va: string; pa: string | null }[])[0];
+    const targets = window?.args?.targets as { va: string; pa: string | null }[] | undefined;
+    const target = targets?.[0] ?? { va: '', pa: null };
     expect(target.va).toMatch(/^0xffff/);
     expect(target.pa).toMatch(/^0x[0-9a-f]+$/);
     expect(window?.args).toMatchObject({ mm: 'init_mm', ops: 1, bytes: 8 });
