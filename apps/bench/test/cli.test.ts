@@ -115,11 +115,25 @@ describe('a prmem-bench run', () => {
     expect(md).toMatch(/^# prmem-bench/m);
     expect(md).toMatch(/## Cost against CPU count/);
     // From attacks-results/attacks.json if a run left one, else the suite run by the bench.
-    expect(md).toMatch(/Security properties as measured by the attack suite \(/);
-    expect(md).toMatch(/\| x86-64\/alias-mm \| no \| no \| no \| no \|/);
-    expect(md).toMatch(/\| nommu-alias\/direct-remap \| yes \| no \| no \| no \|/);
+    expect(md).toMatch(/Every attack of the suite against every mechanism \(/);
+    // The verdict opens the report: cost, growth with CPUs, measured properties.
+    expect(md.indexOf('| mechanism | cycles per `wrAssign`')).toBeLessThan(md.indexOf('## '));
+    expect(md).toMatch(/\| `x86-64\/alias-mm` \| [\d,]+ \| — \| flat \| 0 \| 0 \| 0 \| \[no ✓\]/);
+    expect(md).toMatch(
+      /\| `nommu-alias\/direct-remap` \| [\d,]+ \| — \| linear, \+[\d,]+ cycles\/CPU \| 0 \| 0 \| 0 \| \[yes ✗\]/, // no IPI at 1 CPU
+    );
+    expect(md).toMatch(/^- \[Attack matrix\]\(#attack-matrix\)$/m);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    expect(html.match(/<svg/g)?.length).toBeGreaterThanOrEqual(6);
+    // The wrAssign bars, and one sweep per phase (assign, batched, one-by-one).
+    expect(html.match(/<svg/g)?.length).toBe(4);
+    // Values on hover: marks carry a <title> (a static SVG has no tooltips).
+    expect(html).toMatch(/<title>x86-64\/alias-mm: [\d,]+ cycles per operation<\/title>/);
+    expect(html).toMatch(/<title>nommu-alias\/direct-remap at 2 CPUs: [\d,]+ cycles<\/title>/);
+    // A table of contents, and verdict cells linking to their evidence in the matrix.
+    expect(html).toMatch(/<nav class="toc"/);
+    const link = /<td [^>]*class="t-bad"><a href="#(a-[^"]+)">yes/.exec(html)?.[1];
+    expect(link).toBeDefined();
+    expect(html).toContain(`id="${link}"`);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org|vega\.github\.io)/);
 
     expect(existsSync(join(out, 'trace.json'))).toBe(true);

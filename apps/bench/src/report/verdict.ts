@@ -10,12 +10,14 @@ export interface Scaling {
   readonly kind: 'flat' | 'linear' | 'grows' | 'unknown';
   /** Least-squares slope, cycles per added CPU. */
   readonly slope: number;
-  /** Exponent of the log–log fit (0 flat, 1 linear). */
+  /** Exponent of the log–log fit (how fast a non-linear cost grows). */
   readonly exponent: number;
 }
 
 /** A growth under this fraction across the whole sweep counts as flat. */
 export const FLAT_GROWTH = 0.05;
+/** A straight line explaining this share of the variance counts as linear growth. */
+export const LINEAR_R2 = 0.95;
 
 function fit(xs: readonly number[], ys: readonly number[]): number {
   const n = xs.length;
@@ -41,7 +43,17 @@ export function scalingOf(points: readonly { cpus: number; cycles: number }[]): 
   const lo = Math.min(...ys);
   const growth = (Math.max(...ys) - lo) / lo;
   if (growth < FLAT_GROWTH) return { kind: 'flat', slope, exponent };
-  return { kind: exponent >= 0.75 && exponent <= 1.25 ? 'linear' : 'grows', slope, exponent };
+  // Linear when a straight line explains the points (R² of the least-squares fit).
+  const my = ys.reduce((a, y) => a + y, 0) / ys.length;
+  const mx = xs.reduce((a, x) => a + x, 0) / xs.length;
+  let ssRes = 0;
+  let ssTot = 0;
+  for (let i = 0; i < xs.length; i++) {
+    ssRes += (ys[i] - (my + slope * (xs[i] - mx))) ** 2;
+    ssTot += (ys[i] - my) ** 2;
+  }
+  const r2 = ssTot === 0 ? 1 : 1 - ssRes / ssTot;
+  return { kind: r2 >= LINEAR_R2 ? 'linear' : 'grows', slope, exponent };
 }
 
 export type Tone = 'good' | 'bad' | 'neutral' | 'unmeasured';
