@@ -42,8 +42,9 @@ describe('prmem-bench flags', () => {
     const r = await runCli(['--config', file]);
     expect(r.code).toBe(EXIT_USAGE);
     expect(r.stderr).toMatch(/invalid prmem config/);
-    expect(r.stderr).toMatch(/cpus: .*got 0x3e8/);
-    expect(r.stderr).toMatch(/tlbEntries: must be a power of two/);
+    expect(r.stderr).toMatch(/cpus: must be an integer from 1 to 256 \(got 1000\)/);
+    expect(r.stderr).toMatch(/tlbEntries: must be a power of two from 8 to 65536 \(got 100\)/);
+    expect(r.stderr).toMatch(/colour: unknown key; valid keys: arch, mechanism, cpus/);
     expect(r.stderr).toMatch(/colour/);
   });
 

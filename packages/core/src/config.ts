@@ -15,11 +15,66 @@ export const BUILTIN_ARCHES: Readonly<Record<string, string>> = {
   'nommu-alias': '@prmem/arch-nommu-alias',
 };
 
-const costOverrides = z
-  .record(z.string(), z.number().nonnegative().finite())
-  .refine((o) => Object.keys(o).every((k) => (EVENT_NAMES as readonly string[]).includes(k)), {
-    message: `keys must be event names: ${EVENT_NAMES.join(', ')}`,
-  });
+/** The closest of `candidates` to a mistyped `word`, if one is close enough to suggest. */
+export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let prev = d[0];
+      d[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const cur = d[j];
+        d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+        prev = cur;
+      }
+    }
+    return d[b.length];
+  };
+  let best: string | undefined;
+  let bestD = Number.POSITIVE_INFINITY;
+  for (const c of candidates) {
+    const dist = distance(word.toLowerCase(), c.toLowerCase());
+    if (dist < bestD) {
+      best = c;
+      bestD = dist;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+const suggest = (word: string, candidates: readonly string[]) => {
+  const m = didYouMean(word, candidates);
+  return m ? ` (did you mean "${m}"?)` : '';
+};
+
+const costOverrides = z.record(z.string(), z.unknown()).superRefine((o, ctx) => {
+  for (const [k, v] of Object.entries(o)) {
+    if (!(EVENT_NAMES as readonly string[]).includes(k))
+      ctx.addIssue({
+        code: 'custom',
+        path: [k],
+        message: `unknown event "${k}"${suggest(k, EVENT_NAMES)}; events: ${EVENT_NAMES.join(', ')}`,
+      });
+    else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      ctx.addIssue({ code: 'custom', path: [k], message: 'must be a number of cycles, 0 or more' });
+  }
+});
+
+/** What each field must be, as the error message says it. */
+export const CONFIG_FIELDS: Readonly<Record<string, string>> = {
+  arch: `a backend: a built-in name (${Object.keys(BUILTIN_ARCHES).join(', ')}), a package that exports one, or a backend object`,
+  mechanism: 'a mechanism name of the backend (a non-empty string)',
+  cpus: 'an integer from 1 to 256',
+  memoryMiB: 'an integer number of MiB from 4 to 2048',
+  tlbEntries: 'a power of two from 8 to 65536',
+  seed: 'an integer from 0 to 4294967295',
+  trace: 'true or false',
+  costs: 'an object of event name → cycles (a number, 0 or more)',
+  clockGHz: 'a number above 0, at most 10',
+  sectionPages: 'an integer from 1 to 256',
+  tracePid: 'an integer from 1 to 2147483647',
+  configDir: 'a directory path (a string)',
+};
 
 export const configSchema = z
   .object({
@@ -65,21 +120,47 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
+const FIELD_NAMES = Object.keys(CONFIG_FIELDS);
+
 /** Validates a config object; a bad one throws ConfigError naming every bad field. */
 export function parseConfig(input: unknown): z.output<typeof configSchema> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    throw new ConfigError([
+      {
+        path: '',
+        value: input,
+        message: `must be an object with the keys ${FIELD_NAMES.join(', ')} (arch is required)`,
+      },
+    ]);
   const r = configSchema.safeParse(input);
   if (r.success) return r.data;
-  throw new ConfigError(
-    r.error.issues.map((i) => {
-      const keys = i.code === 'unrecognized_keys' ? i.keys : [];
-      const path = [...i.path, ...(keys.length === 1 ? keys : [])];
-      return {
-        path: path.map(String).join('.') || (keys.length ? keys.join(', ') : ''),
-        value: valueAt(input, path),
-        message: i.message,
-      };
-    }),
-  );
+  const issues: { path: string; value: unknown; message: string }[] = [];
+  for (const i of r.error.issues) {
+    if (i.code === 'unrecognized_keys') {
+      for (const k of i.keys)
+        issues.push({
+          path: [...i.path, k].map(String).join('.'),
+          value: valueAt(input, [...i.path, k]),
+          message: `unknown key${suggest(k, FIELD_NAMES)}; valid keys: ${FIELD_NAMES.join(', ')}`,
+        });
+      continue;
+    }
+    const field = String(i.path[0] ?? '');
+    const nested = i.path.length > 1;
+    const expected = CONFIG_FIELDS[field];
+    issues.push({
+      path: i.path.map(String).join('.'),
+      value: valueAt(input, i.path),
+      // A nested issue (a cost) has its own message; a field's says what it must be.
+      message:
+        nested || !expected
+          ? i.message
+          : valueAt(input, i.path) === undefined
+            ? `is required: ${expected}`
+            : `must be ${expected}`,
+    });
+  }
+  throw new ConfigError(issues);
 }
 
 /** Reads and validates `prmem.config.json` (or `path`); relative backends resolve from its folder. */
@@ -105,15 +186,25 @@ export async function loadConfig(path = 'prmem.config.json'): Promise<PrmemConfi
   return { ...cfg, configDir: cfg.configDir ?? dirname(file) };
 }
 
+/** How a package becomes a backend, for error messages. */
+export const BACKEND_HOWTO =
+  'any other value must name an installed package that exports `backend` (or a default export) implementing @prmem/core\'s Backend contract (name, layout, costs, mechanisms, attach): install it (e.g. npm install prmem-backend-mine) and write "arch": "prmem-backend-mine"';
+
 export class BackendNotFoundError extends PrmemError {
   constructor(
     readonly arch: string,
     readonly pkg: string,
     cause: string,
   ) {
+    const builtin = Object.entries(BUILTIN_ARCHES)
+      .map(([name, p]) => `${name} (${p})`)
+      .join(', ');
+    const known = Object.values(BUILTIN_ARCHES).includes(pkg);
     super(
       'ENOBACKEND',
-      `backend "${arch}" needs the package ${pkg}: install it (npm install ${pkg}). ${cause}`,
+      known
+        ? `backend "${arch}" needs the package ${pkg}: install it (npm install ${pkg}). ${cause}`
+        : `arch ${JSON.stringify(arch)} is not a known backend${suggest(arch, Object.keys(BUILTIN_ARCHES))}. Built-in backends: ${builtin}; ${BACKEND_HOWTO}. No package ${JSON.stringify(pkg)} was found: ${cause}`,
       { arch, pkg },
     );
   }
