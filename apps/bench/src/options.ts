@@ -1,4 +1,6 @@
 /** Turns CLI flags (and an optional prmem.config.json) into a validated bench plan. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type EventName, loadConfig } from '@prmem/core';
 import { type PoolApi, loadPoolApi } from './pool-api.js';
 import type { BenchPlan } from './runner.js';
@@ -142,6 +144,12 @@ export async function resolveOptions(
     flags.mechanism !== undefined ? list('--mechanism', flags.mechanism) : undefined;
   if (flags.out !== undefined && flags.out.trim() === '')
     throw new BenchUsageError('--out', flags.out, 'is empty');
+  if (flags.attacks !== undefined && !existsSync(flags.attacks))
+    throw new BenchUsageError(
+      '--attacks',
+      flags.attacks,
+      `is not a file (looked at ${resolve(flags.attacks)}; pnpm attacks writes attacks-results/attacks.json)`,
+    );
 
   const workloads =
     workloadNames !== undefined ? await parseWorkloads(workloadNames.join(',')) : undefined;
