@@ -148,3 +148,55 @@ describe('a prmem-bench run', () => {
     expect(new Set(flows.map((e: { pid: number }) => e.pid))).toEqual(new Set([2]));
   });
 });
+
+describe('the end of a run', () => {
+  it('takes flags after a literal `--` (pnpm bench -- …) and ends with the verdict and absolute paths', async () => {
+    const out = tempDir();
+    const r = await runCli([
+      '--',
+      '--quick',
+      '--arch',
+      'x86-64',
+      '--mechanism',
+      'alias-mm,cr0-wp',
+      '--workload',
+      'wr-assign',
+      '--cpus',
+      '1,2',
+      '--attacks',
+      join(out, 'none.json'),
+    ]);
+    // A missing --attacks file is refused before anything runs.
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.stderr).toMatch(/--attacks: ".*none\.json" is not a file/);
+    const ok = await runCli([
+      '--',
+      '--quick',
+      '--arch',
+      'x86-64',
+      '--mechanism',
+      'alias-mm,cr0-wp',
+      '--workload',
+      'wr-assign',
+      '--cpus',
+      '1,2',
+      '--out',
+      out,
+    ]);
+    expect(ok.code).toBe(EXIT_OK);
+    const lines = ok.stdout.trimEnd().split('\n');
+    const wrote = lines.findIndex((l) => /^wrote \(in [\d.]+ s\):$/.test(l));
+    expect(wrote).toBeGreaterThan(0);
+    // The verdict table comes right before the paths; nothing follows them.
+    expect(
+      lines
+        .slice(0, wrote)
+        .reverse()
+        .find((l) => l.startsWith('Verdict:')),
+    ).toMatch(/^Verdict: modeled cycles at 1 CPUs/);
+    const paths = lines.slice(wrote + 1).map((l) => l.trim());
+    expect(paths).toEqual(['results.json', 'report.md', 'report.html'].map((f) => join(out, f)));
+    for (const p of paths) expect(existsSync(p)).toBe(true);
+    expect(ok.stderr).not.toMatch(/wrote/);
+  });
+});

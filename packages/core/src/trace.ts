@@ -90,8 +90,8 @@ export class Trace {
     readonly clockGHz: number,
     labels: Partial<Record<EventName, string>> = {},
   ) {
-    const n = counters.cpus;
-    for (let i = 0; i < 2 * n; i++) this.stacks.push([]);
+    // Untraced machines (nearly all) allocate nothing per CPU here.
+    const n = enabled ? counters.cpus : 0;
     this.el2 = new Uint8Array(n);
     this.el2Used = new Uint8Array(n);
     this.labels = { ...EVENT_LABELS, ...labels };
@@ -104,6 +104,16 @@ export class Trace {
   /** The track `cpu` is running on now: its EL2 track during a hypercall. */
   private track(cpu: number): number {
     return this.el2[cpu] ? this.counters.cpus + cpu : cpu;
+  }
+
+  /** The open slices of a track, created on first use. */
+  private stack(track: number): TraceEvent[] {
+    let s = this.stacks[track];
+    if (!s) {
+      s = [];
+      this.stacks[track] = s;
+    }
+    return s;
   }
 
   private tidOf(track: number): number {
@@ -143,7 +153,7 @@ export class Trace {
     if (!this.enabled) return undefined;
     const t = this.track(cpu);
     const e = this.push(t, 'B', name, cat, atCycles, args ? { args } : undefined);
-    this.stacks[t].push(e);
+    this.stack(t).push(e);
     return e;
   }
 
@@ -151,20 +161,20 @@ export class Trace {
   end(cpu: number, args?: Record<string, unknown>): void {
     if (!this.enabled) return;
     const t = this.track(cpu);
-    const open = this.stacks[t].pop();
+    const open = this.stack(t).pop();
     if (!open) return;
     this.push(t, 'E', open.name, open.cat, this.counters.clock[cpu], args ? { args } : undefined);
   }
 
   /** Open slices on the CPU's current track (to close down to a depth after a throw). */
   depth(cpu: number): number {
-    return this.enabled ? this.stacks[this.track(cpu)].length : 0;
+    return this.enabled ? this.stack(this.track(cpu)).length : 0;
   }
 
   /** Closes slices of the CPU's current track until `depth` remain. */
   endTo(cpu: number, depth: number, args?: Record<string, unknown>): void {
     if (!this.enabled) return;
-    while (this.stacks[this.track(cpu)].length > depth) this.end(cpu, args);
+    while (this.stack(this.track(cpu)).length > depth) this.end(cpu, args);
   }
 
   /**
@@ -174,7 +184,7 @@ export class Trace {
   cancel(cpu: number, b: TraceEvent | undefined, name = b?.name ?? ''): void {
     if (!b) return;
     const t = this.track(cpu);
-    const stack = this.stacks[t];
+    const stack = this.stack(t);
     if (stack[stack.length - 1] !== b) return;
     stack.pop();
     if (this.events[this.events.length - 1] === b) {
@@ -253,7 +263,7 @@ export class Trace {
 
   clear(): void {
     this.events.length = 0;
-    for (const s of this.stacks) s.length = 0;
+    this.stacks.length = 0;
     this.el2.fill(0);
     this.el2Used.fill(0);
   }
@@ -290,6 +300,7 @@ export class Trace {
       if (this.el2Used[c]) thread(EL2_TID + c, `CPU ${c} · EL2`);
     const closing: TraceEvent[] = [];
     this.stacks.forEach((stack, t) => {
+      if (!stack) return;
       const cpu = t % this.counters.cpus;
       for (let i = stack.length - 1; i >= 0; i--)
         closing.push({
