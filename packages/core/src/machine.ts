@@ -600,12 +600,12 @@ export class Machine {
   openWindow(cpu: Cpu): void {
     this.windows[cpu.id]++;
     this.counters.charge(cpu.id, EV.wrWindow);
-    this.trace.instant(cpu.id, 'window writable', 'wr');
+    if (this.trace.enabled) this.trace.instant(cpu.id, 'window writable', 'wr');
   }
 
   closeWindow(cpu: Cpu): void {
     if (this.windows[cpu.id] > 0) this.windows[cpu.id]--;
-    this.trace.instant(cpu.id, 'window closed', 'wr');
+    if (this.trace.enabled) this.trace.instant(cpu.id, 'window closed', 'wr');
   }
 
   windowOpen(cpu: Cpu | number): boolean {
