@@ -1,4 +1,4 @@
-import { EL2_TID } from '@prmem/core';
+import { createMachine, EL2_TID } from '@prmem/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { discoverVariants } from '../src/variants.js';
 import { loadPoolApi } from '../src/pool-api.js';
@@ -110,6 +110,35 @@ describe('trace.json of a real bench run (every backend and mechanism)', () => {
     const r = checkTrace(await benchTrace(protectPoolWorkload));
     expect(r.problems).toEqual([]);
     expect(r.flows).toBeGreaterThan(0);
+  });
+});
+
+describe('a traced window that does not finish', () => {
+  it('stays balanced when a schedule abandons it half-way, and says it was aborted', async () => {
+    const { variants } = await discoverVariants();
+    const alias = variants.find((v) => v.id === 'x86-64/alias-mm');
+    if (!alias) throw new Error('no x86-64/alias-mm');
+    const m = await createMachine({ arch: alias.backend, cpus: 2, memoryMiB: 8, trace: true });
+    const va = m.defineStatic('.data..wr_after_init', 8, 'v');
+    m.finishBoot();
+    m.resetStats(); // the trace starts here
+    const steps = m.mechanism.session(m.cpu(0), [{ kind: 'store', va, size: 8, lo: 1, hi: 0 }]);
+    for (let i = 0; i < 3; i++) steps.next(); // IRQs off, alias mapped, alias mm loaded
+    steps.return(undefined); // the schedule abandons the window here
+    const t = JSON.parse(JSON.stringify(m.toChromeTrace())) as TraceFile;
+    expect(checkTrace(t).problems).toEqual([]);
+    const closing = t.traceEvents.filter((e) => e.ph === 'E' && e.name === 'wr window · alias-mm');
+    expect(closing).toHaveLength(1);
+    expect(closing[0].args).toMatchObject({ aborted: true });
+    // The unwinding (PTE clear, INVLPG, switch back, IRQs on) is drawn inside the abort.
+    const names = t.traceEvents.filter((e) => e.ph === 'B').map((e) => e.name);
+    expect(names.slice(names.indexOf('abort'))).toEqual([
+      'abort',
+      'PTE write',
+      'INVLPG',
+      'mov cr3',
+      'cli/sti',
+    ]);
   });
 });
 

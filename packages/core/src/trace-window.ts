@@ -13,6 +13,9 @@ import type { Machine } from './machine.js';
 import type { StepProgram } from './program.js';
 import type { Trace, TraceEvent } from './trace.js';
 
+/** A step's slice is named by its label when it returns; one that threw keeps this name. */
+const THREW = 'step (threw)';
+
 /** At most this many targets are listed in a window's args. */
 const MAX_LISTED = 8;
 
@@ -67,7 +70,7 @@ class TracedProgram implements StepProgram {
       this.depth = trace.depth(cpu.id);
       this.window = trace.begin(cpu.id, this.name, 'wr', this.args());
     }
-    const b = trace.begin(cpu.id, 'step', 'wr-step');
+    const b = trace.begin(cpu.id, THREW, 'wr-step');
     const label = this.inner.step();
     trace.hvcExit(cpu.id);
     if (label === null) {
@@ -112,7 +115,7 @@ function* tracedSteps(
   let finished = false;
   try {
     for (;;) {
-      const b = trace.begin(cpu.id, 'step', 'wr-step');
+      const b = trace.begin(cpu.id, THREW, 'wr-step');
       const r = inner.next();
       trace.hvcExit(cpu.id);
       if (r.done) {
@@ -126,8 +129,12 @@ function* tracedSteps(
     }
   } finally {
     if (!finished) {
+      // A step threw, or the schedule abandoned the window: draw the unwinding.
       trace.hvcExit(cpu.id, { unwound: true });
+      trace.endTo(cpu.id, depth + 1, { aborted: true });
+      trace.begin(cpu.id, 'abort', 'wr-step');
       inner.return(undefined);
+      trace.end(cpu.id);
     }
     trace.endTo(cpu.id, depth, finished ? undefined : { aborted: true });
   }
