@@ -4,51 +4,32 @@
  * and differential programs across all of them — reporting how many commands and schedules
  * were tried, and the seed that replays a failure. Exits non-zero on any failure.
  *
- *   pnpm fuzz [--seconds N] [--seed S] [--backend NAME] [--mechanism NAME]
- *             [--runs N] [--max-commands N] [--no-shrink] [--inject-bug]
+ * `pnpm fuzz --help` lists the flags (src/cli-args.ts).
  */
-import { parseArgs } from 'node:util';
 import fc from 'fast-check';
+import { EXIT_USAGE, parseFuzzArgs } from './cli-args.js';
 import { type DiffCounters, differentialProperty } from './diff/differential.js';
 import { exploreCombo, expectsWindow } from './explore/windows.js';
 import { type Combo, injectedBugCombos, loadCombos, selectCombos } from './fuzz/combos.js';
 import { DEFAULT_MAX_COMMANDS, formatFailure, runFuzz } from './fuzz/runner.js';
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: '60' },
-    seed: { type: 'string' },
-    backend: { type: 'string' },
-    mechanism: { type: 'string' },
-    runs: { type: 'string' },
-    'max-commands': { type: 'string', default: String(DEFAULT_MAX_COMMANDS) },
-    'no-shrink': { type: 'boolean', default: false },
-    'inject-bug': { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
-  },
-});
-
-if (values.help) {
-  console.log(
-    'pnpm fuzz [--seconds N] [--seed S] [--backend NAME] [--mechanism NAME] [--runs N] [--max-commands N] [--no-shrink] [--inject-bug]',
-  );
-  process.exit(0);
+const parsed = parseFuzzArgs(process.argv.slice(2), DEFAULT_MAX_COMMANDS);
+if (parsed.kind === 'exit') {
+  process.stdout.write(parsed.stdout);
+  process.stderr.write(parsed.stderr);
+  process.exit(parsed.code);
 }
-
-function int(name: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) {
-    console.error(`--${name} must be an integer >= ${min} (got ${v})`);
-    process.exit(2);
-  }
-  return n;
-}
-
-const seconds = int('seconds', values.seconds, 1) ?? 60;
-const seed = int('seed', values.seed, 0) ?? Math.floor(Math.random() * 2 ** 31);
-const runs = int('runs', values.runs, 1);
-const maxCommands = int('max-commands', values['max-commands'], 1) ?? DEFAULT_MAX_COMMANDS;
+const opts = parsed.opts;
+const seconds = opts.seconds;
+const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+const runs = opts.runs;
+const maxCommands = opts.maxCommands;
+const values = {
+  backend: opts.backend,
+  mechanism: opts.mechanism,
+  'inject-bug': opts.injectBug,
+  'no-shrink': !opts.shrink,
+};
 const all = [...(await loadCombos()), ...(values['inject-bug'] ? injectedBugCombos() : [])];
 // --backend matches the backend's name, or the label's part before '/' (injected bugs).
 const combos: Combo[] = selectCombos(all, undefined, values.mechanism).filter(
@@ -58,8 +39,10 @@ const combos: Combo[] = selectCombos(all, undefined, values.mechanism).filter(
     c.label.split('/')[0] === values.backend,
 );
 if (combos.length === 0) {
-  console.error(`no backend/mechanism matches; known: ${all.map((c) => c.label).join(', ')}`);
-  process.exit(2);
+  console.error(
+    `prmem-fuzz: --backend/--mechanism match nothing (known: ${all.map((c) => c.label).join(', ')})`,
+  );
+  process.exit(EXIT_USAGE);
 }
 
 const budgetMs = seconds * 1000;

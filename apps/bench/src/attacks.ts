@@ -93,8 +93,22 @@ export function securityFor(
       : null;
     byVariant[v.id] = summary || outcomes.length > 0 ? { summary, outcomes } : null;
   }
-  return { source, byVariant };
+  const defs = file?.propertyDefinitions;
+  const evidence = defs
+    ? Object.fromEntries(
+        SUMMARY_PROPERTIES.filter((k) => defs[k]).map((k) => [k, [...defs[k].attacks]]),
+      )
+    : undefined;
+  return { source, byVariant, ...(evidence ? { evidence } : {}) };
 }
+
+/** The properties the report shows, in its order. */
+export const SUMMARY_PROPERTIES = [
+  'windowVisibleToOtherCpus',
+  'writableAliasReachable',
+  'survivesPageTableAttack',
+  'windowOpensUnrelatedReadOnly',
+] as const;
 
 /**
  * Loads the suite's results: an explicit file must exist and be valid; otherwise the

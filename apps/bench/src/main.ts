@@ -1,4 +1,5 @@
 /** `prmem-bench`: parses flags, runs the plan, writes the outputs. Returns the exit code. */
+import { resolve } from 'node:path';
 import { PrmemError } from '@prmem/core';
 import { Command, CommanderError, Option } from 'commander';
 import { AttacksFileError } from './attacks.js';
@@ -6,14 +7,16 @@ import {
   type CliFlags,
   BenchUsageError,
   DEFAULT_CPUS,
+  QUICK_CPUS,
   FORMATS,
   resolveOptions,
   type ResolveDeps,
 } from './options.js';
-import { terminalTable } from './report/table.js';
+import { terminalTable, verdictTable } from './report/table.js';
 import { writeOutputs } from './report/write.js';
 import { type Progress, runBench } from './runner.js';
 import { WORKLOAD_NAMES } from './workloads/index.js';
+import { WorkloadModuleError } from './workloads/user.js';
 
 export interface Io {
   readonly stdout: (s: string) => void;
@@ -42,8 +45,14 @@ function program(io: Io): Command {
       'backends to run, comma-separated (x86-64, arm64, arm64[thin], nommu-alias)',
     )
     .option('--mechanism <names>', 'mechanisms to run, comma-separated (alias-mm, hyp-assist, …)')
-    .option('--cpus <list>', `CPU counts to sweep (default ${DEFAULT_CPUS.join(',')})`)
-    .option('--workload <names>', `workloads, comma-separated (${WORKLOAD_NAMES.join(', ')})`)
+    .option(
+      '--cpus <list>',
+      `CPU counts to sweep (default ${DEFAULT_CPUS.join(',')}; with --quick ${QUICK_CPUS.join(',')})`,
+    )
+    .option(
+      '--workload <names>',
+      `workloads, comma-separated: ${WORKLOAD_NAMES.join(', ')}, or a module path (./my-workload.ts) that exports one`,
+    )
     .option('--seed <n>', 'seed of every machine (default 1, or the config’s)')
     .option('--out <dir>', 'output directory', 'bench-results')
     .addOption(
@@ -106,7 +115,10 @@ export async function main(
   const cmd = program(io);
   let flags: CliFlags;
   try {
-    cmd.parse([...argv], { from: 'user' });
+    // `pnpm bench -- --quick` hands the script a literal `--` first (pnpm 10 passes it
+    // through); it separates pnpm's flags from ours and is not an operand.
+    const args = argv[0] === '--' ? argv.slice(1) : [...argv];
+    cmd.parse(args, { from: 'user' });
     flags = cmd.opts<CliFlags>();
   } catch (e) {
     if (e instanceof CommanderError) {
@@ -120,7 +132,12 @@ export async function main(
   try {
     resolved = await resolveOptions(flags, deps);
   } catch (e) {
-    if (e instanceof BenchUsageError || e instanceof PrmemError || e instanceof AttacksFileError) {
+    if (
+      e instanceof BenchUsageError ||
+      e instanceof PrmemError ||
+      e instanceof AttacksFileError ||
+      e instanceof WorkloadModuleError
+    ) {
       io.stderr(`prmem-bench: ${e.message}\n`);
       return EXIT_USAGE;
     }
@@ -141,12 +158,25 @@ export async function main(
   }
   const files = await writeOutputs(output, out);
   const { results } = output;
-  if (format === 'json') io.stdout(`${JSON.stringify(results, null, 2)}\n`);
-  else if (format === 'md') io.stdout(files.markdownText);
-  else io.stdout(terminalTable(results));
-  io.stderr(
-    `wrote ${[files.results, files.markdown, files.html, files.trace].filter(Boolean).join(', ')} in ${(results.durationMs / 1000).toFixed(1)} s\n`,
-  );
+  // The summary comes last, in one write, on the stream the tables went to: under turbo
+  // or a pipe, stderr and stdout interleave, and a line written between them lands in
+  // the middle of a table.
+  const written = [files.results, files.markdown, files.html, files.trace]
+    .filter((f): f is string => f !== undefined)
+    .map((f) => `  ${resolve(f)}`);
+  const summary = [
+    verdictTable(results),
+    `wrote (in ${(results.durationMs / 1000).toFixed(1)} s):`,
+    ...written,
+    '',
+  ].join('\n');
+  if (format === 'json') {
+    io.stdout(`${JSON.stringify(results, null, 2)}\n`);
+    io.stderr(summary);
+  } else if (format === 'md') {
+    io.stdout(files.markdownText);
+    io.stderr(summary);
+  } else io.stdout(`${terminalTable(results)}\n${summary}`);
   if (results.failures.length > 0) {
     io.stderr(
       `prmem-bench: ${results.failures.length} run(s) failed (listed above and in the report)\n`,

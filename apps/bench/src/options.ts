@@ -1,4 +1,6 @@
 /** Turns CLI flags (and an optional prmem.config.json) into a validated bench plan. */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type EventName, loadConfig } from '@prmem/core';
 import { type PoolApi, loadPoolApi } from './pool-api.js';
 import type { BenchPlan } from './runner.js';
@@ -10,6 +12,7 @@ import {
   variantsForArch,
 } from './variants.js';
 import { WORKLOAD_NAMES, type Workload, workloadByName } from './workloads/index.js';
+import { isWorkloadPath, loadWorkloadModule } from './workloads/user.js';
 
 /** A bad flag value: the message says which flag, what was given and what is allowed. */
 export class BenchUsageError extends Error {
@@ -25,6 +28,8 @@ export class BenchUsageError extends Error {
 }
 
 export const DEFAULT_CPUS = [1, 2, 4, 8, 16, 32, 64, 128, 256] as const;
+/** `--quick`'s sweep: three points still tell a flat line from a slope. */
+export const QUICK_CPUS = [1, 16, 256] as const;
 export const FORMATS = ['table', 'json', 'md'] as const;
 export type Format = (typeof FORMATS)[number];
 
@@ -84,17 +89,34 @@ export function parseFormat(value: string): Format {
   return value as Format;
 }
 
-export function parseWorkloads(value: string): Workload[] {
-  return list('--workload', value).map((n) => {
-    const w = workloadByName(n);
-    if (!w)
+/** Built-in workload names, checked at once (a typo fails before anything is imported). */
+export function parseWorkloadNames(value: string): string[] {
+  const items = list('--workload', value);
+  for (const n of items)
+    if (!isWorkloadPath(n) && !workloadByName(n))
       throw new BenchUsageError(
         '--workload',
         n,
-        `is not a workload (${WORKLOAD_NAMES.join(', ')})`,
+        `is not a workload (${WORKLOAD_NAMES.join(', ')}, or a path to a module that exports one, e.g. ./my-workload.ts)`,
       );
-    return w;
-  });
+  return items;
+}
+
+/** Built-in names and user workload modules (`./my-workload.ts`), in the order given. */
+export async function parseWorkloads(value: string, cwd = process.cwd()): Promise<Workload[]> {
+  const out: Workload[] = [];
+  for (const n of parseWorkloadNames(value)) {
+    const w = isWorkloadPath(n) ? await loadWorkloadModule(n, cwd) : workloadByName(n);
+    if (!w) throw new BenchUsageError('--workload', n, 'is not a workload');
+    if (out.some((x) => x.name === w.name))
+      throw new BenchUsageError(
+        '--workload',
+        n,
+        `repeats the workload name ${JSON.stringify(w.name)}`,
+      );
+    out.push(w);
+  }
+  return out;
 }
 
 /** The reference CPU count for full-size runs: 4 when swept (a small SMP box), else the smallest. */
@@ -115,12 +137,22 @@ export async function resolveOptions(
   const format = parseFormat(flags.format ?? 'table');
   const flagCpus = flags.cpus !== undefined ? parseCpus(flags.cpus) : undefined;
   const flagSeed = flags.seed !== undefined ? parseSeed(flags.seed) : undefined;
-  const workloads = flags.workload !== undefined ? parseWorkloads(flags.workload) : undefined;
+  const workloadNames =
+    flags.workload !== undefined ? parseWorkloadNames(flags.workload) : undefined;
   const arches = flags.arch !== undefined ? list('--arch', flags.arch) : undefined;
   const mechanisms =
     flags.mechanism !== undefined ? list('--mechanism', flags.mechanism) : undefined;
   if (flags.out !== undefined && flags.out.trim() === '')
     throw new BenchUsageError('--out', flags.out, 'is empty');
+  if (flags.attacks !== undefined && !existsSync(flags.attacks))
+    throw new BenchUsageError(
+      '--attacks',
+      flags.attacks,
+      `is not a file (looked at ${resolve(flags.attacks)}; pnpm attacks writes attacks-results/attacks.json)`,
+    );
+
+  const workloads =
+    workloadNames !== undefined ? await parseWorkloads(workloadNames.join(',')) : undefined;
 
   // The config is core's prmem.config.json, validated by core's schema (ConfigError).
   const config = flags.config !== undefined ? await loadConfig(flags.config) : undefined;
@@ -151,7 +183,13 @@ export async function resolveOptions(
     );
   }
 
-  const cpus = flagCpus ?? (config?.cpus !== undefined ? [config.cpus] : [...DEFAULT_CPUS]);
+  const cpus =
+    flagCpus ??
+    (config?.cpus !== undefined
+      ? [config.cpus]
+      : flags.quick === true
+        ? [...QUICK_CPUS]
+        : [...DEFAULT_CPUS]);
   const pool = await (deps.loadPool ?? loadPoolApi)();
   const plan: BenchPlan = {
     variants,

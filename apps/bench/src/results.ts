@@ -158,6 +158,10 @@ export const attacksFileSchema = z.looseObject({
     }),
   ),
   properties: z.record(z.string(), z.record(z.string(), z.boolean().nullable())),
+  /** Per property, the attacks it is derived from (the evidence the report links to). */
+  propertyDefinitions: z
+    .record(z.string(), z.looseObject({ attacks: z.array(z.string()) }))
+    .optional(),
 });
 export type AttacksFile = z.infer<typeof attacksFileSchema>;
 
@@ -165,6 +169,8 @@ export type AttacksFile = z.infer<typeof attacksFileSchema>;
 export const securitySchema = z.object({
   /** The attacks.json that was read, or null when none was found. */
   source: z.string().nullable(),
+  /** Per reported property, the attacks whose outcomes decide it (from the suite). */
+  evidence: z.record(z.string(), z.array(z.string())).optional(),
   /** `variants[].id` → the suite's summary and outcomes, or null: not measured. */
   byVariant: z.record(
     z.string(),

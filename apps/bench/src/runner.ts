@@ -1,6 +1,6 @@
 /** Runs the matrix backend × mechanism × workload × CPU count and collects results.json. */
 import os from 'node:os';
-import { createMachine } from '@prmem/core';
+import { createMachine, type TraceEvent } from '@prmem/core';
 import { loadSecurity } from './attacks.js';
 import { type MachineBase, runPoint, tracePoint } from './measure.js';
 import type { PoolApi } from './pool-api.js';
@@ -58,9 +58,9 @@ export function planPoints(plan: BenchPlan, runnable: readonly Workload[]): Poin
   return out;
 }
 
+/** Chrome Trace Event JSON (`ts` in microseconds of modeled time): open it in Perfetto. */
 export interface TraceFile {
-  traceEvents: unknown[];
-  displayTimeUnit: 'ns';
+  traceEvents: TraceEvent[];
 }
 
 export interface BenchOutput {
@@ -177,16 +177,21 @@ async function mechanismSummaries(variants: readonly Variant[]): Promise<Map<str
   return out;
 }
 
-/** One traced run per variant of `workload`, merged with a distinct pid per run. */
+/**
+ * One traced run per variant of `workload`, merged with a distinct pid per run. Flow ids
+ * are renumbered across the runs: Perfetto matches flows by id (with category and name),
+ * not by process, so two runs' IPI number 1 would otherwise join.
+ */
 async function traceRuns(
   plan: BenchPlan,
   workload: Workload,
   env: { seed: number; pool?: PoolApi },
   progress: Progress,
 ): Promise<TraceFile> {
-  const traceEvents: unknown[] = [];
+  const traceEvents: TraceEvent[] = [];
   const cpus = Math.min(4, Math.max(...plan.cpus));
   let pid = 1;
+  let nextFlow = 1;
   for (const variant of plan.variants) {
     try {
       const t = await tracePoint({
@@ -198,17 +203,32 @@ async function traceRuns(
         base: plan.base,
         env,
       });
+      const flowIds = new Map<number, number>();
       for (const e of t.traceEvents) {
         const args =
           e.ph === 'M' && e.name === 'process_name'
             ? { name: `${variant.id} · ${workload.name}` }
             : e.args;
-        traceEvents.push({ ...e, pid, ...(args ? { args } : {}) });
+        let id = e.id;
+        if (id !== undefined && (e.ph === 's' || e.ph === 'f')) {
+          let mapped = flowIds.get(id);
+          if (mapped === undefined) {
+            mapped = nextFlow++;
+            flowIds.set(id, mapped);
+          }
+          id = mapped;
+        }
+        traceEvents.push({
+          ...e,
+          pid,
+          ...(id !== undefined ? { id } : {}),
+          ...(args ? { args } : {}),
+        });
       }
       pid++;
     } catch (e) {
       progress.warn(`trace of ${variant.id} failed: ${(e as Error).message}`);
     }
   }
-  return { traceEvents, displayTimeUnit: 'ns' };
+  return { traceEvents };
 }

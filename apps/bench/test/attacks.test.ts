@@ -77,9 +77,12 @@ describe('security properties come from the attack suite', () => {
       security: { source: null, byVariant: { [vs[0].id]: null, [vs[1].id]: null } },
     });
     const md = toMarkdown(await buildReport(r, { charts: false }));
-    expect(md).toContain(`| ${vs[0].id} | ${NOT_MEASURED} |`);
-    expect(md).toContain(`| ${vs[1].id} | ${NOT_MEASURED} |`);
-    expect(md).not.toMatch(/\| (yes|no) \|/);
+    // The verdict's four security cells say so, with no link (there is no evidence).
+    const cells = Array(4).fill(`${NOT_MEASURED} ?`).join(' | ');
+    expect(md).toMatch(new RegExp(`\\| \`${vs[0].id}\` \\|.*\\| ${cells} \\|`));
+    expect(md).toMatch(new RegExp(`\\| \`${vs[1].id}\` \\|.*\\| ${cells} \\|`));
+    expect(md).not.toMatch(/\[(yes|no) [✓✗]\]/);
+    expect(md).toMatch(/security properties are not measured/);
   });
 
   it('reports yes/no from the summary in the report', async () => {
@@ -98,9 +101,13 @@ describe('security properties come from the attack suite', () => {
       attacks: file,
     });
     const md = toMarkdown(await buildReport(results, { charts: false }));
-    expect(md).toContain(
-      '| x86-64/alias-mm | no | no | no | no | remote-write-in-window: stopped, pte-flip: unprotected |',
+    // Verdict: a defender wants "no" to the first two and the last, "yes" to the third.
+    expect(md).toMatch(
+      /\| `x86-64\/alias-mm` \|.*\| \[no ✓\]\(#attack-matrix\) \| \[no ✓\]\(#attack-matrix\) \| \[no ✗\]\(#attack-matrix\) \| \[no ✓\]\(#attack-matrix\) \|$/m,
     );
+    // The matrix: one row per attack, one column per variant.
+    expect(md).toContain('| `remote-write-in-window` | stopped ✓ |');
+    expect(md).toContain('| `pte-flip` | unprotected ✗ |');
   });
 
   it('refuses an explicit attacks file that is missing or has the wrong shape', async () => {

@@ -42,8 +42,9 @@ describe('prmem-bench flags', () => {
     const r = await runCli(['--config', file]);
     expect(r.code).toBe(EXIT_USAGE);
     expect(r.stderr).toMatch(/invalid prmem config/);
-    expect(r.stderr).toMatch(/cpus: .*got 0x3e8/);
-    expect(r.stderr).toMatch(/tlbEntries: must be a power of two/);
+    expect(r.stderr).toMatch(/cpus: must be an integer from 1 to 256 \(got 1000\)/);
+    expect(r.stderr).toMatch(/tlbEntries: must be a power of two from 8 to 65536 \(got 100\)/);
+    expect(r.stderr).toMatch(/colour: unknown key; valid keys: arch, mechanism, cpus/);
     expect(r.stderr).toMatch(/colour/);
   });
 
@@ -115,11 +116,25 @@ describe('a prmem-bench run', () => {
     expect(md).toMatch(/^# prmem-bench/m);
     expect(md).toMatch(/## Cost against CPU count/);
     // From attacks-results/attacks.json if a run left one, else the suite run by the bench.
-    expect(md).toMatch(/Security properties as measured by the attack suite \(/);
-    expect(md).toMatch(/\| x86-64\/alias-mm \| no \| no \| no \| no \|/);
-    expect(md).toMatch(/\| nommu-alias\/direct-remap \| yes \| no \| no \| no \|/);
+    expect(md).toMatch(/Every attack of the suite against every mechanism \(/);
+    // The verdict opens the report: cost, growth with CPUs, measured properties.
+    expect(md.indexOf('| mechanism | cycles per `wrAssign`')).toBeLessThan(md.indexOf('## '));
+    expect(md).toMatch(/\| `x86-64\/alias-mm` \| [\d,]+ \| — \| flat \| 0 \| 0 \| 0 \| \[no ✓\]/);
+    expect(md).toMatch(
+      /\| `nommu-alias\/direct-remap` \| [\d,]+ \| — \| linear, \+[\d,]+ cycles\/CPU \| 0 \| 0 \| 0 \| \[yes ✗\]/, // no IPI at 1 CPU
+    );
+    expect(md).toMatch(/^- \[Attack matrix\]\(#attack-matrix\)$/m);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
-    expect(html.match(/<svg/g)?.length).toBeGreaterThanOrEqual(6);
+    // The wrAssign bars, and one sweep per phase (assign, batched, one-by-one).
+    expect(html.match(/<svg/g)?.length).toBe(4);
+    // Values on hover: marks carry a <title> (a static SVG has no tooltips).
+    expect(html).toMatch(/<title>x86-64\/alias-mm: [\d,]+ cycles per operation<\/title>/);
+    expect(html).toMatch(/<title>nommu-alias\/direct-remap at 2 CPUs: [\d,]+ cycles<\/title>/);
+    // A table of contents, and verdict cells linking to their evidence in the matrix.
+    expect(html).toMatch(/<nav class="toc"/);
+    const link = /<td [^>]*class="t-bad"><a href="#(a-[^"]+)">yes/.exec(html)?.[1];
+    expect(link).toBeDefined();
+    expect(html).toContain(`id="${link}"`);
     expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org|vega\.github\.io)/);
 
     expect(existsSync(join(out, 'trace.json'))).toBe(true);
@@ -131,5 +146,57 @@ describe('a prmem-bench run', () => {
     const flows = trace.traceEvents.filter((e: { ph: string }) => e.ph === 's');
     expect(flows.length).toBeGreaterThan(0);
     expect(new Set(flows.map((e: { pid: number }) => e.pid))).toEqual(new Set([2]));
+  });
+});
+
+describe('the end of a run', () => {
+  it('takes flags after a literal `--` (pnpm bench -- …) and ends with the verdict and absolute paths', async () => {
+    const out = tempDir();
+    const r = await runCli([
+      '--',
+      '--quick',
+      '--arch',
+      'x86-64',
+      '--mechanism',
+      'alias-mm,cr0-wp',
+      '--workload',
+      'wr-assign',
+      '--cpus',
+      '1,2',
+      '--attacks',
+      join(out, 'none.json'),
+    ]);
+    // A missing --attacks file is refused before anything runs.
+    expect(r.code).toBe(EXIT_USAGE);
+    expect(r.stderr).toMatch(/--attacks: ".*none\.json" is not a file/);
+    const ok = await runCli([
+      '--',
+      '--quick',
+      '--arch',
+      'x86-64',
+      '--mechanism',
+      'alias-mm,cr0-wp',
+      '--workload',
+      'wr-assign',
+      '--cpus',
+      '1,2',
+      '--out',
+      out,
+    ]);
+    expect(ok.code).toBe(EXIT_OK);
+    const lines = ok.stdout.trimEnd().split('\n');
+    const wrote = lines.findIndex((l) => /^wrote \(in [\d.]+ s\):$/.test(l));
+    expect(wrote).toBeGreaterThan(0);
+    // The verdict table comes right before the paths; nothing follows them.
+    expect(
+      lines
+        .slice(0, wrote)
+        .reverse()
+        .find((l) => l.startsWith('Verdict:')),
+    ).toMatch(/^Verdict: modeled cycles at 1 CPUs/);
+    const paths = lines.slice(wrote + 1).map((l) => l.trim());
+    expect(paths).toEqual(['results.json', 'report.md', 'report.html'].map((f) => join(out, f)));
+    for (const p of paths) expect(existsSync(p)).toBe(true);
+    expect(ok.stderr).not.toMatch(/wrote/);
   });
 });

@@ -173,12 +173,19 @@ export class Arm64Arch implements ArchImpl {
     cpu.asid = mm.asid;
     setTtbr(cpu, 'TTBR0_EL1', this.ttbr0Of(mm), mm.asid);
     this.m.counters.charge(cpu.id, EV.mmSwitch);
+    if (this.m.trace.enabled) this.traceNote(cpu, { mm: mm.name, asid: mm.asid });
   }
 
   /** TLBI VAE1 (+ DSB NSH) on this CPU only. */
   flushLocalPage(cpu: Cpu, va: number): void {
     cpu.tlb.flushPage(va - (va % PAGE_SIZE), cpu.asid);
     this.m.counters.charge(cpu.id, EV.localFlushPage);
+    if (this.m.trace.enabled) this.traceNote(cpu, { va: canonical(va), asid: cpu.asid });
+  }
+
+  /** Trace details of the instruction just charged (traced machines only). */
+  private traceNote(cpu: Cpu, args: Record<string, unknown>): void {
+    this.m.trace.annotate(cpu.id, args);
   }
 
   /**

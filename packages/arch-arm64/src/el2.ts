@@ -126,8 +126,8 @@ export class El2 {
   /** Issues one hypercall as a scheduler step. */
   *call(cpu: Cpu, call: HvcCall): Steps<bigint | undefined> {
     const fn: unknown = typeof call === 'object' && call !== null ? call.fn : undefined;
+    this.m.trace.hvcEnter(cpu.id, String(fn));
     this.m.counters.charge(cpu.id, EV.hypercall);
-    this.m.trace.instant(cpu.id, `HVC ${String(fn)}`, 'hvc');
     if (typeof fn !== 'string')
       this.refuse(
         cpu,
@@ -161,6 +161,7 @@ export class El2 {
         if (op.kind === 'rmw') result = op.old;
       }
     }
+    this.m.trace.hvcExit(cpu.id);
     yield `HVC ${call.fn}`;
     return result;
   }

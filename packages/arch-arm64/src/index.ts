@@ -64,6 +64,15 @@ export function createArm64Backend(opts: Arm64Options = {}): Backend {
     costs: arm64Costs(profile),
     mechanisms: MECHANISMS,
     defaultMechanism: 'hyp-assist',
+    traceLabels: {
+      mmSwitch: 'MSR TTBR0_EL1',
+      localFlushPage: 'TLBI VAE1',
+      localFlushAll: 'TLBI VMALLE1',
+      localFlushAsid: 'TLBI ASIDE1',
+      tlbiBroadcast: 'TLBI …IS',
+      dsb: 'DSB ISH',
+      irqToggle: 'DAIF mask/unmask',
+    },
     attach: (m) => new Arm64Arch(m, profile, linearMap),
   };
 }

@@ -152,6 +152,12 @@ export class NommuArch implements ArchImpl {
   flushLocalPage(cpu: Cpu, va: number): void {
     cpu.tlb.flushPage(va - (va % PAGE_SIZE), cpu.asid);
     this.m.counters.charge(cpu.id, EV.localFlushPage);
+    if (this.m.trace.enabled) this.traceFlush(cpu, va);
+  }
+
+  /** Trace details of a TLBIMVA (traced machines only; kept out of the hot path). */
+  private traceFlush(cpu: Cpu, va: number): void {
+    this.m.trace.annotate(cpu.id, { va: `0x${va.toString(16)}`, asid: cpu.asid });
   }
 
   /** local_flush_tlb_kernel_range on v6: one TLBIMVA per page (v6wbi_flush_kern_tlb_range). */

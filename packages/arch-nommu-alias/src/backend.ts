@@ -23,6 +23,12 @@ export function createNommuBackend(opts: NommuOptions = {}): Backend {
     costs: NOMMU_COSTS,
     mechanisms: MECHANISMS,
     defaultMechanism: 'direct-remap',
+    traceLabels: {
+      mmSwitch: 'TTBR0/CONTEXTIDR write',
+      localFlushPage: 'TLBIMVA',
+      localFlushAll: 'TLBIALL',
+      cacheFlush: 'D-cache clean+invalidate',
+    },
     attach: (m) => new NommuArch(m, resolved, geometry),
   };
 }

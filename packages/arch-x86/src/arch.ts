@@ -204,10 +204,7 @@ export class X86Arch implements ArchImpl {
     }
     this.seenSet(cpu, mm.asid, gen);
     if (this.m.trace.enabled) {
-      this.m.trace.instant(cpu.id, noflush ? 'mov cr3 (noflush)' : 'mov cr3', 'mm', {
-        mm: mm.name,
-        pcid: mm.asid,
-      });
+      this.m.trace.annotate(cpu.id, { mm: mm.name, pcid: mm.asid, noflush });
     }
   }
 
@@ -245,6 +242,12 @@ export class X86Arch implements ArchImpl {
   flushLocalPage(cpu: Cpu, va: number): void {
     cpu.tlb.flushPage(va - (va & 0xfff), cpu.asid);
     this.m.counters.charge(cpu.id, EV.localFlushPage);
+    if (this.m.trace.enabled) this.traceFlush(cpu, va);
+  }
+
+  /** Trace details of an INVLPG (traced machines only; kept out of the hot path). */
+  private traceFlush(cpu: Cpu, va: number): void {
+    this.m.trace.annotate(cpu.id, { va: canonical(va), pcid: cpu.asid });
   }
 
   flushKernelRange(cpu: Cpu, start: number, end: number): Steps {

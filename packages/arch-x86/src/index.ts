@@ -36,6 +36,15 @@ export const backend: Backend = {
   costs: X86_COSTS,
   mechanisms: MECHANISMS,
   defaultMechanism: 'alias-mm',
+  traceLabels: {
+    mmSwitch: 'mov cr3',
+    localFlushPage: 'INVLPG',
+    localFlushAsid: 'PCID flush (CR3 write without NOFLUSH)',
+    localFlushAll: 'flush all (CR4.PGE toggle)',
+    cr0Write: 'mov cr0 (WP)',
+    pkrsWrite: 'WRMSR IA32_PKRS',
+    irqToggle: 'cli/sti',
+  },
   attach: (m: Machine) => new X86Arch(m),
 };
 

@@ -2,7 +2,7 @@
  * The backend contract: what an architecture package (`@prmem/arch-*`) supplies and what
  * the machine calls. Types only; the real implementations live in their packages.
  */
-import type { CostTable } from './costs.js';
+import type { CostTable, EventName } from './costs.js';
 import type { Cpu } from './cpu.js';
 import type { FaultRecord } from './fault.js';
 import type { Machine } from './machine.js';
@@ -223,6 +223,11 @@ export interface Backend {
   readonly costs: CostTable;
   readonly mechanisms: readonly string[];
   readonly defaultMechanism: string;
+  /**
+   * Optional: trace names of counted events as this architecture's instructions
+   * (`mmSwitch: 'mov cr3'`, `localFlushPage: 'TLBI VALE1'`); core's `EVENT_LABELS` otherwise.
+   */
+  readonly traceLabels?: Partial<Record<EventName, string>>;
   /**
    * Binds the architecture to a machine under construction. Called before the kernel mm
    * exists: create it in `createMm('kernel', ...)`, and do boot work in `boot()`.

@@ -1,22 +1,42 @@
 import { z } from 'zod';
 import { type Backend, isBackend } from './backend.js';
 import { EVENT_NAMES } from './costs.js';
-import { BackendNotFoundError, pickBackend } from './backend-module.js';
+import { BackendNotFoundError, BUILTIN_ARCHES, pickBackend, suggest } from './backend-module.js';
+
+export { BUILTIN_ARCHES };
 import { ConfigError } from './errors.js';
 import { Machine } from './machine.js';
 
 /** Built-in backend names and the packages that provide them. */
-export const BUILTIN_ARCHES: Readonly<Record<string, string>> = {
-  'x86-64': '@prmem/arch-x86',
-  arm64: '@prmem/arch-arm64',
-  'nommu-alias': '@prmem/arch-nommu-alias',
-};
 
-const costOverrides = z
-  .record(z.string(), z.number().nonnegative().finite())
-  .refine((o) => Object.keys(o).every((k) => (EVENT_NAMES as readonly string[]).includes(k)), {
-    message: `keys must be event names: ${EVENT_NAMES.join(', ')}`,
-  });
+const costOverrides = z.record(z.string(), z.unknown()).superRefine((o, ctx) => {
+  for (const [k, v] of Object.entries(o)) {
+    if (!(EVENT_NAMES as readonly string[]).includes(k))
+      ctx.addIssue({
+        code: 'custom',
+        path: [k],
+        message: `unknown event "${k}"${suggest(k, EVENT_NAMES)}; events: ${EVENT_NAMES.join(', ')}`,
+      });
+    else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+      ctx.addIssue({ code: 'custom', path: [k], message: 'must be a number of cycles, 0 or more' });
+  }
+});
+
+/** What each field must be, as the error message says it. */
+export const CONFIG_FIELDS: Readonly<Record<string, string>> = {
+  arch: `a backend: a built-in name (${Object.keys(BUILTIN_ARCHES).join(', ')}), a package that exports one, or a backend object`,
+  mechanism: 'a mechanism name of the backend (a non-empty string)',
+  cpus: 'an integer from 1 to 256',
+  memoryMiB: 'an integer number of MiB from 4 to 2048',
+  tlbEntries: 'a power of two from 8 to 65536',
+  seed: 'an integer from 0 to 4294967295',
+  trace: 'true or false',
+  costs: 'an object of event name → cycles (a number, 0 or more)',
+  clockGHz: 'a number above 0, at most 10',
+  sectionPages: 'an integer from 1 to 256',
+  tracePid: 'an integer from 1 to 2147483647',
+  configDir: 'a directory path (a string)',
+};
 
 export const configSchema = z
   .object({
@@ -62,21 +82,47 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   return v;
 }
 
+const FIELD_NAMES = Object.keys(CONFIG_FIELDS);
+
 /** Validates a config object; a bad one throws ConfigError naming every bad field. */
 export function parseConfig(input: unknown): z.output<typeof configSchema> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input))
+    throw new ConfigError([
+      {
+        path: '',
+        value: input,
+        message: `must be an object with the keys ${FIELD_NAMES.join(', ')} (arch is required)`,
+      },
+    ]);
   const r = configSchema.safeParse(input);
   if (r.success) return r.data;
-  throw new ConfigError(
-    r.error.issues.map((i) => {
-      const keys = i.code === 'unrecognized_keys' ? i.keys : [];
-      const path = [...i.path, ...(keys.length === 1 ? keys : [])];
-      return {
-        path: path.map(String).join('.') || (keys.length ? keys.join(', ') : ''),
-        value: valueAt(input, path),
-        message: i.message,
-      };
-    }),
-  );
+  const issues: { path: string; value: unknown; message: string }[] = [];
+  for (const i of r.error.issues) {
+    if (i.code === 'unrecognized_keys') {
+      for (const k of i.keys)
+        issues.push({
+          path: [...i.path, k].map(String).join('.'),
+          value: valueAt(input, [...i.path, k]),
+          message: `unknown key${suggest(k, FIELD_NAMES)}; valid keys: ${FIELD_NAMES.join(', ')}`,
+        });
+      continue;
+    }
+    const field = String(i.path[0] ?? '');
+    const nested = i.path.length > 1;
+    const expected = CONFIG_FIELDS[field];
+    issues.push({
+      path: i.path.map(String).join('.'),
+      value: valueAt(input, i.path),
+      // A nested issue (a cost) has its own message; a field's says what it must be.
+      message:
+        nested || !expected
+          ? i.message
+          : valueAt(input, i.path) === undefined
+            ? `is required: ${expected}`
+            : `must be ${expected}`,
+    });
+  }
+  throw new ConfigError(issues);
 }
 
 export { BackendNotFoundError };

@@ -61,12 +61,30 @@ export class ConfigError extends PrmemError {
     super(
       'ECONFIG',
       `invalid prmem config:\n${issues
-        .map((i) => `  - ${i.path || '(root)'}: ${i.message} (got ${formatUnknown(i.value)})`)
+        .map((i) => `  - ${i.path || '(root)'}: ${i.message} (got ${formatConfigValue(i.value)})`)
         .join('\n')}`,
       { issues },
     );
     this.issues = issues;
   }
+}
+
+/**
+ * A config value as its author wrote it: numbers in decimal, strings quoted, objects and
+ * arrays as (shortened) JSON — never `[object Object]`.
+ */
+export function formatConfigValue(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (typeof v === 'bigint') return `${v}n`;
+  if (typeof v === 'function') return 'a function';
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined;
+  }
+  if (s === undefined) return formatUnknown(v);
+  return s.length > 120 ? `${s.slice(0, 117)}...` : s;
 }
 
 /** A backend or mechanism name that nothing provides. */

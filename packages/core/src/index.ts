@@ -15,6 +15,7 @@ export * from './scheduler.js';
 export * from './stats.js';
 export * from './tlb.js';
 export * from './trace.js';
+export * from './trace-window.js';
 export { AreaOwner, VM, VmapArea } from './vmap.js';
 export * from './program.js';
 export * from './window.js';

@@ -31,7 +31,8 @@ import {
   type MachineStats,
 } from './stats.js';
 import { MAX_ASID } from './tlb.js';
-import { Trace } from './trace.js';
+import { TracedCounters, Trace } from './trace.js';
+import { tracedMechanism } from './trace-window.js';
 import { AreaOwner, areaState, VM, VmapArea } from './vmap.js';
 import { auditProtections, type AuditFinding } from './audit.js';
 import { ptdump, type PtdumpOptions } from './ptdump.js';
@@ -208,14 +209,19 @@ export class Machine {
     }
     this.mechanismName = mechanism;
     this.phys = new PhysMem(opts.memoryMiB ?? 64);
-    this.counters = new Counters(cpus, costVector(opts.backend.costs, opts.costs));
+    const cost = costVector(opts.backend.costs, opts.costs);
+    // A traced machine draws every charged event; an untraced one keeps the plain class.
+    const counters = opts.trace ? new TracedCounters(cpus, cost) : new Counters(cpus, cost);
+    this.counters = counters;
     this.trace = new Trace(
       opts.trace ?? false,
       this.counters,
       opts.tracePid ?? 1,
       `${opts.backend.name}/${mechanism}`,
       this.clockGHz,
+      opts.backend.traceLabels,
     );
+    if (counters instanceof TracedCounters) counters.trace = this.trace;
     this.windows = new Int32Array(cpus);
     this.pins = new Int32Array(this.phys.frameCount);
     this.nextVmalloc = this.layout.vmallocStart;
@@ -334,7 +340,10 @@ export class Machine {
 
   /** The write-rare mechanism the machine was built with. */
   get mechanism(): WriteRareMechanism {
-    this.mech ??= this.arch.mechanism(this.mechanismName);
+    if (!this.mech) {
+      const mech = this.arch.mechanism(this.mechanismName);
+      this.mech = this.trace.enabled ? tracedMechanism(mech, this) : mech;
+    }
     return this.mech;
   }
 
@@ -775,20 +784,25 @@ export class Machine {
    */
   *ipi(from: Cpu, targets: readonly number[], name: string, handler: (target: Cpu) => void): Steps {
     const c = this.counters;
+    const trace = this.trace;
     const flows: number[] = [];
     for (let i = 0; i < targets.length; i++) {
+      // Each send is a slice holding its flow's start (Perfetto drops a flow outside one).
+      if (trace.enabled) trace.begin(from.id, `IPI send: ${name}`, 'ipi', { target: targets[i] });
       c.charge(from.id, EV.ipiSent);
-      flows.push(this.trace.flowStart(from.id, name));
+      flows.push(trace.flowStart(from.id, name));
+      trace.end(from.id);
     }
     let done = c.clock[from.id];
     for (let i = 0; i < targets.length; i++) {
       const t = this.cpus[targets[i]];
       const start = Math.max(c.clock[t.id], c.clock[from.id]);
       c.clock[t.id] = start;
-      this.trace.flowEnd(t.id, name, flows[i]);
+      if (trace.enabled) trace.begin(t.id, `IPI handler: ${name}`, 'ipi', { from: from.id });
+      trace.flowEnd(t.id, name, flows[i]);
       c.charge(t.id, EV.ipiHandled);
       handler(t);
-      this.trace.span(t.id, name, 'ipi', start);
+      trace.end(t.id);
       done = Math.max(done, c.clock[t.id]);
       yield `${name}: IPI CPU${from.id} -> CPU${t.id}`;
     }
@@ -800,7 +814,7 @@ export class Machine {
     this.counters.charge(from.id, EV.tlbiBroadcast);
     for (const t of this.cpus) fn(t);
     this.counters.charge(from.id, EV.dsb);
-    this.trace.instant(from.id, name, 'tlbi');
+    if (this.trace.enabled) this.trace.annotate(from.id, { op: name });
   }
 
   /** Ids of every CPU but `cpu`. */
@@ -816,10 +830,12 @@ export class Machine {
   openWindow(cpu: Cpu): void {
     this.windows[cpu.id]++;
     this.counters.charge(cpu.id, EV.wrWindow);
+    if (this.trace.enabled) this.trace.instant(cpu.id, 'window writable', 'wr');
   }
 
   closeWindow(cpu: Cpu): void {
     if (this.windows[cpu.id] > 0) this.windows[cpu.id]--;
+    if (this.trace.enabled) this.trace.instant(cpu.id, 'window closed', 'wr');
   }
 
   windowOpen(cpu: Cpu | number): boolean {

@@ -59,11 +59,50 @@ describe('config', () => {
       tlbEntries: 100,
       seed: -1,
       trace: 'yes',
-      costs: { warpDrive: 3 },
+      'costs.warpDrive': 3,
       colour: 'red',
     });
     expect(e.message).toContain('cpus');
     expect(e.message).toContain('colour');
+  });
+
+  it('prints values as written, what was expected, and the valid keys', () => {
+    const e = configError(() =>
+      parseConfig({
+        arch: 'x86-64',
+        cpus: 999,
+        memoryMiB: { size: 64 },
+        tlbEntries: 100,
+        cpu: 4,
+        costs: { ipiSnt: 3, tlbMiss: -1 },
+      }),
+    );
+    const line = (path: string) => e.message.split('\n').find((l) => l.startsWith(`  - ${path}:`));
+    // Decimal, as in the file (not 0x3e7), with the range.
+    expect(line('cpus')).toBe('  - cpus: must be an integer from 1 to 256 (got 999)');
+    // An object as JSON, not [object Object].
+    expect(line('memoryMiB')).toMatch(
+      /must be an integer number of MiB from 4 to 2048 \(got \{"size":64\}\)$/,
+    );
+    expect(line('tlbEntries')).toMatch(/a power of two from 8 to 65536 \(got 100\)$/);
+    expect(line('cpu')).toMatch(
+      /unknown key \(did you mean "cpus"\?\); valid keys: arch, mechanism, cpus,/,
+    );
+    expect(line('costs.ipiSnt')).toMatch(
+      /unknown event "ipiSnt" \(did you mean "ipiSent"\?\); events: memAccess,/,
+    );
+    expect(line('costs.tlbMiss')).toMatch(/a number of cycles, 0 or more \(got -1\)$/);
+    expect(e.message).not.toMatch(/0x|\[object Object\]/);
+  });
+
+  it('names the known backends and how a package becomes one for an unknown arch', async () => {
+    const err = await resolveBackend('x86_64').catch((x: unknown) => x);
+    expect(err).toBeInstanceOf(BackendNotFoundError);
+    const msg = (err as Error).message;
+    expect(msg).toMatch(/arch "x86_64" is not a known backend \(did you mean "x86-64"\?\)/);
+    expect(msg).toMatch(/x86-64 \(@prmem\/arch-x86\), arm64 \(@prmem\/arch-arm64\), nommu-alias/);
+    expect(msg).toMatch(/exports `backend`/);
+    expect(msg).not.toMatch(/npm install x86_64/);
   });
 
   it('rejects a config with no arch and non-objects', () => {
@@ -103,7 +142,7 @@ describe('config', () => {
       BackendNotFoundError,
     );
     await expect(resolveBackend('prmem-backend-missing', dir)).rejects.toThrow(
-      /npm install prmem-backend-missing/,
+      /No package "prmem-backend-missing" was found/,
     );
     const empty = join(dir, 'node_modules', 'prmem-backend-empty');
     await mkdir(empty, { recursive: true });

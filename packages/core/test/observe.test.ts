@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canonical, createMachine, PAGE_SIZE } from '../src/index.js';
+import { canonical, createMachine, drain, PAGE_SIZE } from '../src/index.js';
 import { toyBackend } from '../src/testing/index.js';
 import { toyMachine } from './helpers.js';
 
@@ -41,6 +41,36 @@ describe('trace', () => {
     await expect(createMachine({ arch: toyBackend(), tracePid: 0 })).rejects.toMatchObject({
       code: 'ECONFIG',
     });
+  });
+
+  it('draws a write-rare window as a slice holding its steps, and nests every slice', async () => {
+    const m = await toyMachine({ cpus: 2, trace: true });
+    const va = m.defineStatic('.data..wr_after_init', 8, 'traced_var');
+    m.finishBoot();
+    m.resetStats();
+    drain(m.mechanism.session(m.cpu(0), [{ kind: 'store', va, size: 8, lo: 7, hi: 0 }]));
+    const t = m.toChromeTrace();
+    const cpu0 = t.traceEvents.filter((e) => e.tid === 0 && e.ph !== 'M');
+    const window = cpu0.find((e) => e.ph === 'B' && e.name === 'wr window · toy-remap');
+    expect(window?.args).toMatchObject({ ops: 1, bytes: 8, mm: 'init_mm' });
+    // B/E balanced per thread, each E closing the innermost open slice, and every flow
+    // start/end inside an open slice of its thread (what Perfetto's importer requires).
+    const stacks = new Map<number, string[]>();
+    let depthMax = 0;
+    for (const e of t.traceEvents) {
+      const stack = stacks.get(e.tid) ?? [];
+      stacks.set(e.tid, stack);
+      if (e.ph === 'B') stack.push(e.name);
+      else if (e.ph === 'E') expect(stack.pop()).toBe(e.name);
+      else if (e.ph === 's' || e.ph === 'f') expect(stack.length).toBeGreaterThan(0);
+      depthMax = Math.max(depthMax, stack.length);
+    }
+    for (const s of stacks.values()) expect(s).toEqual([]);
+    expect(depthMax).toBeGreaterThanOrEqual(3); // window › step › counted event
+    // Time order (stable), as the importer reads it.
+    const ts = t.traceEvents.filter((e) => e.ph !== 'M').map((e) => e.ts);
+    expect(ts).toEqual([...ts].sort((a, b) => a - b));
+    expect(t).not.toHaveProperty('displayTimeUnit');
   });
 
   it('records nothing when disabled', async () => {

@@ -8,7 +8,11 @@
 // TypeScript — imports every entry point of every package and checks that
 //   - each entry point loads and exposes at least one export;
 //   - every `types` file the package declares (top-level `types`/`typings` and every
-//     `types` condition in `exports`) is present in the installed tarball.
+//     `types` condition in `exports`) is present in the installed tarball;
+//   - the manifest has license, repository, homepage, bugs and keywords, and the tarball
+//     a LICENSE file;
+//   - every source a source map names is in the tarball (or embedded in the map);
+//   - publint (strict) and arethetypeswrong (ESM-only profile) find nothing in the tarball.
 // Prints one line per package; exits non-zero on any failure.
 //
 // Usage: node tools/repo-checks/src/consumer-check.mjs [--keep]
@@ -22,8 +26,9 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** Non-private packages under `root`/packages: what we publish. */
@@ -95,6 +100,7 @@ export function verifyInstalled(projectDir, names) {
       continue;
     }
     const manifest = JSON.parse(readFileSync(join(pkgDir, 'package.json'), 'utf8'));
+    problems.push(...hygieneProblems(pkgDir, manifest), ...sourceMapProblems(pkgDir));
     const types = declaredTypes(manifest);
     if (types.length === 0) problems.push('declares no types');
     for (const t of types) {
@@ -121,6 +127,80 @@ export function verifyInstalled(projectDir, names) {
   }
   rmSync(probe, { force: true });
   return results;
+}
+
+/** Manifest fields every published package carries (npm shows them; tools link them). */
+export const REQUIRED_FIELDS = ['license', 'repository', 'homepage', 'bugs', 'keywords'];
+
+/** Missing or empty required manifest fields, and a missing LICENSE file. */
+export function hygieneProblems(pkgDir, manifest) {
+  const problems = [];
+  for (const f of REQUIRED_FIELDS) {
+    const v = manifest[f];
+    if (v === undefined || v === '' || (Array.isArray(v) && v.length === 0))
+      problems.push(`package.json has no ${f}`);
+  }
+  if (!readdirSync(pkgDir).some((f) => /^licen[cs]e(\.|$)/i.test(f)))
+    problems.push('no LICENSE file in the tarball');
+  return problems;
+}
+
+/** Every source a source map (.js.map, .d.ts.map) names must be in the tarball. */
+export function sourceMapProblems(pkgDir) {
+  const problems = [];
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== 'node_modules') walk(p);
+      } else if (entry.name.endsWith('.map')) {
+        let map;
+        try {
+          map = JSON.parse(readFileSync(p, 'utf8'));
+        } catch {
+          problems.push(`${relative(pkgDir, p)} is not JSON`);
+          continue;
+        }
+        const root = resolve(dirname(p), map.sourceRoot ?? '');
+        (map.sources ?? []).forEach((src, i) => {
+          if (map.sourcesContent?.[i] != null) return; // embedded
+          if (!existsSync(resolve(root, src)))
+            problems.push(`${relative(pkgDir, p)} names ${src}, which is not in the tarball`);
+        });
+      }
+    }
+  };
+  walk(pkgDir);
+  return problems.slice(0, 5).concat(problems.length > 5 ? [`… ${problems.length - 5} more`] : []);
+}
+
+/** publint and attw (ESM-only profile) on each tarball; problems by package name. */
+export async function lintTarballs(tarballs) {
+  const { publint } = await import('publint');
+  const { formatMessage } = await import('publint/utils');
+  const req = createRequire(import.meta.url);
+  const attwPkg = req.resolve('@arethetypeswrong/cli/package.json');
+  const attwBin = join(dirname(attwPkg), JSON.parse(readFileSync(attwPkg, 'utf8')).bin.attw);
+  const out = new Map();
+  for (const file of tarballs) {
+    const buf = readFileSync(file);
+    const tarball = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
+    const r = await publint({ pack: { tarball }, level: 'suggestion', strict: true });
+    const name = r.pkg?.name ?? file;
+    const problems = r.messages.map((m) => `publint ${m.type}: ${formatMessage(m, r.pkg)}`);
+    // ESM-only packages: CommonJS resolution (node10, require from node16) does not apply.
+    const a = spawnSync(
+      process.execPath,
+      [attwBin, file, '--profile', 'esm-only', '--format', 'ascii'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    if (a.status !== 0)
+      problems.push(`attw: ${(a.stdout + a.stderr).trim().split('\n').slice(-8).join(' | ')}`);
+    out.set(name, problems);
+  }
+  return out;
 }
 
 function run(cmd, args, cwd) {
@@ -184,6 +264,13 @@ async function main() {
       project,
       pkgs.map((p) => p.manifest.name),
     );
+    // The tarballs as a registry would serve them: publint and arethetypeswrong.
+    const lint = await lintTarballs(files);
+    for (const r of results) {
+      const extra = lint.get(r.name) ?? [];
+      r.problems.push(...extra);
+      r.ok = r.problems.length === 0;
+    }
     const failed = results.filter((r) => !r.ok).length;
     console.log(`consumer check (${files.length} tarballs installed with npm in ${project}):`);
     console.log(formatResults(results));

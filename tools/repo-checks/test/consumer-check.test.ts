@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,4 +74,74 @@ describe('consumer check', () => {
     expect(names).toContain('@prmem/core');
     expect(names).not.toContain('@prmem/repo-checks');
   });
+});
+
+describe('package hygiene in the consumer check', () => {
+  it('names missing manifest fields and a missing LICENSE', async () => {
+    const { hygieneProblems } = await import('../src/consumer-check.mjs');
+    const dir = mkdtempSync(join(tmpdir(), 'prmem-hygiene-'));
+    expect(hygieneProblems(dir, { name: 'x', license: 'MIT', keywords: [] })).toEqual([
+      'package.json has no repository',
+      'package.json has no homepage',
+      'package.json has no bugs',
+      'package.json has no keywords',
+      'no LICENSE file in the tarball',
+    ]);
+    writeFileSync(join(dir, 'LICENSE'), 'MIT\n');
+    expect(
+      hygieneProblems(dir, {
+        license: 'MIT',
+        repository: 'r',
+        homepage: 'h',
+        bugs: 'b',
+        keywords: ['k'],
+      }),
+    ).toEqual([]);
+  });
+
+  it('finds source maps whose sources are not shipped, and accepts embedded ones', async () => {
+    const { sourceMapProblems } = await import('../src/consumer-check.mjs');
+    const dir = mkdtempSync(join(tmpdir(), 'prmem-maps-'));
+    mkdirSync(join(dir, 'dist'));
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(join(dir, 'dist', 'a.js.map'), JSON.stringify({ sources: ['../src/a.ts'] }));
+    writeFileSync(
+      join(dir, 'dist', 'b.js.map'),
+      JSON.stringify({ sources: ['../src/b.ts'], sourcesContent: ['export {}'] }),
+    );
+    expect(sourceMapProblems(dir)).toEqual([
+      'dist/a.js.map names ../src/a.ts, which is not in the tarball',
+    ]);
+    writeFileSync(join(dir, 'src', 'a.ts'), 'export {}\n');
+    expect(sourceMapProblems(dir)).toEqual([]);
+  });
+
+  it('runs publint and attw on a tarball and reports what they find', async () => {
+    const { lintTarballs } = await import('../src/consumer-check.mjs');
+    const dir = mkdtempSync(join(tmpdir(), 'prmem-lint-'));
+    const pkg = join(dir, 'package');
+    mkdirSync(pkg);
+    // `main` names a file the tarball lacks (publint); the ESM entry is typed by a .d.cts,
+    // so TypeScript would treat it as CommonJS (attw: "masquerading as CJS").
+    writeFileSync(
+      join(pkg, 'package.json'),
+      JSON.stringify({
+        name: 'bad-pkg',
+        version: '1.0.0',
+        type: 'module',
+        main: './gone.js',
+        exports: { '.': { types: './index.d.cts', default: './index.js' } },
+      }),
+    );
+    writeFileSync(join(pkg, 'index.js'), 'export const a = 1;\n');
+    writeFileSync(join(pkg, 'index.d.cts'), 'export declare const a: number;\n');
+    const tgz = join(dir, 'bad-pkg-1.0.0.tgz');
+    const tar = spawnSync('tar', ['czf', tgz, '-C', dir, 'package']);
+    expect(tar.status).toBe(0);
+    const problems: string[] = (await lintTarballs([tgz])).get('bad-pkg') ?? [];
+    expect(problems.some((p) => p.startsWith('publint error:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('attw:') && p.includes('Masquerading as CJS'))).toBe(
+      true,
+    );
+  }, 60_000);
 });

@@ -2,6 +2,39 @@
 import Table from 'cli-table3';
 import type { BenchResults } from '../results.js';
 import { eventList, num, phasesOf, rate, uniq } from './format.js';
+import { PROPERTIES, scalingText, verdictRows } from './verdict.js';
+
+const fig = (x: number | undefined) => (x === undefined ? '—' : num(x));
+
+/** The verdict as a terminal table: the last thing a run prints. */
+export function verdictTable(r: BenchResults): string {
+  const t = new Table({
+    head: [
+      'mechanism',
+      'wrAssign cycles',
+      'page wrMemcpy cycles',
+      'wrAssign cost vs CPUs',
+      'IPI/TLBI/HVC per write',
+      ...PROPERTIES.map((p) => p.short),
+    ],
+    colAligns: ['left', 'right', 'right', 'left', 'right', 'center', 'center', 'center', 'center'],
+    wordWrap: true,
+    colWidths: [26, 10, 10, 26, 12, 12, 10, 10, 10],
+    style: { head: [], border: [] },
+  });
+  for (const v of verdictRows(r)) {
+    t.push([
+      v.variant,
+      fig(v.assignCycles),
+      fig(v.memcpyCycles),
+      scalingText(v.scaling, num),
+      `${fig(v.ipis)} / ${fig(v.tlbis)} / ${fig(v.hypercalls)}`,
+      ...v.properties.map((p) => p.text),
+    ]);
+  }
+  const source = r.security.source ? `security: ${r.security.source}` : 'security: not measured';
+  return `Verdict: modeled cycles at ${r.referenceCpus} CPUs, ${r.clockGHz} GHz; ${source}\n${t.toString()}\n`;
+}
 
 export function terminalTable(r: BenchResults): string {
   const out: string[] = [];

@@ -7,6 +7,7 @@ import { wrBatchWorkload } from './wr-batch.js';
 import { wrMemcpyPageWorkload } from './wr-memcpy-page.js';
 
 export * from './types.js';
+export * from './user.js';
 export {
   imaAppendWorkload,
   policydbWorkload,

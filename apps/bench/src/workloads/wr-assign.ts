@@ -14,7 +14,7 @@ export const wrAssignWorkload: Workload = {
   memoryMiB: () => 8,
   // Five at full size: the median of five is not moved by one run that meets a garbage
   // collection (the first run after a machine is built often does).
-  repeats: (scale, quick) => (quick || scale === 'sweep' ? 2 : 5),
+  repeats: (scale, quick) => (quick ? 1 : scale === 'sweep' ? 2 : 5),
   setup(m, size) {
     const target = m.defineStatic('.data..wr_after_init', 8, 'bench_wr_assign');
     m.finishBoot();

@@ -16,7 +16,9 @@ export const wrBatchWorkload: Workload = {
     writesPerBatch: SLOTS,
   }),
   memoryMiB: () => 8,
-  repeats: (scale, quick) => (quick || scale === 'sweep' ? 2 : 3),
+  // One timed run with --quick: its wall figures are not the point, and each run may
+  // build a machine.
+  repeats: (scale, quick) => (quick ? 1 : scale === 'sweep' ? 2 : 3),
   setup(m, size) {
     const base = m.defineStatic('.data..wr_after_init', SLOTS * 8, 'bench_wr_batch');
     m.finishBoot();

@@ -12,7 +12,9 @@ export const wrMemcpyPageWorkload: Workload = {
     bytes: PAGE_SIZE,
   }),
   memoryMiB: () => 8,
-  repeats: (scale, quick) => (quick || scale === 'sweep' ? 2 : 3),
+  // One timed run with --quick: its wall figures are not the point, and each run may
+  // build a machine.
+  repeats: (scale, quick) => (quick ? 1 : scale === 'sweep' ? 2 : 3),
   setup(m, size) {
     // The first symbol of the section starts on its first page: page-aligned.
     const page = m.defineStatic('.data..wr_after_init', PAGE_SIZE, 'bench_wr_page');

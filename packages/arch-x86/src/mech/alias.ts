@@ -1,6 +1,7 @@
 import * as core from '@prmem/core';
 import {
   BadSizeError,
+  canonical,
   type Cpu,
   deadlock,
   type Mm,
@@ -280,7 +281,19 @@ export class AliasWindow implements StepProgram {
     }
     this.mapped = i + 1;
     this.arch.m.counters.charge(this.cpu.id, EV.pteWrite);
+    if (this.arch.m.trace.enabled) this.traceAlias(i);
     if (this.mapped === this.count) this.phase = SWITCH_IN;
+  }
+
+  /** Trace details of the PTE write that mapped alias `i` (traced machines only). */
+  private traceAlias(i: number): void {
+    const va = this.plan === null ? this.va0 : this.plan.va[i];
+    const pa = this.plan === null ? this.pa0 : this.plan.pa[i];
+    this.arch.m.trace.annotate(this.cpu.id, {
+      va: canonical(va),
+      pa: `0x${pa.toString(16)}`,
+      mm: this.mm.name,
+    });
   }
 
   private switchIn(): void {
