@@ -51,6 +51,7 @@ export const EVENT_LABELS: Readonly<Record<EventName, string>> = {
   stage2Fault: 'stage-2 fault',
   cacheFlush: 'cache line flush',
   barrier: 'barrier',
+  cpaSplit: 'split_large_page (CPA)',
 };
 
 /** Events not drawn as slices of their own: payload, or drawn as `Machine.ipi` and `hvcEnter` do. */

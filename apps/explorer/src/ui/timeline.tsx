@@ -91,7 +91,8 @@ export function Timeline(props: { history: readonly StepRecord[]; cpus: number; 
           const x = LEFT + col * COL;
           const flows = new Map<number, { from?: number; to?: number }>();
           for (const e of rec.trace) {
-            if (e.ph !== 's' && e.ph !== 'f') continue;
+            // IPI arrows only: a hypercall's flow (cat 'hvc') is drawn into the EL2 lane.
+            if ((e.ph !== 's' && e.ph !== 'f') || e.cat !== 'ipi') continue;
             const f = flows.get(e.id ?? 0) ?? {};
             if (e.ph === 's') f.from = e.tid;
             else f.to = e.tid;
@@ -150,7 +151,9 @@ export function Timeline(props: { history: readonly StepRecord[]; cpus: number; 
                 ) : null,
               )}
               {rec.trace
-                .filter((e) => e.ph === 'i')
+                // Instants (faults, security events, ...) on CPU lanes, and each hypercall
+                // once: the opening of its HVC slice on the calling CPU's track.
+                .filter((e) => e.tid < cpus && (e.ph === 'i' || (e.ph === 'B' && e.cat === 'hvc')))
                 .map((e, i) => {
                   const kind = kindOf(e);
                   const y = laneY(e.tid) + LANE / 2;
