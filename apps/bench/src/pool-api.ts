@@ -1,5 +1,5 @@
 /**
- * The part of `@prmem/pool` (DESIGN §7) the workloads use. The pool package is loaded
+ * The part of `@prmem/pool` the workloads use. The pool package is loaded
  * at run time and checked against this shape, so the bench keeps working (and says
  * which workloads it skipped) while the package is incomplete.
  */

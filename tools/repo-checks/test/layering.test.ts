@@ -5,7 +5,7 @@ import { checkLayering, formatViolations, importsOf, listPackages } from '../src
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 const badFixture = fileURLToPath(new URL('../fixtures/bad-layering', import.meta.url));
 
-describe('layering rule (DESIGN §1)', () => {
+describe('layering rule (docs/architecture.md)', () => {
   it('holds on the real workspace', () => {
     expect(listPackages(repoRoot).map((p) => p.manifest.name)).toContain('@prmem/core');
     const violations = checkLayering(repoRoot);

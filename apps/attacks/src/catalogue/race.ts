@@ -88,7 +88,7 @@ export const RACE: readonly Attack[] = [
     expect: expect('stopped', {
       'nommu-alias/direct-remap': [
         'window',
-        'the one kernel PTE is writable for every CPU while the window is open (DESIGN §3)',
+        'the one kernel PTE is writable for every CPU while the window is open',
       ],
       'nommu-alias/lazy': [
         'window',

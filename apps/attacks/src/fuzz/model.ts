@@ -1,6 +1,6 @@
 /**
  * The reference model: what a pmalloc/write-rare kernel must do, written from the
- * documented semantics (DESIGN §4–5, prmem's pool modes), not from the implementation.
+ * documented semantics (the write-rare and pool rules in the package READMEs, prmem's pool modes), not from the implementation.
  * A pool is a list of areas with a protection level each and an allocation cursor; an
  * allocation is (pool, area, offset, bytes). Expected outcomes are predicted here and
  * compared with what the machine does.
