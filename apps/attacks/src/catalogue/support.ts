@@ -79,6 +79,12 @@ export function observeWrites(
   m: Machine,
   targets: readonly Target[],
   attempts: readonly (readonly [string, () => void])[],
+  opts: {
+    /** Which errors count as the machine's refusal (default: `isRefusal`). */
+    readonly accept?: (e: PrmemError) => boolean;
+    /** A landing the bytes do not show (a level moved, an area freed): what, or undefined. */
+    readonly landedIf?: () => string | undefined;
+  } = {},
 ): Observation {
   const before = targets.map((t) => m.peek(t.va, t.len));
   const parts: string[] = [];
@@ -86,7 +92,7 @@ export function observeWrites(
   let refusal: string | undefined;
   let through = false;
   for (const [what, fn] of attempts) {
-    const a = attempt(m, fn);
+    const a = attempt(m, fn, opts.accept);
     events.push(...a.events);
     if (a.threw) {
       refusal ??= a.refusal;
@@ -98,8 +104,10 @@ export function observeWrites(
   }
   const changed = targets.filter((t, i) => !sameBytes(before[i], m.peek(t.va, t.len)));
   if (changed.length > 0) parts.push(`changed: ${changed.map((t) => t.what).join(', ')}`);
+  const extra = opts.landedIf?.();
+  if (extra) parts.push(extra);
   return {
-    landed: through || changed.length > 0,
+    landed: through || changed.length > 0 || extra !== undefined,
     ...(refusal ? { refusal } : {}),
     events,
     detail: parts.join('; '),

@@ -65,39 +65,19 @@ function session(m: Machine, cpu: number, ops: readonly WrOp[]): void {
   for (let r = s.next(); !r.done; r = s.next());
 }
 
-/** Merges attempts into one observation: landed if any went through or any target changed. */
+/** `observeWrites` with core's refusals accepted, on 8-byte targets. */
 function observe(
   m: Machine,
   targets: readonly { va: number; what: string }[],
   attempts: readonly (readonly [string, () => void])[],
-  extraLanded?: () => string | undefined,
+  landedIf?: () => string | undefined,
 ): Observation {
-  const before = targets.map((t) => m.peek(t.va, 8));
-  const parts: string[] = [];
-  const events: string[] = [];
-  let refusal: string | undefined;
-  let through = false;
-  for (const [what, fn] of attempts) {
-    const a = attempt(m, fn, coreRefusal);
-    events.push(...a.events);
-    if (a.threw) {
-      refusal ??= a.refusal;
-      parts.push(`${what}: ${a.refusal}`);
-    } else {
-      through = true;
-      parts.push(`${what}: went through`);
-    }
-  }
-  const changed = targets.filter((t, i) => !sameBytes(before[i], m.peek(t.va, 8)));
-  if (changed.length) parts.push(`changed: ${changed.map((t) => t.what).join(', ')}`);
-  const extra = extraLanded?.();
-  if (extra) parts.push(extra);
-  return {
-    landed: through || changed.length > 0 || extra !== undefined,
-    ...(refusal ? { refusal } : {}),
-    events,
-    detail: parts.join('; '),
-  };
+  return observeWrites(
+    m,
+    targets.map((t) => ({ ...t, len: 8 })),
+    attempts,
+    { accept: coreRefusal, ...(landedIf ? { landedIf } : {}) },
+  );
 }
 
 /** Steps `s` until `until()` holds or it ends (at most `max` steps); whether it holds. */
