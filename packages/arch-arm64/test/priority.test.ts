@@ -1,4 +1,5 @@
-import { ACC_EXEC, ACC_READ, ACC_WRITE, PAGE_SIZE, PageFault, type PteProt } from '@prmem/core';
+import { ACC_EXEC, ACC_READ, ACC_WRITE, PAGE_SIZE, type PteProt } from '@prmem/core';
+import { faultOf } from '@prmem/core/testing';
 import { describe, expect, it } from 'vitest';
 import { outputAddress, S2, S2P } from '../src/index.js';
 import { desc } from './support/decode.js';
@@ -6,16 +7,6 @@ import { arm64Machine, el2, vttbr } from './support/machine.js';
 
 const RO = { write: false, exec: false, global: true } as const;
 const RW = { write: true, exec: false, global: true } as const;
-
-function faultOf(fn: () => unknown): PageFault {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PageFault) return e;
-    throw e;
-  }
-  throw new Error('no fault');
-}
 
 function access(m: Awaited<ReturnType<typeof arm64Machine>>, va: number, acc: number) {
   const cpu = m.cpu(0);

@@ -1,21 +1,12 @@
-import { FAULT, PAGE_SIZE, PageFault, PF_ERR } from '@prmem/core';
+import { FAULT, PAGE_SIZE, PF_ERR } from '@prmem/core';
 import fc from 'fast-check';
+import { faultOf } from '@prmem/core/testing';
 import { describe, expect, it } from 'vitest';
 import { bits, VMALLOC_START } from '../src/index.js';
 import { decode, rawEntry, writeRawEntry } from './support/decode.js';
 import { machine, wrMachine } from './support/machine.js';
 
 const KERNEL = { write: true, exec: false, global: true } as const;
-
-function faultOf(fn: () => unknown): PageFault {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof PageFault) return e;
-    throw e;
-  }
-  throw new Error('no fault');
-}
 
 /** A mapped, warmed kernel page and the PAs of its four entries (PML4E first). */
 async function mappedPage() {

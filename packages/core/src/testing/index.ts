@@ -4,3 +4,4 @@
  * a new backend. It is not a model of any real MMU.
  */
 export { TOY_LAYOUT, type ToyOptions, toyBackend } from './toy.js';
+export { faultOf } from './faults.js';
