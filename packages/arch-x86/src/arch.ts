@@ -165,6 +165,14 @@ export class X86Arch implements ArchImpl {
     return mm;
   }
 
+  /** A pool's owner handle was released: its alias mm is retired (tables freed, PCID recycled). */
+  releaseOwner(_cpu: Cpu, owner: number): void {
+    const mm = this.poolMms.get(owner);
+    if (!mm) return;
+    this.poolMms.delete(owner);
+    this.m.retireMm(mm);
+  }
+
   aliasMms(): readonly Mm[] {
     return this.wr ? [this.wr, ...this.poolMms.values()] : [...this.poolMms.values()];
   }

@@ -126,6 +126,9 @@ export function validateTarget(
   if (align > 1 && va % align !== 0)
     refuse(cpu, operation, va, len, 'misaligned', `must be aligned to ${align} bytes`);
   const m = cpu.owner;
+  // RO pools have their own range: the address alone says read-only (one compare).
+  if (m.inRoRange(va))
+    refuse(cpu, operation, va, len, 'read-only', 'in the read-only pool range');
   const t = m.inWrRange(va)
     ? checkArea(cpu, m, operation, va, span, len)
     : checkStatic(cpu, m, operation, va, span, len);
