@@ -818,6 +818,11 @@ export class Machine {
     return va >= this.layout.roStart && va < this.layout.roEnd;
   }
 
+  /** Owner handles issued and not released (a destroyed pool releases its own). */
+  get liveOwners(): number {
+    return this.ownerMap.size;
+  }
+
   /** Live reserves (audits, tests). */
   get liveReserves(): readonly VaReserve[] {
     return [...this.reserves.values()];

@@ -4,7 +4,7 @@
  * page-table pages, pool-table slots, mms and areas — on every backend and mechanism.
  */
 import { type Machine, OutOfMemoryError, PG } from '@prmem/core';
-import { wrRcuAssignPointer } from '@prmem/wr-ops';
+import { wrAssign, wrRcuAssignPointer } from '@prmem/wr-ops';
 import { describe, expect, it } from 'vitest';
 import { createPool, findPool, type Pool, pools } from '../src/index.js';
 import { COMBOS, machineFor } from './support/combos.js';
@@ -15,6 +15,8 @@ function resources(m: Machine) {
   for (let pfn = 0; pfn < m.phys.frameCount; pfn++)
     if ((m.phys.frameFlags[pfn] & PG.PAGETABLE) !== 0) tables++;
   const va = m.vaInUse();
+  // arm64: the hypervisor's list of registered ranges (reclaimable pools unregister).
+  const el2 = (m.arch as { el2?: { registrations(): readonly unknown[] } }).el2;
   return {
     freeFrames: m.phys.freeFrames,
     tablePages: tables,
@@ -25,6 +27,8 @@ function resources(m: Machine) {
     liveAreas: m.liveAreas.length,
     mms: m.mms.length,
     reserves: m.liveReserves.length,
+    owners: m.liveOwners,
+    el2Registrations: el2 ? el2.registrations().length : 0,
   };
 }
 
@@ -128,4 +132,39 @@ describe.each(COMBOS)('a failed reload on $label', (combo) => {
     old.destroy();
     expect(findPool(m, m.cpu(1).readPtr(root))).toBe(ok);
   });
+});
+
+describe('a destroyed pool retires its own alias mm (x86-64/alias-mm-per-pool)', () => {
+  const combo = COMBOS.find((c) => c.label === 'x86-64/alias-mm-per-pool');
+  it.runIf(combo !== undefined)(
+    'a new pool gets a fresh mm: the recycled PCID has no TLB entries left on any CPU',
+    async () => {
+      const m = await machineFor(combo!, { cpus: 2 });
+      const first = createPool(m, { mode: 'wr', name: 'p1', reclaimable: true });
+      const va1 = first.alloc(64);
+      first.protect();
+      wrAssign(m.cpu(0), va1, 1, 8);
+      const mm1 = m.mms.find((x) => x.name === `wr_mm/pool${first.ownerId}`);
+      expect(mm1).toBeDefined();
+      const asid = mm1!.asid;
+      first.destroy();
+      expect(m.mms).not.toContain(mm1);
+      const second = createPool(m, { mode: 'wr', name: 'p2', reclaimable: true });
+      expect(second.id).toBe(first.id); // the same pool-table slot
+      const va2 = second.alloc(64);
+      second.protect();
+      // The new pool's mm is created by its first write-rare call: before it writes, no
+      // CPU may still hold an entry tagged with the retired PCID once it is reused.
+      wrAssign(m.cpu(1), va2, 2, 8);
+      const mm2 = m.mms.find((x) => x.name === `wr_mm/pool${second.ownerId}`);
+      expect(mm2).toBeDefined();
+      expect(mm2).not.toBe(mm1);
+      expect(mm2!.asid).toBe(asid); // the PCID was recycled ...
+      // ... and nothing the old mm left in CPU 0's TLB survived the reuse.
+      const stale = [...m.cpu(0).tlb.entries()].filter((e) => e.asid === asid);
+      expect(stale.every((e) => m.translate(e.va, mm2!) === e.pa)).toBe(true);
+      expect(m.cpu(1).read64(va2)).toBe(2n);
+      expect(m.auditProtections()).toEqual([]);
+    },
+  );
 });
