@@ -500,6 +500,9 @@ export class X86Arch implements ArchImpl {
       yield `set_memory_${level} ${canonical(va)}`;
     }
     if (mirror) yield* this.flushMmRange(cpu, mirror, mirrorGone);
+    // Mirror tables the range alone used are empty once its entries are gone and flushed.
+    if (mirror && mirrorGone.length > 0)
+      this.pt.pruneTables(mirror, this.mirrorAddress(start), this.mirrorAddress(end));
     yield* this.shootdown(cpu, [[start, end]], `cpa_flush (${level})`, aliasChanged);
   }
 
