@@ -91,7 +91,7 @@ export const PROPERTIES = {
   },
   useAfterDestroyContained: {
     description:
-      "a stale pointer into a destroyed pool cannot change the protected pool that reuses its range (it can reach one still being built: use-after-destroy)",
+      'a stale pointer into a destroyed pool cannot change the protected pool that reuses its range (it can reach one still being built: use-after-destroy)',
     attacks: ['use-after-destroy-protected'],
     rule: 'all-refused',
   },

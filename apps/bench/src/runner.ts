@@ -89,7 +89,9 @@ export async function runBench(
   const points = planPoints(plan, runnable);
   const rows: ResultRow[] = [];
   const failures: BenchResults['failures'] = [];
-  progress.start(points.length + (plan.pool && plan.lifecycle !== false ? plan.variants.length : 0));
+  progress.start(
+    points.length + (plan.pool && plan.lifecycle !== false ? plan.variants.length : 0),
+  );
   for (const p of points) {
     const label = `${p.variant.id} ${p.workload.name} ×${p.cpus}${p.scale === 'full' ? ' (full)' : ''}`;
     try {

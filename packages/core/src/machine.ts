@@ -640,7 +640,11 @@ export class Machine {
     if (range !== 'vmalloc' && range !== 'wr' && range !== 'ro')
       throw new InvalidArgumentError('range', range, "must be 'vmalloc', 'wr' or 'ro'");
     if (reserve && reserve.range !== range)
-      throw new InvalidArgumentError('range', range, `the reserve is in the ${reserve.range} range`);
+      throw new InvalidArgumentError(
+        'range',
+        range,
+        `the reserve is in the ${reserve.range} range`,
+      );
     const callerFlags = opts.flags ?? 0;
     if (!Number.isInteger(callerFlags) || (callerFlags & ~CALLER_VM_FLAGS) !== 0)
       throw new InvalidArgumentError('flags', callerFlags, 'only VM.PMALLOC and VM.PMALLOC_WR');
@@ -675,7 +679,9 @@ export class Machine {
     const start = space.alloc(bytes + PAGE_SIZE);
     if (start < 0)
       throw new OutOfMemoryError(
-        reserve ? `the range reserved for ${reserve.name} (${reserve.end - reserve.start} bytes)` : `${range} address space`,
+        reserve
+          ? `the range reserved for ${reserve.name} (${reserve.end - reserve.start} bytes)`
+          : `${range} address space`,
         bytes,
         Math.max(0, space.largestFree - PAGE_SIZE),
       );
@@ -1180,8 +1186,6 @@ export function drain<T>(steps: Generator<unknown, T, void>): T {
     }
   }
 }
-
-
 
 /**
  * The backend's layout with the pool ranges sized: the backend's [wrStart, wrEnd) is the

@@ -756,17 +756,21 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
     va =
       reserveOpt === undefined
         ? undefined
-        : m.reserveVa(reserveOpt, { range: wr ? 'wr' : 'ro', owner: ownerKey, name: `pool ${name}` });
+        : m.reserveVa(reserveOpt, {
+            range: wr ? 'wr' : 'ro',
+            owner: ownerKey,
+            name: `pool ${name}`,
+          });
     // The descriptor page is private until protected: plain stores, then read-only for good
     // (in the read-only range, apart from write-rare targets).
     fixed = m.vmalloc(PAGE_SIZE, {
       range: 'ro',
-    flags: VM.PMALLOC,
-    owner: ownerKey,
-    ceiling: 'ro',
-    reclaimable,
-    name: `${name}:desc`,
-  });
+      flags: VM.PMALLOC,
+      owner: ownerKey,
+      ceiling: 'ro',
+      reclaimable,
+      name: `${name}:desc`,
+    });
   } catch (e) {
     // Nothing of the half-made pool stays behind.
     if (va) m.releaseVa(va, ownerKey);

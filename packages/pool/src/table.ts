@@ -129,11 +129,7 @@ export function fixedBytes(d: FixedInit): Uint8Array {
   v.setUint32(FIXED_OFF.flags, d.flags, true);
   // The reserved range as a canonical pointer's halves and a size (0, 0: none).
   v.setUint32(FIXED_OFF.rangeStart, d.rangeStart % 2 ** 32, true);
-  v.setUint32(
-    FIXED_OFF.rangeStart + 4,
-    d.rangeStart === 0 ? 0 : toCanonicalHi(d.rangeStart),
-    true,
-  );
+  v.setUint32(FIXED_OFF.rangeStart + 4, d.rangeStart === 0 ? 0 : toCanonicalHi(d.rangeStart), true);
   v.setUint32(FIXED_OFF.rangeSize, d.rangeSize, true);
   b.set(d.name.subarray(0, NAME_BYTES), FIXED_OFF.name);
   return b;

@@ -178,7 +178,7 @@ export const POOL: readonly Attack[] = [
   }),
   defineAttack({
     id: 'use-after-destroy-protected',
-    title: "a stale pointer into a destroyed pool against the protected pool reusing its range",
+    title: 'a stale pointer into a destroyed pool against the protected pool reusing its range',
     category: 'pool',
     description:
       "pool A is destroyed and its range reused by pool B, which is then protected; a plain store through the stale pointer into A must fault and leave B's data as it was",
