@@ -136,7 +136,6 @@ describe('ownership and ceilings live in core, for every caller', () => {
     const a = m.vmalloc(PAGE_SIZE, { owner, reclaimable: false });
     m.protect(a.start, a.size, 'ro', 0, owner);
     const pfn = a.pfns[0];
-    const free = m.phys.freeFrames;
     m.cpu(0).read32(a.start);
     m.vfree(a, { owner });
     expect(m.translate(a.start)).toBe(-1);
