@@ -90,8 +90,9 @@ export const PROPERTIES = {
     rule: 'all-refused',
   },
   useAfterDestroyContained: {
-    description: "a stale pointer into a destroyed pool faults and reaches no other pool's data",
-    attacks: ['use-after-destroy'],
+    description:
+      'a stale pointer into a destroyed pool cannot change the protected pool that reuses its range (it can reach one still being built: use-after-destroy)',
+    attacks: ['use-after-destroy-protected'],
     rule: 'all-refused',
   },
   validatesWriteRareTargets: {

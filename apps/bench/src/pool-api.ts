@@ -12,6 +12,7 @@ export interface PoolOptions {
   readonly refill?: number;
   readonly align?: number;
   readonly name?: string;
+  readonly reclaimable?: boolean;
 }
 
 export interface Pool {

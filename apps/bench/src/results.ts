@@ -115,6 +115,35 @@ export const rowSchema = z.object({
   fragmentation: fragmentationSchema.optional(),
 });
 
+const lifecycleMemory = z.object({
+  freeFrames: z.number().int().nonnegative(),
+  tablePages: z.number().int().nonnegative(),
+  liveAreas: z.number().int().nonnegative(),
+  /** JS heap in use after a full GC, bytes. */
+  heapBytes: z.number().nonnegative(),
+});
+
+/** The memory life cycle of one variant (lifecycle.ts): pool cycles and policy-DB reloads. */
+export const lifecycleRowSchema = z.object({
+  variant: z.string(),
+  arch: z.string(),
+  mechanism: z.string(),
+  cycles: z.number().int().nonnegative(),
+  reloads: z.number().int().nonnegative(),
+  /** Objects per DB, and their bytes. */
+  objects: z.number().int().nonnegative(),
+  dbBytes: z.number().int().nonnegative(),
+  memoryMiB: z.number().positive(),
+  /** Wall time of all the pool cycles, ms. */
+  cyclesMs: z.number().nonnegative(),
+  /** Wall time of each reload (build the new DB, publish, destroy the old), ms. */
+  reloadMs: z.array(z.number().nonnegative()),
+  medianReloadMs: z.number().nonnegative(),
+  before: lifecycleMemory,
+  after: lifecycleMemory,
+});
+export type LifecycleRow = z.infer<typeof lifecycleRowSchema>;
+
 /** The attack suite's outcome vocabulary (apps/attacks README). */
 export const outcomeSchema = z.enum([
   'stopped',
@@ -227,6 +256,10 @@ export const resultsSchema = z.object({
     }),
   ),
   rows: z.array(rowSchema),
+  /** The memory life cycle per variant (absent in results written before it existed). */
+  lifecycle: z
+    .array(z.union([lifecycleRowSchema, z.object({ variant: z.string(), error: z.string() })]))
+    .optional(),
   security: securitySchema,
   /** Wall time of the whole run, ms. */
   durationMs: z.number().nonnegative(),

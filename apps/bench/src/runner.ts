@@ -2,6 +2,7 @@
 import os from 'node:os';
 import { createMachine, type TraceEvent } from '@prmem/core';
 import { loadSecurity } from './attacks.js';
+import { LIFECYCLE_FULL, LIFECYCLE_QUICK, runLifecycle } from './lifecycle.js';
 import { type MachineBase, runPoint, tracePoint } from './measure.js';
 import type { PoolApi } from './pool-api.js';
 import type { BenchResults, ResultRow } from './results.js';
@@ -22,6 +23,8 @@ export interface BenchPlan {
   readonly trace: boolean;
   /** An attacks.json; undefined: look for one or run the suite; false: do not measure. */
   readonly attacks?: string | false;
+  /** false: skip the memory life cycle (tests of the runner itself). */
+  readonly lifecycle?: boolean;
 }
 
 export interface Progress {
@@ -86,7 +89,9 @@ export async function runBench(
   const points = planPoints(plan, runnable);
   const rows: ResultRow[] = [];
   const failures: BenchResults['failures'] = [];
-  progress.start(points.length);
+  progress.start(
+    points.length + (plan.pool && plan.lifecycle !== false ? plan.variants.length : 0),
+  );
   for (const p of points) {
     const label = `${p.variant.id} ${p.workload.name} ×${p.cpus}${p.scale === 'full' ? ' (full)' : ''}`;
     try {
@@ -105,6 +110,27 @@ export async function runBench(
     progress.tick(label);
   }
   progress.stop();
+
+  // The memory life cycle, once per variant (needs the pool package).
+  const lifecycle: NonNullable<BenchResults['lifecycle']> = [];
+  if (plan.pool && plan.lifecycle !== false)
+    for (const variant of plan.variants) {
+      try {
+        lifecycle.push(
+          await runLifecycle(
+            variant,
+            plan.pool,
+            plan.base.seed,
+            plan.quick ? LIFECYCLE_QUICK : LIFECYCLE_FULL,
+          ),
+        );
+      } catch (e) {
+        const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+        lifecycle.push({ variant: variant.id, error });
+        progress.warn(`${variant.id} lifecycle failed: ${error}`);
+      }
+      progress.tick(`${variant.id} lifecycle`);
+    }
 
   let trace: TraceFile | undefined;
   if (plan.trace && runnable.length > 0) trace = await traceRuns(plan, runnable[0], env, progress);
@@ -152,6 +178,7 @@ export async function runBench(
     skipped,
     failures,
     rows,
+    ...(lifecycle.length > 0 ? { lifecycle } : {}),
     security,
     durationMs: performance.now() - t0,
   };

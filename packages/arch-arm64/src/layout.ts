@@ -17,6 +17,8 @@ export const ARM64_LAYOUT: KernelLayout = {
   vmallocEnd: 0xf000_0000_0000,
   wrStart: 0xf000_0000_0000,
   wrEnd: 0xf100_0000_0000,
+  // 1 GiB each for the write-rare and the read-only pool ranges (of 1 TiB of room).
+  wrDefaultMiB: 1024,
   imageStart: 0xf800_0000_0000,
   userEnd: 0x8000_0000_0000,
   markers: [

@@ -429,6 +429,58 @@ export class Stage1 implements PageTableOps {
     return out;
   }
 
+  private freeTable(pa: number): void {
+    const pfn = pa / PAGE_SIZE;
+    this.phys.frameFlags[pfn] &= ~PG.PAGETABLE;
+    this.phys.freeFrame(pfn);
+  }
+
+  private emptyTable(t: number): boolean {
+    const w = t >>> 2;
+    for (let i = 0; i < 1024; i++) if (this.u32[w + i] !== 0) return false;
+    return true;
+  }
+
+  /**
+   * free_pgd_range() for [start, end): level-3 and level-2 tables left empty are freed
+   * and their descriptors cleared (level-1 tables, under the root, stay).
+   */
+  pruneTables(mm: Mm, start: number, end: number): number {
+    const u32 = this.u32;
+    const pmd = 2 ** 21;
+    const pud = 2 ** 30;
+    let freed = 0;
+    for (let va = start - (start % pmd); va < end; va += pmd) {
+      const path: number[] = [];
+      let table = this.rootFor(mm, va);
+      let ok = true;
+      for (let level = 0; level < 3 && ok; level++) {
+        const w = (table + tableIndex(va, level) * 8) >>> 2;
+        if ((u32[w] & VALID_TABLE) !== VALID_TABLE) ok = false;
+        else {
+          path.push(w);
+          table = outputAddress(u32[w], u32[w + 1]);
+        }
+      }
+      if (ok && this.emptyTable(table)) {
+        u32[path[2]] = 0;
+        u32[path[2] + 1] = 0;
+        this.freeTable(table);
+        freed++;
+      }
+      if (path.length < 2) continue;
+      const l2 = outputAddress(u32[path[1]], u32[path[1] + 1]);
+      const pudEnd = va - (va % pud) + pud;
+      if ((va + pmd >= end || va + pmd >= pudEnd) && this.emptyTable(l2)) {
+        u32[path[1]] = 0;
+        u32[path[1] + 1] = 0;
+        this.freeTable(l2);
+        freed++;
+      }
+    }
+    return freed;
+  }
+
   /** Frees an mm's TTBR0 tables below its root (the kernel half is never the mm's own). */
   destroy(mm: Mm): void {
     if (mm.kind === 'kernel') return;

@@ -74,6 +74,8 @@ export const ASID_LIMIT = 256;
  */
 export class NommuArch implements ArchImpl {
   readonly pt: ShortDescriptorTables;
+  /** The L1 table is 16 KiB: four frames. */
+  readonly rootFrames = 4;
   readonly rmap: FrameMapCount;
   readonly allowAliases: boolean;
   /** The D-cache model; present only with allowAliases (see README: why). */
@@ -113,7 +115,7 @@ export class NommuArch implements ArchImpl {
   createMm(kind: MmKind, name: string): Mm {
     const asid = kind === 'kernel' ? 0 : this.nextAsid;
     if (asid >= ASID_LIMIT) throw new OutOfMemoryError('ARMv6 ASIDs (8-bit)', 1, 0);
-    const id = this.m.mms.length;
+    const id = this.m.nextMmIdValue;
     const pfn = this.m.phys.allocContiguous(L1_TABLE_BYTES / PAGE_SIZE, 4, id);
     for (let i = 0; i < 4; i++) this.m.phys.frameFlags[pfn + i] |= PG.PAGETABLE;
     const root = pfn * PAGE_SIZE;

@@ -20,8 +20,14 @@ export const VMALLOC_OFFSET = 8 * 1024 * 1024;
  * space (VMALLOC_MIN in mmu.c is 0xef800000, then + VMALLOC_OFFSET).
  */
 export const VMALLOC_START = 0xf000_0000;
-/** The top 24 MiB of vmalloc space are reserved for write-rare pools. */
-export const WR_START = 0xfe00_0000;
+/**
+ * The top 120 MiB of vmalloc space are room for the pool ranges: the write-rare range
+ * (`wrRangeMiB`, default 56 MiB: two SELinux-sized DBs of 20 MiB in 64 KiB areas with
+ * their guard pages) from here, then the read-only pool range of the same size.
+ */
+export const WR_START = 0xf800_0000;
+/** Default `wrRangeMiB`. */
+export const WR_DEFAULT_MIB = 56;
 export const WR_END = VMALLOC_END;
 /** The largest lowmem (direct map) the layout allows: 760 MiB, as Linux's default. */
 export const LOWMEM_MAX_BYTES = VMALLOC_START - VMALLOC_OFFSET - PAGE_OFFSET;
@@ -34,6 +40,7 @@ export const NOMMU_LAYOUT: KernelLayout = {
   vmallocEnd: WR_START,
   wrStart: WR_START,
   wrEnd: WR_END,
+  wrDefaultMiB: WR_DEFAULT_MIB,
   imageStart: MODULES_VADDR,
   userEnd: TASK_SIZE,
   markers: [

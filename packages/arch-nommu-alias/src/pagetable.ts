@@ -368,6 +368,37 @@ export class ShortDescriptorTables implements PageTableOps {
     return out;
   }
 
+  /**
+   * free_pgd_range() for [start, end): an L2 page (two hardware tables, 2 MiB) left with
+   * no entry is freed, and its pair of L1 entries cleared — in every mm for the kernel half.
+   */
+  pruneTables(mm: Mm, start: number, end: number): number {
+    const span = 2 * 2 ** 20;
+    let freed = 0;
+    for (let va = start - (start % span); va < end && va < VA32_LIMIT; va += span) {
+      const even = (va >>> 21) * 2;
+      const d = this.u32[(mm.rootPa >>> 2) + even];
+      if ((d & L1_TYPE_MASK) !== L1_TYPE_COARSE) continue;
+      const hw = (d & L1_COARSE_BASE_MASK) >>> 0;
+      const pagePa = hw - (hw % PAGE_SIZE);
+      const w = pagePa >>> 2;
+      let empty = true;
+      for (let i = 0; i < PAGE_SIZE / 4 && empty; i++) empty = this.u32[w + i] === 0;
+      if (!empty) continue;
+      const targets = va >= TASK_SIZE ? this.m.mms : [mm];
+      for (const t of targets) {
+        const e = (t.rootPa >>> 2) + even;
+        if (this.u32[e] !== d) continue;
+        this.u32[e] = 0;
+        this.u32[e + 1] = 0;
+      }
+      this.m.phys.frameFlags[pagePa / PAGE_SIZE] &= ~PG.PAGETABLE;
+      this.m.phys.freeFrame(pagePa / PAGE_SIZE);
+      freed++;
+    }
+    return freed;
+  }
+
   /** Frees a user mm's L2 pages (and drops their mappings from the reverse map). */
   destroy(mm: Mm): void {
     if (mm.kind === 'kernel') return;

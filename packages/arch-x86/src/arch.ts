@@ -165,6 +165,14 @@ export class X86Arch implements ArchImpl {
     return mm;
   }
 
+  /** A pool's owner handle was released: its alias mm is retired (tables freed, PCID recycled). */
+  releaseOwner(_cpu: Cpu, owner: number): void {
+    const mm = this.poolMms.get(owner);
+    if (!mm) return;
+    this.poolMms.delete(owner);
+    this.m.retireMm(mm);
+  }
+
   aliasMms(): readonly Mm[] {
     return this.wr ? [this.wr, ...this.poolMms.values()] : [...this.poolMms.values()];
   }
@@ -492,6 +500,9 @@ export class X86Arch implements ArchImpl {
       yield `set_memory_${level} ${canonical(va)}`;
     }
     if (mirror) yield* this.flushMmRange(cpu, mirror, mirrorGone);
+    // Mirror tables the range alone used are empty once its entries are gone and flushed.
+    if (mirror && mirrorGone.length > 0)
+      this.pt.pruneTables(mirror, this.mirrorAddress(start), this.mirrorAddress(end));
     yield* this.shootdown(cpu, [[start, end]], `cpa_flush (${level})`, aliasChanged);
   }
 

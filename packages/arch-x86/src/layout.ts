@@ -27,6 +27,8 @@ export const X86_LAYOUT: KernelLayout = {
   vmallocEnd: VMALLOC_END,
   wrStart: WR_START,
   wrEnd: WR_END,
+  // 1 GiB each for the write-rare and the read-only pool ranges (of 9 TiB of room).
+  wrDefaultMiB: 1024,
   imageStart: IMAGE_START,
   userEnd: USER_END,
   // Names as arch/x86/mm/dump_pagetables.c prints them (plus ours for the write-rare range).

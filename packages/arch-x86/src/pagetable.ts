@@ -514,4 +514,65 @@ export class X86PageTable implements PageTableOps {
       this.collectTables(t, level - 1, 0, ENTRIES, out);
     }
   }
+
+  /** Frees an mm's user-half tables (a retired alias mm); the root stays for the caller. */
+  destroy(mm: Mm): void {
+    if (mm.kind === 'kernel') return;
+    const out: number[] = [];
+    this.collectTables(mm.rootPa, LEVELS, 0, KERNEL_PML4_FIRST, out);
+    for (const pfn of out) this.freeTable(pfn);
+    this.m.phys.bytes.fill(0, mm.rootPa, mm.rootPa + PAGE_SIZE / 2);
+  }
+
+  private freeTable(pfn: number): void {
+    this.m.phys.frameFlags[pfn] &= ~PG.PAGETABLE;
+    this.m.phys.freeFrame(pfn);
+  }
+
+  /** Whether the 512 entries of the table at `t` are all clear. */
+  private emptyTable(t: number): boolean {
+    const w = t >>> 2;
+    for (let i = 0; i < ENTRIES * 2; i++) if (this.u32[w + i] !== 0) return false;
+    return true;
+  }
+
+  /**
+   * free_pgd_range() for [start, end): PT and PD pages left empty are freed and their
+   * entries cleared. PDPT pages stay: kernel-half PML4 entries are copied into every mm.
+   */
+  pruneTables(mm: Mm, start: number, end: number): number {
+    const u = this.u32;
+    let freed = 0;
+    const pmd = LEVEL_SIZE[2];
+    const pud = LEVEL_SIZE[3];
+    for (let va = start - (start % pmd); va < end; va += pmd) {
+      const vlo = va >>> 0;
+      const vhi = vaHigh(va, vlo);
+      const e4 = (mm.rootPa + levelIndexOf(vlo, vhi, 4) * 8) >>> 2;
+      if ((u[e4] & P) === 0) continue;
+      const pdpt = this.nextTable(u[e4], u[e4 + 1]);
+      const e3 = (pdpt + levelIndexOf(vlo, vhi, 3) * 8) >>> 2;
+      if ((u[e3] & P) === 0 || (u[e3] & PS) !== 0) continue;
+      const pd = this.nextTable(u[e3], u[e3 + 1]);
+      const e2 = (pd + levelIndexOf(vlo, vhi, 2) * 8) >>> 2;
+      if ((u[e2] & P) !== 0 && (u[e2] & PS) === 0) {
+        const pt = this.nextTable(u[e2], u[e2 + 1]);
+        if (this.emptyTable(pt)) {
+          u[e2] = 0;
+          u[e2 + 1] = 0;
+          this.freeTable(pt / PAGE_SIZE);
+          freed++;
+        }
+      }
+      // The PD once the last 2 MiB it covers inside the range is done.
+      const pudEnd = va - (va % pud) + pud;
+      if ((va + pmd >= end || va + pmd >= pudEnd) && this.emptyTable(pd)) {
+        u[e3] = 0;
+        u[e3 + 1] = 0;
+        this.freeTable(pd / PAGE_SIZE);
+        freed++;
+      }
+    }
+    return freed;
+  }
 }

@@ -29,9 +29,15 @@ export interface KernelLayout {
   readonly directMap: number;
   readonly vmallocStart: number;
   readonly vmallocEnd: number;
-  /** The reserved write-rare range: pools allocate here, so a target is checked by address. */
+  /**
+   * The room for the pool ranges: the machine puts the write-rare range (`wrRangeMiB`)
+   * at `wrStart` and the read-only pool range of the same size right after it, both
+   * inside [wrStart, wrEnd). A machine's own `layout.wrEnd` is the write-rare range's end.
+   */
   readonly wrStart: number;
   readonly wrEnd: number;
+  /** Default `wrRangeMiB` (else 64, or half the room if less). */
+  readonly wrDefaultMiB?: number;
   /** Base of the kernel image's static sections. */
   readonly imageStart: number;
   /** End of the user half (exclusive). */
@@ -90,8 +96,14 @@ export interface PageTableOps {
   forEachLeaf(mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void): void;
   /** Physical frame numbers of the mm's own tables (the root and below). */
   tableFrames(mm: Mm): number[];
-  /** Releases an mm's tables below the shared kernel half. */
+  /** Releases an mm's tables below the shared kernel half (not the root). */
   destroy?(mm: Mm): void;
+  /**
+   * Frees the table pages below the shared top level that map nothing in [start, end)
+   * any more (after an unmap and its shootdown), clearing the entries that pointed to
+   * them in every mm that shares them. Returns the frames freed.
+   */
+  pruneTables?(mm: Mm, start: number, end: number): number;
 }
 
 /** One step of a multi-step operation, named for traces and schedules. */
@@ -182,6 +194,10 @@ export interface ArchImpl {
   leafWritable?(mm: Mm, flags: number): boolean;
   /** The mechanisms this arch offers, by name. */
   mechanism(name: string): WriteRareMechanism;
+  /** Frames of an mm's root table (default 1), freed when the mm is retired. */
+  readonly rootFrames?: number;
+  /** An owner handle was released: drop what the arch keeps per owner (a per-pool mm). */
+  releaseOwner?(cpu: Cpu, owner: number): void;
   /** Mms whose writable mappings of write-rare frames are the mechanism's own aliases. */
   aliasMms?(): readonly Mm[];
   /**

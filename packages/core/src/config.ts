@@ -5,7 +5,20 @@ import { BackendNotFoundError, BUILTIN_ARCHES, pickBackend, suggest } from './ba
 
 export { BUILTIN_ARCHES };
 import { ConfigError } from './errors.js';
-import { Machine } from './machine.js';
+import { Machine, poolLayout } from './machine.js';
+import { InvalidArgumentError } from './errors.js';
+
+/** wrRangeMiB against the backend's VA layout: a ConfigError naming the field and the limit. */
+export function checkPoolLayout(backend: Backend, wrRangeMiB: number | undefined): void {
+  try {
+    poolLayout(backend, wrRangeMiB);
+  } catch (e) {
+    if (!(e instanceof InvalidArgumentError)) throw e;
+    throw new ConfigError([
+      { path: 'wrRangeMiB', value: wrRangeMiB, message: e.message.replace(/^.*?: /, '') },
+    ]);
+  }
+}
 
 /** Built-in backend names and the packages that provide them. */
 
@@ -35,6 +48,9 @@ export const CONFIG_FIELDS: Readonly<Record<string, string>> = {
   clockGHz: 'a number above 0, at most 10',
   sectionPages: 'an integer from 1 to 256',
   tracePid: 'an integer from 1 to 2147483647',
+  wrRangeMiB:
+    "an integer number of MiB from 1 to half the room the backend's layout leaves for the pool ranges",
+  vaQuarantine: 'an integer from 0 to 65536 (freed virtual ranges held back before reuse)',
   configDir: 'a directory path (a string)',
 };
 
@@ -66,6 +82,10 @@ export const configSchema = z
       .min(1)
       .max(2 ** 31 - 1)
       .optional(),
+    /** Size of the write-rare range in MiB (the read-only pool range has the same). */
+    wrRangeMiB: z.number().int().min(1).optional(),
+    /** Freed virtual ranges held back before reuse. */
+    vaQuarantine: z.number().int().min(0).max(65536).optional(),
     /** Where `@prmem/core/node` resolves a backend package from (loadConfig sets the file's folder). */
     configDir: z.string().optional(),
   })
@@ -152,5 +172,6 @@ export async function resolveBackend(arch: string | Backend): Promise<Backend> {
 export async function createMachine(config: PrmemConfig): Promise<Machine> {
   const cfg = parseConfig(config);
   const backend = await resolveBackend(cfg.arch);
+  checkPoolLayout(backend, cfg.wrRangeMiB);
   return new Machine({ ...cfg, backend });
 }

@@ -17,6 +17,7 @@ export * from './tlb.js';
 export * from './trace.js';
 export * from './trace-window.js';
 export { AreaOwner, VM, VmapArea } from './vmap.js';
+export { VaSpace } from './vaspace.js';
 export * from './program.js';
 export * from './window.js';
 export * from './wrapply.js';

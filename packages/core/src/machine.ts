@@ -34,6 +34,7 @@ import { MAX_ASID } from './tlb.js';
 import { TracedCounters, Trace } from './trace.js';
 import { tracedMechanism } from './trace-window.js';
 import { AreaOwner, areaState, VM, VmapArea } from './vmap.js';
+import { VaSpace } from './vaspace.js';
 import { auditProtections, type AuditFinding } from './audit.js';
 import { ptdump, type PtdumpOptions } from './ptdump.js';
 import { mulberry32 } from './rng.js';
@@ -42,6 +43,11 @@ import { mulberry32 } from './rng.js';
 // from its module cell at every use, and this is the hot path (docs/decisions.md §10).
 const { EV } = costs;
 const { PG } = phys;
+
+/** MiB in bytes. */
+const MIB = 1024 * 1024;
+/** Reserves take whole, aligned 2 MiB granules of their range. */
+export const RESERVE_GRANULE = 2 * MIB;
 
 /** The static sections a caller can reserve variables in. */
 export const SECTIONS = [
@@ -103,11 +109,49 @@ export interface MachineOptions {
   readonly sectionPages?: number;
   /** Trace process id (one per run/backend in a combined trace). */
   readonly tracePid?: number;
+  /**
+   * Size of the reserved write-rare range in MiB (the read-only pool range that follows
+   * it has the same size). Default: the backend's `layout.wrDefaultMiB`, else 64.
+   */
+  readonly wrRangeMiB?: number;
+  /** Freed virtual ranges held back before reuse (0: reused right after the shootdown). */
+  readonly vaQuarantine?: number;
+}
+
+/** The machine's layout: the backend's, with the pool ranges sized by the config. */
+export interface MachineLayout extends KernelLayout {
+  /** The read-only pool range: RO pools allocate here, apart from write-rare targets. */
+  readonly roStart: number;
+  readonly roEnd: number;
+}
+
+/** A sub-range of a pool range, reserved for one owner (`reserveVa`): only it allocates there. */
+export class VaReserve {
+  /** @internal made by Machine.reserveVa */
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly range: 'wr' | 'ro' | 'vmalloc',
+    readonly start: number,
+    readonly end: number,
+    /** @internal */ readonly space: VaSpace,
+    /** @internal */ readonly ownerId: number,
+  ) {}
+
+  /** Bytes of areas (with their guard pages) allocated in it now. */
+  get used(): number {
+    return this.space.inUse;
+  }
 }
 
 export interface VmallocOptions {
-  /** 'vmalloc' (the general range) or 'wr' (the reserved write-rare range). */
-  readonly range?: 'vmalloc' | 'wr';
+  /**
+   * 'vmalloc' (the general range), 'wr' (the reserved write-rare range) or 'ro' (the
+   * read-only pool range).
+   */
+  readonly range?: 'vmalloc' | 'wr' | 'ro';
+  /** Allocate inside this reserved sub-range (`reserveVa`; same owner, same range). */
+  readonly reserve?: VaReserve;
   /** VM_PMALLOC* flags (VM.ALLOC and VM.WR_RANGE are the machine's to set). */
   readonly flags?: number;
   /**
@@ -133,7 +177,15 @@ export interface VfreeOptions {
   readonly owner?: AreaOwner;
 }
 
-const VMALLOC_KEYS = ['range', 'flags', 'owner', 'ceiling', 'reclaimable', 'name'] as const;
+const VMALLOC_KEYS = [
+  'range',
+  'reserve',
+  'flags',
+  'owner',
+  'ceiling',
+  'reclaimable',
+  'name',
+] as const;
 const VFREE_KEYS = ['quarantine', 'owner'] as const;
 /** Area flags a caller may pass (the rest are the machine's). */
 const CALLER_VM_FLAGS = VM.PMALLOC | VM.PMALLOC_WR;
@@ -146,7 +198,7 @@ export class Machine {
   // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
   declare readonly backend: Backend;
   declare readonly arch: ArchImpl;
-  declare readonly layout: KernelLayout;
+  declare readonly layout: MachineLayout;
   declare readonly phys: PhysMem;
   declare readonly counters: Counters;
   declare readonly trace: Trace;
@@ -159,22 +211,33 @@ export class Machine {
   declare readonly mechanismName: string;
   private mech: WriteRareMechanism | undefined;
   private readonly cpus: Cpu[] = [];
-  private readonly mmList: Mm[] = [];
-  private readonly areas: VmapArea[] = [];
-  /** The owner handle of each area, by area id (undefined: nobody's, or freed). */
-  private readonly areaOwners: (AreaOwner | undefined)[] = [];
+  /** Live mms by id (a retired mm leaves: ids are never reused). */
+  private readonly mmMap = new Map<number, Mm>();
+  private nextMmId = 0;
+  /** ASIDs of retired mms, handed out again after a flush of every TLB. */
+  private readonly freeAsids: number[] = [];
+  /** Live areas by id (ids are never reused: a stale handle never names a new area). */
+  private readonly areas = new Map<number, VmapArea>();
+  private nextAreaId = 0;
+  /** The owner handle of each live owned area, by area id. */
+  private readonly areaOwners = new Map<number, AreaOwner>();
+  /** The VA space each live area came from (its range or a reserve). */
+  private readonly areaSpaces = new Map<number, VaSpace>();
+  private readonly reserves = new Map<number, VaReserve>();
+  private readonly reserveByGranule = new Map<number, VaReserve>();
+  private nextReserveId = 0;
   private readonly sectionMap = new Map<SectionName, Section>();
   /** The same sections as an array: `sectionOf` is on every write-rare check's path. */
   private readonly sectionList: Section[] = [];
   private readonly symbols = new Map<string, StaticSymbol>();
   private readonly secEvents: SecurityEvent[] = [];
-  /** Owner handles this machine issued, by id: a handle is honoured only if it is one of these. */
-  private readonly ownerList: AreaOwner[] = [];
+  /** Live owner handles this machine issued, by id: a handle is honoured only if it is one of these. */
+  private readonly ownerMap = new Map<number, AreaOwner>();
+  private nextOwnerId = 0;
   declare private readonly windows: Int32Array;
   /** Per frame: open write-rare windows that target it (vfree and protect wait for them). */
   declare private readonly pins: Int32Array;
-  private nextVmalloc: number;
-  private nextWr: number;
+  declare private readonly spaces: Readonly<Record<'vmalloc' | 'wr' | 'ro', VaSpace>>;
   private nextAsid = 1;
   private bootDone = false;
   private readonly scratch = new WalkResult();
@@ -198,7 +261,10 @@ export class Machine {
       );
     }
     this.backend = opts.backend;
-    this.layout = opts.backend.layout;
+    this.layout = poolLayout(opts.backend, opts.wrRangeMiB);
+    const vaq = opts.vaQuarantine ?? 0;
+    if (!Number.isInteger(vaq) || vaq < 0 || vaq > 65536)
+      throw new InvalidArgumentError('vaQuarantine', vaq, 'must be an integer in [0, 65536]');
     this.cpuCount = cpus;
     this.seed = opts.seed ?? 1;
     this.clockGHz = opts.clockGHz ?? 3;
@@ -224,8 +290,12 @@ export class Machine {
     if (counters instanceof TracedCounters) counters.trace = this.trace;
     this.windows = new Int32Array(cpus);
     this.pins = new Int32Array(this.phys.frameCount);
-    this.nextVmalloc = this.layout.vmallocStart;
-    this.nextWr = this.layout.wrStart;
+    const L = this.layout;
+    this.spaces = {
+      vmalloc: new VaSpace('vmalloc', L.vmallocStart, L.vmallocEnd, vaq),
+      wr: new VaSpace('wr', L.wrStart, L.wrEnd, vaq),
+      ro: new VaSpace('ro', L.roStart, L.roEnd, vaq),
+    };
 
     this.arch = opts.backend.attach(this);
     this.kernelMm = this.arch.createMm('kernel', 'init_mm');
@@ -241,22 +311,59 @@ export class Machine {
 
   /** Registers an mm created by the arch (called by ArchImpl.createMm implementations). */
   registerMm(kind: MmKind, name: string, rootPa: number, asid?: number): Mm {
-    if (asid === undefined && kind !== 'kernel' && this.nextAsid > MAX_ASID) {
+    if (
+      asid === undefined &&
+      kind !== 'kernel' &&
+      this.nextAsid > MAX_ASID &&
+      this.freeAsids.length === 0
+    ) {
       // No rollover model: the 12-bit tag space (0xfff is the global tag) is exhausted.
       throw new OutOfMemoryError('ASIDs', 1, 0);
     }
     if (asid !== undefined && (!Number.isInteger(asid) || asid < 0 || asid > MAX_ASID)) {
       throw new InvalidArgumentError('asid', asid, `must be an integer in [0, ${MAX_ASID}]`);
     }
-    const mm = new Mm(
-      this.mmList.length,
-      name,
-      kind,
-      rootPa,
-      asid ?? (kind === 'kernel' ? 0 : this.nextAsid++),
-    );
-    this.mmList.push(mm);
+    let tag = asid ?? (kind === 'kernel' ? 0 : -1);
+    if (tag < 0) {
+      const reused = this.freeAsids.shift();
+      if (reused === undefined) tag = this.nextAsid++;
+      else {
+        // A retired mm's ASID: its entries may still sit in any TLB (lazily dropped PCIDs
+        // included), so every CPU drops them before the new mm can run with it.
+        tag = reused;
+        for (const c of this.cpus) c.tlb.flushAsid(tag);
+      }
+    }
+    const mm = new Mm(this.nextMmId++, name, kind, rootPa, tag);
+    this.mmMap.set(mm.id, mm);
     return mm;
+  }
+
+  /** The id the next registered mm gets (backends that tag table frames with it). */
+  get nextMmIdValue(): number {
+    return this.nextMmId;
+  }
+
+  /**
+   * Retires an mm nobody runs any more (a destroyed pool's alias mm): its tables are
+   * freed, and its ASID is handed out again only after every TLB dropped its entries, so
+   * a new mm in its place starts with a fresh context.
+   */
+  retireMm(mm: Mm): void {
+    if (!(mm instanceof Mm) || this.mmMap.get(mm.id) !== mm || mm.kind === 'kernel')
+      throw new InvalidArgumentError('mm', mm, 'not a live non-kernel mm of this machine');
+    for (const c of this.cpus)
+      if (c.mm === mm)
+        throw new StateError('EBUSY', `retireMm: CPU${c.id} runs ${mm.name}`, { cpu: c.id });
+    this.arch.pt.destroy?.(mm);
+    const root = mm.rootPa / PAGE_SIZE;
+    const rootFrames = this.arch.rootFrames ?? 1;
+    for (let i = 0; i < rootFrames; i++) {
+      this.phys.frameFlags[root + i] &= ~PG.PAGETABLE;
+      this.phys.freeFrame(root + i);
+    }
+    this.mmMap.delete(mm.id);
+    this.freeAsids.push(mm.asid);
   }
 
   private bootMappings(sectionPages: number): void {
@@ -307,7 +414,7 @@ export class Machine {
   }
 
   get mms(): readonly Mm[] {
-    return this.mmList;
+    return [...this.mmMap.values()];
   }
 
   createMm(kind: MmKind, name: string): Mm {
@@ -320,7 +427,7 @@ export class Machine {
    * refused and recorded.
    */
   switchMm(cpu: Cpu, mm: Mm): void {
-    if (!(mm instanceof Mm) || this.mmList[mm.id] !== mm)
+    if (!(mm instanceof Mm) || this.mmMap.get(mm.id) !== mm)
       throw new InvalidArgumentError('mm', mm, 'not an mm of this machine');
     if (mm.kind === 'wr') {
       this.reportSecurityEvent({
@@ -415,23 +522,129 @@ export class Machine {
   registerOwner(name: string): AreaOwner {
     if (typeof name !== 'string' || name.length === 0)
       throw new InvalidArgumentError('owner name', name, 'must be a non-empty string');
-    const o = new AreaOwner(this.ownerList.length, name);
-    this.ownerList.push(o);
+    const o = new AreaOwner(this.nextOwnerId++, name);
+    this.ownerMap.set(o.id, o);
     return o;
+  }
+
+  /**
+   * Gives an owner handle back once it owns nothing (a destroyed pool): the machine
+   * forgets it, and the backend drops what it kept per owner (x86's per-pool alias mm is
+   * retired). Only the holder can name the handle.
+   */
+  releaseOwner(owner: AreaOwner, cpu = 0): void {
+    if (!this.isOwner(owner))
+      throw new InvalidArgumentError('owner', owner, 'not a live handle from registerOwner()');
+    this.cpu(cpu);
+    for (const o of this.areaOwners.values())
+      if (o === owner)
+        throw new StateError('EBUSY', `releaseOwner: ${owner.name} still owns an area`, {
+          owner: owner.name,
+        });
+    for (const r of this.reserves.values())
+      if (r.ownerId === owner.id)
+        throw new StateError('EBUSY', `releaseOwner: ${owner.name} still holds a reserve`, {
+          owner: owner.name,
+        });
+    this.arch.releaseOwner?.(this.cpus[cpu], owner.id);
+    this.ownerMap.delete(owner.id);
   }
 
   /** Whether `o` is a handle this machine issued. */
   private isOwner(o: unknown): o is AreaOwner {
-    return o instanceof AreaOwner && this.ownerList[o.id] === o;
+    return o instanceof AreaOwner && this.ownerMap.get(o.id) === o;
+  }
+
+  /**
+   * Reserves `bytes` (whole pages) of a range for one owner: only vmalloc calls that name
+   * this reserve and its owner allocate there, so an address inside it names the owner
+   * with a range check. Given back with `releaseVa` once nothing is allocated in it.
+   */
+  reserveVa(
+    bytes: number,
+    opts: { range: 'wr' | 'ro' | 'vmalloc'; owner: AreaOwner; name?: string },
+  ): VaReserve {
+    checkSize(bytes, false, 2 ** 47);
+    checkOptions('reserveVa options', opts, ['range', 'owner', 'name']);
+    const { range, owner } = opts;
+    if (range !== 'vmalloc' && range !== 'wr' && range !== 'ro')
+      throw new InvalidArgumentError('range', range, "must be 'vmalloc', 'wr' or 'ro'");
+    if (!this.isOwner(owner))
+      throw new InvalidArgumentError('owner', owner, 'not a handle from registerOwner()');
+    const name = opts.name ?? owner.name;
+    if (typeof name !== 'string') throw new InvalidArgumentError('name', name, 'must be a string');
+    // Whole 2 MiB granules, so that `reserveOf` names the reserve of an address in O(1).
+    const size = Math.ceil(bytes / RESERVE_GRANULE) * RESERVE_GRANULE;
+    const space = this.spaces[range];
+    const at = space.alloc(size, RESERVE_GRANULE);
+    if (at < 0)
+      throw new OutOfMemoryError(
+        `${range} address space for the reserve of ${name}`,
+        size,
+        space.largestFree,
+      );
+    // The owner allocates from exactly the bytes it asked for; the rest of the last
+    // granule stays unused (and names the same owner).
+    const usable = pageUp(bytes);
+    const r = new VaReserve(
+      this.nextReserveId++,
+      name,
+      range,
+      at,
+      at + usable,
+      new VaSpace(name, at, at + usable, 0),
+      owner.id,
+    );
+    this.reserves.set(r.id, r);
+    for (let g = at; g < at + size; g += RESERVE_GRANULE) this.reserveByGranule.set(g, r);
+    return r;
+  }
+
+  /** The live reserve containing `va`, or undefined: one lookup by its 2 MiB granule. */
+  reserveOf(va: number): VaReserve | undefined {
+    if (typeof va !== 'number' || !Number.isInteger(va) || va < 0 || va >= 2 ** 48)
+      return undefined;
+    return this.reserveByGranule.get(va - (va % RESERVE_GRANULE));
+  }
+
+  /** Gives a reserve back to its range (its owner's handle; nothing may be allocated in it). */
+  releaseVa(reserve: VaReserve, owner: AreaOwner): void {
+    if (!(reserve instanceof VaReserve) || this.reserves.get(reserve.id) !== reserve)
+      throw new InvalidArgumentError('reserve', reserve, 'not a live reserve of this machine');
+    if (!this.isOwner(owner) || owner.id !== reserve.ownerId)
+      throw new StateError('EPERM', `releaseVa: ${reserve.name} belongs to another owner`, {
+        reserve: reserve.name,
+      });
+    if (reserve.space.inUse > 0)
+      throw new StateError('EBUSY', `releaseVa: ${reserve.name} still holds areas`, {
+        reserve: reserve.name,
+      });
+    const span = Math.ceil((reserve.end - reserve.start) / RESERVE_GRANULE) * RESERVE_GRANULE;
+    this.spaces[reserve.range].free(reserve.start, span);
+    this.reserves.delete(reserve.id);
+    for (let g = reserve.start; g < reserve.start + span; g += RESERVE_GRANULE)
+      this.reserveByGranule.delete(g);
   }
 
   /** Allocates and maps a virtually contiguous area (RW), all or nothing. */
   vmalloc(size: number, opts: VmallocOptions = {}): VmapArea {
     checkSize(size, false, this.phys.size);
     checkOptions('vmalloc options', opts, VMALLOC_KEYS);
-    const range = opts.range ?? 'vmalloc';
-    if (range !== 'vmalloc' && range !== 'wr')
-      throw new InvalidArgumentError('range', range, "must be 'vmalloc' or 'wr'");
+    const reserve = opts.reserve;
+    if (
+      reserve !== undefined &&
+      (!(reserve instanceof VaReserve) || this.reserves.get(reserve.id) !== reserve)
+    )
+      throw new InvalidArgumentError('reserve', reserve, 'not a live reserve of this machine');
+    const range = opts.range ?? reserve?.range ?? 'vmalloc';
+    if (range !== 'vmalloc' && range !== 'wr' && range !== 'ro')
+      throw new InvalidArgumentError('range', range, "must be 'vmalloc', 'wr' or 'ro'");
+    if (reserve && reserve.range !== range)
+      throw new InvalidArgumentError(
+        'range',
+        range,
+        `the reserve is in the ${reserve.range} range`,
+      );
     const callerFlags = opts.flags ?? 0;
     if (!Number.isInteger(callerFlags) || (callerFlags & ~CALLER_VM_FLAGS) !== 0)
       throw new InvalidArgumentError('flags', callerFlags, 'only VM.PMALLOC and VM.PMALLOC_WR');
@@ -443,24 +656,36 @@ export class Machine {
     const reclaimable = opts.reclaimable ?? true;
     if (typeof reclaimable !== 'boolean')
       throw new InvalidArgumentError('reclaimable', reclaimable, 'must be a boolean');
-    const name = opts.name ?? `vmalloc#${this.areas.length}`;
+    if (reserve && opts.owner?.id !== reserve.ownerId)
+      throw new StateError('EPERM', `vmalloc: the reserve of ${reserve.name} is another owner's`, {
+        reserve: reserve.name,
+      });
+    const id = this.nextAreaId;
+    const name = opts.name ?? `vmalloc#${id}`;
     if (typeof name !== 'string') throw new InvalidArgumentError('name', name, 'must be a string');
     const bytes = pageUp(size);
     const pages = bytes / PAGE_SIZE;
-    const start = range === 'wr' ? this.nextWr : this.nextVmalloc;
-    const limit = range === 'wr' ? this.layout.wrEnd : this.layout.vmallocEnd;
-    // The guard page that follows every area is not usable space.
-    if (start + bytes + PAGE_SIZE > limit)
-      throw new OutOfMemoryError(
-        `${range} address space`,
-        bytes,
-        Math.max(0, limit - start - PAGE_SIZE),
-      );
+    const space = reserve ? reserve.space : this.spaces[range];
     // Worst case for new tables: one per 512 pages per level below the root, plus a path.
     const tables = (this.arch.pt.levels - 1) * (Math.ceil(pages / 512) + 1);
     if (pages + tables > this.phys.freeFrames)
-      throw new OutOfMemoryError('physical frames', pages + tables, this.phys.freeFrames);
-    const id = this.areas.length;
+      throw new OutOfMemoryError(
+        `physical frames (${pages} for the area, up to ${tables} for its page tables)`,
+        pages + tables,
+        this.phys.freeFrames,
+      );
+    // The guard page that follows every area is taken too, but is not usable space: the
+    // message counts only what a caller could allocate.
+    const start = space.alloc(bytes + PAGE_SIZE);
+    if (start < 0)
+      throw new OutOfMemoryError(
+        reserve
+          ? `the range reserved for ${reserve.name} (${reserve.end - reserve.start} bytes)`
+          : `${range} address space`,
+        bytes,
+        Math.max(0, space.largestFree - PAGE_SIZE),
+      );
+    this.nextAreaId++;
     const ownerId = opts.owner ? opts.owner.id : -1;
     const pfns = this.phys.allocFrames(pages, ownerId);
     this.arch.vmapFrames?.(this.cpus[0], pfns);
@@ -476,11 +701,9 @@ export class Machine {
     this.counters.charge(0, EV.pteWrite, pages);
     const flags = callerFlags | VM.ALLOC | (range === 'wr' ? VM.WR_RANGE : 0);
     const area = new VmapArea(id, start, bytes, flags, pfns, name, ownerId, ceiling, reclaimable);
-    this.areas.push(area);
-    this.areaOwners[id] = opts.owner;
-    // A guard page follows every area, as vmalloc leaves one.
-    if (range === 'wr') this.nextWr = start + bytes + PAGE_SIZE;
-    else this.nextVmalloc = start + bytes + PAGE_SIZE;
+    this.areas.set(id, area);
+    if (opts.owner) this.areaOwners.set(id, opts.owner);
+    this.areaSpaces.set(id, space);
     return area;
   }
 
@@ -490,7 +713,7 @@ export class Machine {
    * busy. Every argument is checked before anything changes.
    */
   vfree(area: VmapArea, opts: VfreeOptions = {}, cpu = 0): void {
-    if (!(area instanceof VmapArea) || this.areas[area.id] !== area)
+    if (!(area instanceof VmapArea) || (!area.freed && this.areas.get(area.id) !== area))
       throw new InvalidArgumentError('area', area, 'not an area of this machine');
     checkOptions('vfree options', opts, VFREE_KEYS);
     if (opts.quarantine !== undefined && typeof opts.quarantine !== 'boolean')
@@ -510,6 +733,8 @@ export class Machine {
       this.arch.pt.unmap(this.kernelMm, area.start + i * PAGE_SIZE);
     this.counters.charge(cpu, EV.pteWrite, area.pfns.length);
     drain(this.arch.flushKernelRange(c, area.start, area.end));
+    // Table pages the area alone used are empty now: freed, as free_pgd_range() does.
+    this.arch.pt.pruneTables?.(this.kernelMm, area.start, area.end);
     if (!keep) this.arch.vunmapFrames?.(c, area.pfns);
     for (const pfn of area.pfns) {
       this.phys.frameArea[pfn] = -1;
@@ -524,12 +749,18 @@ export class Machine {
     }
     areaState.markFreed(area);
     if (!keep) areaState.setLevel(area, 'rw');
-    this.areaOwners[area.id] = undefined;
+    this.areaOwners.delete(area.id);
+    this.areas.delete(area.id);
+    // No CPU translates the range any more (the shootdown above): it, and its guard
+    // page, may be handed out again once the VA quarantine has passed it — except the
+    // range of memory protected for good, which stays its own (EL2 keeps it registered).
+    if (!keep) this.areaSpaces.get(area.id)?.free(area.start, area.size + PAGE_SIZE);
+    this.areaSpaces.delete(area.id);
   }
 
   /** Refuses (with a security event) a change to an owned area by anyone but its owner. */
   private checkOwner(cpu: Cpu, area: VmapArea, owner: unknown, op: string): void {
-    const o = this.areaOwners[area.id];
+    const o = this.areaOwners.get(area.id);
     if (o === undefined || owner === o) return;
     this.reportSecurityEvent({
       kind: 'owner-refused',
@@ -570,21 +801,46 @@ export class Machine {
     if (!this.arch.pt.lookup(this.kernelMm, va, w) || w.fault !== 0) return undefined;
     const id = this.phys.frameArea[w.pa / PAGE_SIZE];
     if (id < 0) return undefined;
-    const a = this.areas[id];
+    const a = this.areas.get(id);
     return a && !a.freed && a.contains(va) ? a : undefined;
   }
 
+  /** The live area with this id (a freed area's id names nothing: ids are never reused). */
   areaById(id: number): VmapArea | undefined {
-    return this.areas[id];
+    return this.areas.get(id);
   }
 
   get liveAreas(): readonly VmapArea[] {
-    return this.areas.filter((a) => !a.freed);
+    return [...this.areas.values()];
   }
 
-  /** O(1): does `va` lie in the reserved write-rare range? */
+  /** O(1): does `va` lie in the reserved write-rare range? (RO pools are not there.) */
   inWrRange(va: number): boolean {
     return va >= this.layout.wrStart && va < this.layout.wrEnd;
+  }
+
+  /** O(1): does `va` lie in the read-only pool range? */
+  inRoRange(va: number): boolean {
+    return va >= this.layout.roStart && va < this.layout.roEnd;
+  }
+
+  /** Owner handles issued and not released (a destroyed pool releases its own). */
+  get liveOwners(): number {
+    return this.ownerMap.size;
+  }
+
+  /** Live reserves (audits, tests). */
+  get liveReserves(): readonly VaReserve[] {
+    return [...this.reserves.values()];
+  }
+
+  /**
+   * Bytes of each VA range handed out and not given back (areas with their guard pages,
+   * reserves, and ranges waiting out the VA quarantine).
+   */
+  vaInUse(): { vmalloc: number; wr: number; ro: number } {
+    const s = this.spaces;
+    return { vmalloc: s.vmalloc.inUse, wr: s.wr.inUse, ro: s.ro.inUse };
   }
 
   // ---- protection --------------------------------------------------------------------
@@ -642,7 +898,7 @@ export class Machine {
           { va, level, ceiling },
         );
       }
-      if (a && this.areaOwners[a.id] !== undefined) {
+      if (a && this.areaOwners.has(a.id)) {
         this.checkOwner(c, a, owner, `protect ${level}`);
         if (a !== area && (a.start !== start || a.size !== len)) {
           throw new InvalidArgumentError(
@@ -688,7 +944,7 @@ export class Machine {
   /** The live area whose page `pfn` backs, or undefined. */
   private areaOfFrame(pfn: number): VmapArea | undefined {
     const id = this.phys.frameArea[pfn];
-    const a = id >= 0 ? this.areas[id] : undefined;
+    const a = id >= 0 ? this.areas.get(id) : undefined;
     return a && !a.freed ? a : undefined;
   }
 
@@ -929,4 +1185,24 @@ export function drain<T>(steps: Generator<unknown, T, void>): T {
       deadlock(v);
     }
   }
+}
+
+/**
+ * The backend's layout with the pool ranges sized: the backend's [wrStart, wrEnd) is the
+ * room it leaves for them; the write-rare range takes `wrRangeMiB` from its start and the
+ * read-only pool range as much right after it.
+ */
+export function poolLayout(backend: Backend, wrRangeMiB?: number): MachineLayout {
+  const L = backend.layout;
+  const room = L.wrEnd - L.wrStart;
+  const max = Math.floor(room / 2 / MIB);
+  const mib = wrRangeMiB ?? L.wrDefaultMiB ?? Math.min(64, max);
+  if (!Number.isInteger(mib) || mib < 1 || mib > max)
+    throw new InvalidArgumentError(
+      'wrRangeMiB',
+      mib,
+      `must be an integer in [1, ${max}]: ${backend.name} leaves ${Math.floor(room / MIB)} MiB for the write-rare and read-only pool ranges, of equal size`,
+    );
+  const wrEnd = L.wrStart + mib * MIB;
+  return { ...L, wrEnd, roStart: wrEnd, roEnd: wrEnd + mib * MIB };
 }

@@ -10,6 +10,7 @@ import type { Backend } from './backend.js';
 import { BackendNotFoundError, pickBackend } from './backend-module.js';
 import {
   BUILTIN_ARCHES,
+  checkPoolLayout,
   type PrmemConfig,
   parseConfig,
   resolveBackend as importBackend,
@@ -77,5 +78,6 @@ export async function resolveBackend(
 export async function createMachine(config: PrmemConfig): Promise<Machine> {
   const cfg = parseConfig(config);
   const backend = await resolveBackend(cfg.arch, cfg.configDir);
+  checkPoolLayout(backend, cfg.wrRangeMiB);
   return new Machine({ ...cfg, backend });
 }

@@ -9,6 +9,7 @@ import {
   PROT_ORDER,
   type ProtLevel,
   type Steps,
+  type VaReserve,
   VM,
   VmapArea,
 } from '@prmem/core';
@@ -67,9 +68,17 @@ export interface PoolOptions {
    * them (scrubbed; on arm64 the hypervisor unregisters the range).
    */
   readonly reclaimable?: boolean;
+  /**
+   * Reserve this many bytes of the pool's range (write-rare or read-only) for the pool
+   * alone: every area comes from it, so an address inside it names the pool (`findPool`
+   * answers from the address, no table walk), and running past it is an `ENOMEM` naming
+   * the pool and the sizes. Default: areas come from the shared range.
+   */
+  readonly reserve?: number;
 }
 
 const POOL_OPTIONS: readonly string[] = [
+  'reserve',
   'mode',
   'refill',
   'align',
@@ -81,14 +90,17 @@ const POOL_OPTIONS: readonly string[] = [
 
 export interface DestroyOptions {
   /**
-   * Give the scrubbed frames back to the allocator. The default keeps them quarantined,
-   * so memory of a destroyed pool is never handed to another pool. Either way the
-   * pool's virtual range is never reused: a stale pointer into it faults.
+   * Keep the scrubbed frames out of the allocator for good, so memory of a destroyed
+   * pool is never handed to another pool. The default gives them back, as
+   * `pmalloc_destroy_pool` → `vfree` does (a non-reclaimable pool's protected frames
+   * stay protected and out of the allocator whatever this says).
    */
+  readonly quarantine?: boolean;
+  /** The opposite of `quarantine` (kept for callers written before it): `false` quarantines. */
   readonly reclaim?: boolean;
 }
 
-const DESTROY_OPTIONS: readonly string[] = ['reclaim'];
+const DESTROY_OPTIONS: readonly string[] = ['quarantine', 'reclaim'];
 
 /** The security event a detected metadata inconsistency records. */
 export const POOL_CORRUPT_EVENT = 'pool-metadata-corrupt';
@@ -143,6 +155,8 @@ export class Pool {
   private readonly reg: Registry;
   /** The page holding the read-only descriptor. */
   private readonly fixedArea: VmapArea;
+  /** The pool's own sub-range (PoolOptions.reserve), if it has one. */
+  private readonly va: VaReserve | undefined;
   private readonly bits: number;
   private readonly limitLevel: ProtLevel;
   private readonly areaList: VmapArea[] = [];
@@ -161,9 +175,10 @@ export class Pool {
     reg: Registry,
     id: number,
     fixedArea: VmapArea,
-    opts: Required<Omit<PoolOptions, 'cpu'>>,
+    opts: Required<Omit<PoolOptions, 'cpu' | 'reserve'>>,
     cpu: Cpu,
     ownerKey: AreaOwner,
+    va: VaReserve | undefined,
   ) {
     if (token !== CONSTRUCT)
       throw new PoolError('EPOOLARG', String(opts?.name), token, 'pools are made by createPool()');
@@ -180,6 +195,17 @@ export class Pool {
     this.reclaimable = opts.reclaimable;
     this.cpu = cpu;
     this.ownerKey = ownerKey;
+    this.va = va;
+  }
+
+  /** @internal the id of the pool's reserve (-1: none), for findPool */
+  get reservedId(): number {
+    return this.va ? this.va.id : -1;
+  }
+
+  /** The pool's reserved sub-range, [start, end), or undefined. */
+  get reserved(): { readonly start: number; readonly end: number } | undefined {
+    return this.va ? { start: this.va.start, end: this.va.end } : undefined;
   }
 
   /** The id of the pool's area-owner handle: `area.owner` of each of its areas. */
@@ -289,6 +315,10 @@ export class Pool {
         'the fixed refill or align changed',
         u32(fp, FIXED_OFF.refill),
       );
+    const rs = fromCanonical(u32(fp, FIXED_OFF.rangeStart), u32(fp, FIXED_OFF.rangeStart + 4));
+    const rn = u32(fp, FIXED_OFF.rangeSize);
+    if (rs !== (this.va?.start ?? 0) || rn !== (this.va ? this.va.end - this.va.start : 0))
+      return bad(ptr + FIXED_OFF.rangeStart, 16, 'the fixed reserved range changed', rs);
     const fflags = u32(fp, FIXED_OFF.flags);
     if (fflags !== (this.reclaimable ? FIXED_RECLAIMABLE : 0))
       return bad(ptr + FIXED_OFF.flags, 4, 'the fixed flags changed', fflags);
@@ -404,7 +434,9 @@ export class Pool {
     const wr = (bits & PMALLOC_WR) !== 0;
     // Allocate first: if memory runs out, nothing about the pool has changed.
     const area = this.machine.vmalloc(bytes, {
-      range: 'wr',
+      // RO pools live in their own range: the address alone says write-rare or not.
+      range: wr ? 'wr' : 'ro',
+      ...(this.va ? { reserve: this.va } : {}),
       flags: VM.PMALLOC | (wr ? VM.PMALLOC_WR : 0),
       owner: this.ownerKey,
       ceiling: this.limitLevel === 'ro' ? 'ro' : 'wr',
@@ -552,7 +584,7 @@ export class Pool {
    * leave a zombie whose memory can never be released.
    */
   destroy(opts?: DestroyOptions): void {
-    const reclaim = destroyOptions(this.name, opts);
+    const quarantine = destroyOptions(this.name, opts);
     if (this.dead)
       throw new PoolError('EPOOLDESTROYED', this.name, 'destroy', 'destroy on a destroyed pool');
     // A write-rare window still writing one of its frames makes vfree refuse: find out
@@ -563,15 +595,20 @@ export class Pool {
     const r = this.inspect();
     if (isCorruption(r)) this.report('destroy', r);
     this.setFields([[OFF.flags, FLAG_DESTROYED]]);
-    const free = { quarantine: !reclaim, owner: this.ownerKey };
+    const free = { quarantine, owner: this.ownerKey };
     for (const a of this.areaList) if (!a.freed) this.machine.vfree(a, free, this.cpu.id);
     if (!this.fixedArea.freed) this.machine.vfree(this.fixedArea, free, this.cpu.id);
     this.dead = true;
     this.cur = undefined;
     this.reg.slots[this.id] = undefined;
     this.reg.byOwner.delete(this.ownerKey.id);
+    if (this.va) this.reg.byReserve.delete(this.va.id);
     // The slot is free again: all zero, magic included.
     wrMemset(this.cpu, this.slotVa, 0, DESC_SIZE);
+    // Everything else comes back too: the reserved range, and the owner handle (with what
+    // the backend keeps per owner: x86's per-pool alias mm and its PCID).
+    if (this.va) this.machine.releaseVa(this.va, this.ownerKey);
+    this.machine.releaseOwner(this.ownerKey, this.cpu.id);
   }
 }
 
@@ -598,14 +635,18 @@ function optionKeys(pool: string, opts: unknown, known: readonly string[], what:
   }
 }
 
-/** Checks destroy()'s options; returns `reclaim`. */
+/** Checks destroy()'s options; returns whether to quarantine. */
 function destroyOptions(pool: string, opts: unknown): boolean {
   if (opts === undefined) return false;
   optionKeys(pool, opts, DESTROY_OPTIONS, 'destroy option');
-  const reclaim = (opts as DestroyOptions).reclaim;
+  const { quarantine, reclaim } = opts as DestroyOptions;
+  if (quarantine !== undefined && typeof quarantine !== 'boolean')
+    throw new PoolError('EPOOLARG', pool, quarantine, 'quarantine must be a boolean');
   if (reclaim !== undefined && typeof reclaim !== 'boolean')
     throw new PoolError('EPOOLARG', pool, reclaim, 'reclaim must be a boolean');
-  return reclaim ?? false;
+  if (quarantine !== undefined && reclaim !== undefined && quarantine === reclaim)
+    throw new PoolError('EPOOLARG', pool, opts, 'quarantine and reclaim contradict each other');
+  return quarantine ?? (reclaim === undefined ? false : !reclaim);
 }
 
 /**
@@ -685,6 +726,20 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
   const reclaimable = reclaimOpt ?? false;
   if (typeof reclaimable !== 'boolean')
     throw new PoolError('EPOOLARG', name, reclaimable, 'reclaimable must be a boolean');
+  const reserveOpt = opts.reserve;
+  if (
+    reserveOpt !== undefined &&
+    (typeof reserveOpt !== 'number' ||
+      !Number.isInteger(reserveOpt) ||
+      reserveOpt < PAGE_SIZE ||
+      reserveOpt > 0xffff_f000)
+  )
+    throw new PoolError(
+      'EPOOLARG',
+      name,
+      reserveOpt,
+      'reserve must be an integer number of bytes from 4096 to 4 GiB - 4096',
+    );
   const cpu = m.cpu(cpuId);
   const existing = existingRegistry(m);
   const id = freeSlot(existing);
@@ -695,15 +750,33 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
   const reg = existing ?? registry(m);
   const refillBytes = Math.ceil(refill / PAGE_SIZE) * PAGE_SIZE;
   const ownerKey = m.registerOwner(`pool ${name}`);
-  // The descriptor page is private until protected: plain stores, then read-only for good.
-  const fixed = m.vmalloc(PAGE_SIZE, {
-    range: 'wr',
-    flags: VM.PMALLOC,
-    owner: ownerKey,
-    ceiling: 'ro',
-    reclaimable,
-    name: `${name}:desc`,
-  });
+  let va: VaReserve | undefined;
+  let fixed: VmapArea;
+  try {
+    va =
+      reserveOpt === undefined
+        ? undefined
+        : m.reserveVa(reserveOpt, {
+            range: wr ? 'wr' : 'ro',
+            owner: ownerKey,
+            name: `pool ${name}`,
+          });
+    // The descriptor page is private until protected: plain stores, then read-only for good
+    // (in the read-only range, apart from write-rare targets).
+    fixed = m.vmalloc(PAGE_SIZE, {
+      range: 'ro',
+      flags: VM.PMALLOC,
+      owner: ownerKey,
+      ceiling: 'ro',
+      reclaimable,
+      name: `${name}:desc`,
+    });
+  } catch (e) {
+    // Nothing of the half-made pool stays behind.
+    if (va) m.releaseVa(va, ownerKey);
+    m.releaseOwner(ownerKey, cpu.id);
+    throw e;
+  }
   cpu.writeBytes(
     fixed.start,
     fixedBytes({
@@ -714,6 +787,8 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
       limit: LEVEL_CODE[limit],
       flags: reclaimable ? FIXED_RECLAIMABLE : 0,
       name: nameBytes,
+      rangeStart: va?.start ?? 0,
+      rangeSize: va ? va.end - va.start : 0,
     }),
   );
   m.protect(fixed.start, fixed.size, 'ro', cpu.id, ownerKey);
@@ -727,9 +802,11 @@ export function createPool(m: Machine, opts: PoolOptions): Pool {
     { mode, refill: refillBytes, align, name, limit, reclaimable },
     cpu,
     ownerKey,
+    va,
   );
   reg.slots[id] = pool;
   reg.byOwner.set(ownerKey.id, pool);
+  if (va) reg.byReserve.set(va.id, pool);
   return pool;
 }
 
@@ -740,7 +817,13 @@ function checkMachine(m: unknown, what: string): asserts m is Machine {
 /** The pool that owns `va` (address → page → area → pool), or undefined. O(1). */
 export function findPool(m: Machine, va: number): Pool | undefined {
   checkMachine(m, 'findPool');
-  if (typeof va !== 'number' || !m.inWrRange(va)) return undefined;
+  if (typeof va !== 'number' || !(m.inWrRange(va) || m.inRoRange(va))) return undefined;
+  // An address in a pool's reserved range names the pool by itself (one lookup).
+  const r = m.reserveOf(va);
+  if (r) {
+    const p = existingRegistry(m)?.byReserve.get(r.id);
+    return p instanceof Pool && !p.destroyed && p.reservedId === r.id ? p : undefined;
+  }
   const area = m.findArea(va);
   if (!area || area.owner < 0 || (area.flags & VM.PMALLOC) === 0) return undefined;
   const p = existingRegistry(m)?.byOwner.get(area.owner);

@@ -1,4 +1,4 @@
-import { type Cpu, type Machine, PAGE_SIZE, VM, type VmapArea } from '@prmem/core';
+import { type Cpu, type Machine, PAGE_SIZE, toCanonicalHi, VM, type VmapArea } from '@prmem/core';
 import { wrBatch } from '@prmem/wr-ops';
 
 /**
@@ -63,6 +63,8 @@ export interface Registry {
   readonly slots: (object | undefined)[];
   /** Live pools by the id of their area-owner handle (area.owner → pool). */
   readonly byOwner: Map<number, object>;
+  /** Live pools with a reserved range, by the reserve's id. */
+  readonly byReserve: Map<number, object>;
 }
 
 const registries = new WeakMap<Machine, Registry>();
@@ -81,7 +83,7 @@ export function registry(m: Machine): Registry {
       name: 'pmalloc_pool_table',
     });
     m.protect(table.start, table.size, 'wr', 0, owner);
-    r = { table, slots: new Array(TABLE_SLOTS), byOwner: new Map() };
+    r = { table, slots: new Array(TABLE_SLOTS), byOwner: new Map(), byReserve: new Map() };
     registries.set(m, r);
   }
   return r;
@@ -110,6 +112,8 @@ export interface FixedInit {
   readonly limit: number;
   readonly flags: number;
   readonly name: Uint8Array;
+  readonly rangeStart: number;
+  readonly rangeSize: number;
 }
 
 /** The bytes of a fixed descriptor. */
@@ -123,6 +127,10 @@ export function fixedBytes(d: FixedInit): Uint8Array {
   v.setUint32(FIXED_OFF.refill, d.refill, true);
   v.setUint32(FIXED_OFF.align, d.align, true);
   v.setUint32(FIXED_OFF.flags, d.flags, true);
+  // The reserved range as a canonical pointer's halves and a size (0, 0: none).
+  v.setUint32(FIXED_OFF.rangeStart, d.rangeStart % 2 ** 32, true);
+  v.setUint32(FIXED_OFF.rangeStart + 4, d.rangeStart === 0 ? 0 : toCanonicalHi(d.rangeStart), true);
+  v.setUint32(FIXED_OFF.rangeSize, d.rangeSize, true);
   b.set(d.name.subarray(0, NAME_BYTES), FIXED_OFF.name);
   return b;
 }

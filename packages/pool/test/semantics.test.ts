@@ -96,7 +96,7 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
     expect(pools(m)).toEqual([a, b]);
   });
 
-  it('destroy scrubs and quarantines: a stale pointer cannot reach another pool', async () => {
+  it('destroy releases by default; quarantine keeps frames from every other pool', async () => {
     const m = await machineFor(combo);
     const old = createPool(m, { mode: 'wr', name: 'old', reclaimable: true });
     const stale = old.alloc(64);
@@ -104,7 +104,7 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
     old.protect();
     // Its data frames and its descriptor page.
     const frames = [...old.areas, old.descriptorArea].flatMap((a) => [...a.pfns]);
-    old.destroy();
+    old.destroy({ quarantine: true });
     for (const pfn of frames) {
       expect(m.phys.frameFlags[pfn] & PG.QUARANTINED).toBe(PG.QUARANTINED);
       expect(
@@ -116,15 +116,31 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
     m.cpu(0).writeBytes(secret, new Uint8Array(64).fill(0x77));
     expect(fresh.areas.flatMap((a) => [...a.pfns]).some((p) => frames.includes(p))).toBe(false);
     expect(fresh.id).toBe(old.id); // the table slot is reused, the memory is not
+    // The virtual range is reused after the shootdown: the stale pointer now reaches the
+    // new pool's data, a real use-after-free (the threat model says so).
+    expect(stale).toBe(secret);
+    expect(m.cpu(1).read8(stale)).toBe(0x77);
+    fresh.destroy();
+    // By default destroy gives the frames back (scrubbed), table pages included.
+    const r = createPool(m, { mode: 'wr', name: 'reclaim', reclaimable: true });
+    const free = m.phys.freeFrames;
+    const rv = r.alloc(8);
+    r.destroy();
+    expect(m.phys.freeFrames).toBeGreaterThanOrEqual(free + 2); // data and descriptor pages
+    expect(() => m.cpu(0).read8(rv)).toThrow(PageFault);
+  });
+
+  it('with a VA quarantine a stale pointer into a destroyed pool faults', async () => {
+    const m = await machineFor(combo, { vaQuarantine: 8 });
+    const old = createPool(m, { mode: 'wr', name: 'old', reclaimable: true });
+    const stale = old.alloc(64);
+    old.protect();
+    old.destroy();
+    const fresh = createPool(m, { mode: 'wr', name: 'new' });
+    const va = fresh.alloc(64);
+    expect(va).not.toBe(stale);
     expect(() => m.cpu(1).read8(stale)).toThrow(PageFault);
     expect(() => m.cpu(1).write8(stale, 1)).toThrow(PageFault);
-    // With reclaim, frames go back to the allocator; the stale VA still faults.
-    const r = createPool(m, { mode: 'wr', name: 'reclaim', reclaimable: true });
-    const rv = r.alloc(8);
-    const free = m.phys.freeFrames;
-    r.destroy({ reclaim: true });
-    expect(m.phys.freeFrames).toBe(free + 2); // the data page and the descriptor page
-    expect(() => m.cpu(0).read8(rv)).toThrow(PageFault);
   });
 
   it('a pool is not reclaimable by default: its protected frames stay protected for good', async () => {
@@ -137,10 +153,10 @@ describe.each(DEFAULTS)('pool semantics on $label', (combo) => {
     const kept = [...p.areas, p.descriptorArea];
     for (const a of kept) expect(a.reclaimable).toBe(false);
     const frames = kept.flatMap((a) => [...a.pfns]);
-    const free = m.phys.freeFrames;
-    p.destroy({ reclaim: true }); // asks for the frames back: a NO_RECL pool keeps them
-    expect(m.phys.freeFrames).toBe(free);
+    p.destroy(); // releases by default: a NO_RECL pool keeps its protected frames anyway
     for (const pfn of frames) {
+      // Still allocated (never back in the free list), parked, protected.
+      expect(m.phys.frameFlags[pfn] & PG.ALLOCATED).toBe(PG.ALLOCATED);
       expect(m.phys.frameFlags[pfn] & PG.QUARANTINED).toBe(PG.QUARANTINED);
       expect(['wr', 'ro']).toContain(m.frameLevel(pfn));
     }

@@ -126,6 +126,13 @@ export function validateTarget(
   if (align > 1 && va % align !== 0)
     refuse(cpu, operation, va, len, 'misaligned', `must be aligned to ${align} bytes`);
   const m = cpu.owner;
+  // RO pools have their own range: nothing in it is ever a write-rare target. The area
+  // check runs first only so the refusal names what the memory is (read-only, still
+  // writable, unmapped); whatever it finds, the address refuses.
+  if (m.inRoRange(va)) {
+    checkArea(cpu, m, operation, va, span, len);
+    refuse(cpu, operation, va, len, 'read-only', 'in the read-only pool range');
+  }
   const t = m.inWrRange(va)
     ? checkArea(cpu, m, operation, va, span, len)
     : checkStatic(cpu, m, operation, va, span, len);

@@ -224,7 +224,8 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
       const got = classify(() => {
         seen = cpu.readBytes(w.allocs[ai], a.bytes.length);
       });
-      // A pointer into a destroyed pool must fault: its range is never reused.
+      // A pointer into a destroyed pool must fault: the fuzz world's VA quarantine holds
+      // every freed range back.
       expectOutcome(text, gone ? M.FAULT : M.OK, got);
       if (seen) {
         const d = diffBytes(seen, a.bytes);

@@ -31,6 +31,9 @@ export async function createWorld(combo: Combo, opts: WorldOptions = {}): Promis
     cpus: opts.cpus ?? DEFAULT_CPUS,
     memoryMiB: opts.memoryMiB ?? 16,
     seed: opts.seed ?? 1,
+    // The model says a pointer into a destroyed pool faults: hold every freed range back
+    // (the catalogue's use-after-destroy shows what reuse does instead).
+    vaQuarantine: 65536,
   });
   // Static protections on, so every audit also covers .rodata and friends.
   m.finishBoot();

@@ -4,11 +4,12 @@
  * simulator's own speed in an appendix.
  */
 import { NOT_MEASURED, SUMMARY_PROPERTIES } from '../attacks.js';
-import type { BenchResults, ResultRow } from '../results.js';
+import type { BenchResults, LifecycleRow, ResultRow } from '../results.js';
 import { barSpec, renderSvg, sweepSpec } from './charts.js';
 import { type Block, type Cell, slug, type Tone } from './doc.js';
 import { eventList, KEY_EVENTS, num, phasesOf, rate, uniq } from './format.js';
 import { fragmentationBlocks } from './fragmentation.js';
+import { lifecycleBlocks, RELOAD_TARGET_MS } from './lifecycle.js';
 import { ASSIGN, MEMCPY, PROPERTIES, scalingFor, scalingText, verdictRows } from './verdict.js';
 
 function fullRows(r: BenchResults, workload: string, phase: string): ResultRow[] {
@@ -38,6 +39,14 @@ export function targetLines(r: BenchResults): string[] {
     const n = rows.find((x) => x.phase === 'build')?.size.allocations ?? 0;
     lines.push(
       `policydb life cycle (${n.toLocaleString('en-US')} allocations) on ${v}: ${num(ms)} ms wall, sum of phase medians (target < 1 s: ${ms < 1000 ? 'met' : 'not met'})`,
+    );
+  }
+  const life = (r.lifecycle ?? []).filter((x): x is LifecycleRow => 'reloadMs' in x);
+  if (life.length > 0) {
+    const worst = life.reduce((a, x) => (x.medianReloadMs > a.medianReloadMs ? x : a));
+    const failed = (r.lifecycle ?? []).length - life.length;
+    lines.push(
+      `memory life cycle (${life[0].cycles.toLocaleString('en-US')} pool cycles, ${life[0].reloads} reloads of ${life[0].objects.toLocaleString('en-US')} objects): ${life.length} of ${life.length + failed} variants completed; slowest median reload ${num(worst.medianReloadMs)} ms on ${worst.variant} (target < ${RELOAD_TARGET_MS} ms: ${failed === 0 && worst.medianReloadMs < RELOAD_TARGET_MS ? 'met' : 'not met'})`,
     );
   }
   return lines;
@@ -316,6 +325,7 @@ export async function buildReport(r: BenchResults, opts: ReportOptions): Promise
   }
 
   b.push(...fragmentationBlocks(r));
+  b.push(...lifecycleBlocks(r));
 
   b.push({ kind: 'heading', level: 2, text: 'Mechanisms' });
   b.push({

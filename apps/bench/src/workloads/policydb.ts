@@ -30,8 +30,7 @@ export const policydbWorkload: Workload = {
   description:
     'SELinux-like policy reload: build a DB in a wr pool, protect, wr updates, swap the root (wrRcuAssignPointer), destroy the old pool',
   needsPool: true,
-  // Each run on a fresh machine: the write-rare VA range is never reused after a pool is
-  // destroyed, and a small one (nommu-alias: 24 MiB) cannot hold many DB generations.
+  // Each run on a fresh machine, so every repeat starts from the same state.
   freshMachinePerRepeat: true,
   size: (scale, quick) => ({
     allocations: pick(scale, quick, {

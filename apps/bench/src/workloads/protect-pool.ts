@@ -16,8 +16,7 @@ export const protectPoolWorkload: Workload = {
   name: 'protect-pool',
   description: 'protect() and destroy() of a wr pool filled to 16 KiB … 4 MiB',
   needsPool: true,
-  // A fresh machine per run: destroyed pools' write-rare VAs are not reused (nommu-alias
-  // has a 24 MiB write-rare range).
+  // A fresh machine per run, so every repeat starts from the same state.
   freshMachinePerRepeat: true,
   size: (scale, quick) => {
     const sizes = pick(scale, quick, {

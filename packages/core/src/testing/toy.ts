@@ -192,6 +192,30 @@ class ToyArch implements ArchImpl {
         rec(mm.rootPa, 4, 0);
       },
       tableFrames: (mm: Mm) => [mm.rootPa / PAGE_SIZE],
+      // Frees the last-level tables left empty in [start, end) (free_pgd_range, one level).
+      pruneTables: (mm: Mm, start: number, end: number) => {
+        let freed = 0;
+        const span = 2 ** 21;
+        for (let va = start - (start % span); va < end; va += span) {
+          let table = mm.rootPa;
+          let e = -1;
+          for (let level = 4; level > 1; level--) {
+            e = entryAt(table, idx(va, level));
+            if (!(lo(e) & P)) break;
+            table = (lo(e) & ~0xfff) >>> 0;
+            if (level === 2) {
+              let empty = true;
+              for (let i = 0; i < 1024 && empty; i++) empty = phys.u32[(table >>> 2) + i] === 0;
+              if (!empty) break;
+              set(e, 0, 0);
+              phys.frameFlags[table / PAGE_SIZE] &= ~0x2; // PG.PAGETABLE
+              phys.freeFrame(table / PAGE_SIZE);
+              freed++;
+            }
+          }
+        }
+        return freed;
+      },
     };
   }
 

@@ -39,7 +39,7 @@ export const DEFAULTS: readonly Combo[] = BACKENDS.map((backend) => ({
 
 export async function machineFor(
   combo: Combo,
-  opts: { cpus?: number; memoryMiB?: number; seed?: number } = {},
+  opts: { cpus?: number; memoryMiB?: number; seed?: number; vaQuarantine?: number } = {},
 ): Promise<Machine> {
   return createMachine({
     arch: combo.backend,
@@ -47,6 +47,7 @@ export async function machineFor(
     cpus: opts.cpus ?? 2,
     memoryMiB: opts.memoryMiB ?? 16,
     seed: opts.seed ?? 3,
+    ...(opts.vaQuarantine === undefined ? {} : { vaQuarantine: opts.vaQuarantine }),
   });
 }
 
