@@ -3,7 +3,6 @@ import {
   BadSizeError,
   type Cpu,
   EV,
-  frameAreas,
   opLength,
   PAGE_SIZE,
   pinWrFrames,
@@ -110,17 +109,30 @@ export function aliasMm(arch: Arm64Arch): WriteRareMechanism {
     *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
       // Every target checked before the ops are split into windows (whose page lists a
       // huge length would blow up): a bad op anywhere writes nothing.
-      resolveWrFrames(cpu, 'alias-mm', ops, arch.m.layout.userEnd);
-      for (const group of windows(ops)) yield* aliasWindow(arch, cpu, group);
+      const pfns = resolveWrFrames(cpu, 'alias-mm', ops, arch.m.layout.userEnd);
+      // Each page's frame and its area, resolved once: every window pins exactly these, so
+      // a frame that changed while an earlier window ran is refused (ESTALE), not used.
+      const frames = new Map<number, { pfn: number; area: number }>();
+      const fa = arch.m.phys.frameArea;
+      let k = 0;
+      for (const op of ops)
+        for (const p of pagesOf(op)) {
+          const pfn = pfns[k++];
+          frames.set(p, { pfn, area: fa[pfn] });
+        }
+      for (const group of windows(ops)) yield* aliasWindow(arch, cpu, group, frames);
     },
   };
 }
 
-function* aliasWindow(arch: Arm64Arch, cpu: Cpu, ops: readonly WrOp[]): Steps {
+function* aliasWindow(
+  arch: Arm64Arch,
+  cpu: Cpu,
+  ops: readonly WrOp[],
+  frames: ReadonlyMap<number, { readonly pfn: number; readonly area: number }>,
+): Steps {
   const m = arch.m;
   const wrMm = arch.wrMm;
-  // Checked again per window: an earlier window's steps may have let the frames change.
-  resolveWrFrames(cpu, 'alias-mm', ops, m.layout.userEnd);
   const slots = new Map<number, number>();
   for (const op of ops) for (const p of pagesOf(op)) slots.set(p, 0);
   const pages = [...slots.keys()].sort((a, b) => a - b);
@@ -130,9 +142,9 @@ function* aliasWindow(arch: Arm64Arch, cpu: Cpu, ops: readonly WrOp[]): Steps {
       `pages in one window; a CPU's alias window holds ${ALIAS_WINDOW_PAGES}`,
     );
   }
-  const pas = pages.map((p) => m.translate(p));
-  const pfns = pas.map((pa) => pa / PAGE_SIZE);
-  const areas = frameAreas(cpu, pfns);
+  const pfns = pages.map((p) => (frames.get(p) as { pfn: number }).pfn);
+  const areas = pages.map((p) => (frames.get(p) as { area: number }).area);
+  const pas = pfns.map((pfn) => pfn * PAGE_SIZE);
   for (let i = 0; i < pages.length; i++) slots.set(pages[i], i);
   // This CPU's own alias window: two CPUs' windows never map, or tear down, each other's.
   const base = arch.aliasBase + cpu.id * ALIAS_WINDOW_PAGES * PAGE_SIZE;

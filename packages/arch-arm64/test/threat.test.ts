@@ -1,5 +1,6 @@
 import { drain, type Machine, PAGE_SIZE, PG, type WrOp } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
+import { ALIAS_WINDOW_PAGES } from '../src/index.js';
 import { arm64Machine, el2, protectedAreas } from './support/machine.js';
 
 const store8 = (va: number, v: number): WrOp => ({ kind: 'store', va, size: 8, lo: v, hi: 0 });
@@ -89,5 +90,37 @@ describe('arm64 windows and the threat model', () => {
         expect(new DataView(m.phys.bytes.buffer).getUint32(pa, true)).toBe(0);
       }
     }
+  });
+
+  it('alias-mm: a batch in several windows writes only the frames resolved at its start (ESTALE if one changed between windows)', async () => {
+    const m = await arm64Machine({ mechanism: 'alias-mm' });
+    m.finishBoot();
+    const cpu = m.cpu(0);
+    const area = (pages: number) => {
+      const owner = m.registerOwner('w');
+      const a = m.vmalloc(pages * PAGE_SIZE, { range: 'wr', owner, ceiling: 'wr' });
+      m.protect(a.start, a.size, 'wr', 0, owner);
+      return { a, owner };
+    };
+    const first = area(ALIAS_WINDOW_PAGES);
+    const second = area(1);
+    const ops = [
+      { kind: 'set' as const, va: first.a.start, value: 1, len: first.a.size },
+      store8(second.a.start, 2),
+    ];
+    const s = m.mechanism.session(cpu, ops);
+    for (let r = s.next(); !r.done && r.value !== 'alias-mm: closed'; r = s.next());
+    // Between the windows: the second target's memory is released and handed to another
+    // write-rare area, possibly at the same address.
+    m.vfree(second.a, { owner: second.owner });
+    const other = area(1);
+    const before = Buffer.from(m.phys.bytes);
+    expect(() => {
+      for (let r = s.next(); !r.done; r = s.next());
+    }).toThrow(expect.objectContaining({ code: 'ESTALE' }));
+    expect(Buffer.compare(before, m.phys.bytes)).toBe(0);
+    expect(m.peek(other.a.start, 8)).toEqual(new Uint8Array(8));
+    expect(aliasLeaves(m)).toEqual([]);
+    expect(cpu.irqsDisabled).toBe(false);
   });
 });
