@@ -220,20 +220,25 @@ function* run(
  * (CONFIG_DEBUG_LIST) finds the damage afterwards.
  */
 function addValid(tx: ListTx, n: number, prev: number, next: number): void {
+  neighboursValid(tx, 'list_add', prev, next);
+  if (n === prev || n === next)
+    tx.corrupt(n, `list_add double add: new=${hex(n)}, prev=${hex(prev)}, next=${hex(next)}`);
+}
+
+/** `prev` and `next` point at each other, as the node going between them needs. */
+function neighboursValid(tx: ListTx, op: string, prev: number, next: number): void {
   const np = tx.rawPrev(next);
   if (np !== prev)
     tx.corrupt(
       next,
-      `list_add corruption: next->prev should be ${hex(prev)}, but was ${describe(np)}`,
+      `${op} corruption: next->prev should be ${hex(prev)}, but was ${describe(np)}`,
     );
   const pn = tx.rawNext(prev);
   if (pn !== next)
     tx.corrupt(
       prev,
-      `list_add corruption: prev->next should be ${hex(next)}, but was ${describe(pn)}`,
+      `${op} corruption: prev->next should be ${hex(next)}, but was ${describe(pn)}`,
     );
-  if (n === prev || n === next)
-    tx.corrupt(n, `list_add double add: new=${hex(n)}, prev=${hex(prev)}, next=${hex(next)}`);
 }
 
 /** __list_del_entry_valid: not poisoned, not NULL, and both neighbours point back at it. */
@@ -321,18 +326,7 @@ function spliceValid(tx: ListTx, list: number, prev: number, next: number): void
     tx.corrupt(list, `list_splice corruption: first->prev should be ${hex(list)}`);
   if (tx.rawNext(last) !== list)
     tx.corrupt(list, `list_splice corruption: last->next should be ${hex(list)}`);
-  const np = tx.rawPrev(next);
-  if (np !== prev)
-    tx.corrupt(
-      next,
-      `list_splice corruption: next->prev should be ${hex(prev)}, but was ${describe(np)}`,
-    );
-  const pn = tx.rawNext(prev);
-  if (pn !== next)
-    tx.corrupt(
-      prev,
-      `list_splice corruption: prev->next should be ${hex(next)}, but was ${describe(pn)}`,
-    );
+  neighboursValid(tx, 'list_splice', prev, next);
 }
 
 function splice(tx: ListTx, list: number, prev: number, next: number): void {
