@@ -30,7 +30,13 @@ import type { HypervisorProfile } from './costs.js';
 import { paHi } from './descriptors.js';
 import { El2 } from './el2.js';
 import { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
-import { aliasMm, hypAssist, MECHANISMS } from './mechanisms.js';
+import {
+  type Arm64Mechanism,
+  aliasMm,
+  hypAssist,
+  MECHANISM_NEEDS,
+  MECHANISMS,
+} from './mechanisms.js';
 import { A64F, Stage1 } from './stage1.js';
 import { arm64Ptdump, arm64Stage2Ptdump } from './ptdump.js';
 import { IPA_BITS, S2_FAULT, S2_START_LEVEL } from './stage2.js';
@@ -96,6 +102,11 @@ export class Arm64Arch implements ArchImpl {
     });
   }
 
+  /** What the machine's mechanism needs of this architecture (it declares it; no name tests here). */
+  private get needs() {
+    return MECHANISM_NEEDS[this.m.mechanismName as Arm64Mechanism];
+  }
+
   /** The EL2 model (exists once the machine has booted). */
   get el2(): El2 {
     if (!this.el2Impl) throw new StateError('ENOEL2', 'EL2 is set up at boot');
@@ -150,7 +161,7 @@ export class Arm64Arch implements ArchImpl {
       setTtbr(cpu, 'TTBR1_EL1', this.ttbr1, 0);
       setTtbr(cpu, 'TTBR0_EL1', this.ttbr0Of(cpu.mm), cpu.mm.asid);
     }
-    if (this.m.mechanismName === 'alias-mm') {
+    if (this.needs.aliasMm) {
       this.wrMm = this.createMm('wr', 'wr_mm');
       // One window of ALIAS_WINDOW_PAGES per CPU, so concurrent windows never share an alias.
       const slots = (ALIAS_MAX - ALIAS_MIN) / PAGE_SIZE - ALIAS_WINDOW_PAGES * this.m.cpuCount;
@@ -343,7 +354,7 @@ export class Arm64Arch implements ArchImpl {
         yield* el2.call(cpu, { fn: 'unregister', start, size });
         this.registered.delete(start);
       }
-    } else if (level === 'ro' || this.m.mechanismName === 'hyp-assist') {
+    } else if (level === 'ro' || this.needs.el2WriteRare) {
       // EL2 protection is monotonic unless the memory was allocated reclaimable (HKIP's
       // *_RECL pools): the image and non-reclaimable areas are registered for good.
       const area = this.m.findArea(start);
@@ -395,7 +406,7 @@ export class Arm64Arch implements ArchImpl {
   }
 
   aliasMms(): readonly Mm[] {
-    return this.m.mechanismName === 'alias-mm' && this.wrMm ? [this.wrMm] : [];
+    return this.needs.aliasMm && this.wrMm ? [this.wrMm] : [];
   }
 }
 

@@ -20,6 +20,19 @@ import { ALIAS_WINDOW_PAGES } from './layout.js';
 export const MECHANISMS = ['hyp-assist', 'alias-mm'] as const;
 export type Arm64Mechanism = (typeof MECHANISMS)[number];
 
+/** What a mechanism needs from the architecture, declared by the mechanism. */
+export interface Arm64MechanismNeeds {
+  /** A `wr_mm` (TTBR0 + ASID) with a per-CPU alias window at a randomized base. */
+  readonly aliasMm: boolean;
+  /** Write-rare ranges registered write-mediated at EL2 (read-only ones always are). */
+  readonly el2WriteRare: boolean;
+}
+
+export const MECHANISM_NEEDS: Readonly<Record<Arm64Mechanism, Arm64MechanismNeeds>> = {
+  'hyp-assist': { aliasMm: false, el2WriteRare: true },
+  'alias-mm': { aliasMm: true, el2WriteRare: false },
+};
+
 function leValue(b: Uint8Array): bigint {
   let v = 0n;
   for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);

@@ -20,7 +20,7 @@ import {
 import * as bits from './bits.js';
 import * as constants from './constants.js';
 import * as layout from './layout.js';
-import { createMechanism, type MechanismName } from './mech/index.js';
+import { createMechanism, MECHANISM_NEEDS, type MechanismName } from './mech/index.js';
 import { X86PageTable } from './pagetable.js';
 import { x86Ptdump } from './ptdump.js';
 
@@ -90,6 +90,11 @@ export class X86Arch implements ArchImpl {
     return this.m.mechanismName as MechanismName;
   }
 
+  /** What the machine's mechanism needs of this architecture (it declares it; no name tests here). */
+  get needs() {
+    return MECHANISM_NEEDS[this.mechanismName];
+  }
+
   // ---- mms and CR3 -------------------------------------------------------------------
 
   createMm(kind: MmKind, name: string): Mm {
@@ -123,7 +128,7 @@ export class X86Arch implements ArchImpl {
     this.pokingBase = TIB + Math.floor((this.m.random() * pokeSpan) / GIB) * GIB;
     const mirrorSpan = USER_END - 64 * TIB - MIRROR_SPAN - GIB;
     this.mirrorBase = 64 * TIB + Math.floor((this.m.random() * mirrorSpan) / GIB) * GIB;
-    if (this.mechanismName !== 'cr0-wp' && this.mechanismName !== 'pks') this.wrMm();
+    if (this.needs.aliasMm) this.wrMm();
   }
 
   /**
@@ -393,7 +398,7 @@ export class X86Arch implements ArchImpl {
     if (start < USER_END) throw new BadAddressError(start, 'not a kernel-half address');
     if (level !== 'rw' && level !== 'wr' && level !== 'ro')
       throw new InvalidArgumentError('level', level, "must be 'rw', 'wr' or 'ro'");
-    if (this.mechanismName === 'alias-mm-mirror' && level === 'wr' && start < MIRROR_ORIGIN)
+    if (this.needs.mirror && level === 'wr' && start < MIRROR_ORIGIN)
       throw new BadAddressError(
         start,
         `the write-rare mirror covers only ${canonical(MIRROR_ORIGIN)} and up`,
@@ -462,8 +467,9 @@ export class X86Arch implements ArchImpl {
   *setProtection(cpu: Cpu, start: number, end: number, level: ProtLevel): Steps {
     const pas = this.validateRange(start, end, level);
     const m = this.m;
-    const keyed = this.mechanismName === 'pks' && level === 'wr';
-    const mirror = this.mechanismName === 'alias-mm-mirror' ? this.wrMm() : undefined;
+    const needs = this.needs;
+    const keyed = needs.wrPkey && level === 'wr';
+    const mirror = needs.mirror ? this.wrMm() : undefined;
     const w = this.w;
     let aliasChanged = false;
     const mirrorGone: number[] = [];

@@ -15,6 +15,24 @@ export const MECHANISMS = [
 ] as const;
 export type MechanismName = (typeof MECHANISMS)[number];
 
+/** What a mechanism needs from the architecture, declared by the mechanism. */
+export interface X86MechanismNeeds {
+  /** `wr_mm` (like `poking_mm`), created at boot. */
+  readonly aliasMm: boolean;
+  /** Write-rare pages stay RW in their PTEs and carry the write-rare protection key. */
+  readonly wrPkey: boolean;
+  /** setProtection keeps a persistent writable mirror of write-rare pages in `wr_mm`. */
+  readonly mirror: boolean;
+}
+
+export const MECHANISM_NEEDS: Readonly<Record<MechanismName, X86MechanismNeeds>> = {
+  'alias-mm': { aliasMm: true, wrPkey: false, mirror: false },
+  'alias-mm-mirror': { aliasMm: true, wrPkey: false, mirror: true },
+  'alias-mm-per-pool': { aliasMm: true, wrPkey: false, mirror: false },
+  'cr0-wp': { aliasMm: false, wrPkey: false, mirror: false },
+  pks: { aliasMm: false, wrPkey: true, mirror: false },
+};
+
 const FACTORIES: Readonly<Record<MechanismName, (arch: X86Arch) => WriteRareMechanism>> = {
   'alias-mm': aliasMm,
   'alias-mm-mirror': aliasMmMirror,
@@ -31,7 +49,9 @@ export function createMechanism(arch: X86Arch, name: string): WriteRareMechanism
   if (!(MECHANISMS as readonly string[]).includes(name))
     throw new UnknownMechanismError('x86-64', name, MECHANISMS);
   const mech = name as MechanismName;
-  if ((mech === 'alias-mm-mirror' || mech === 'pks') && arch.mechanismName !== mech)
+  const needs = MECHANISM_NEEDS[mech];
+  // What setProtection did to the tables is the machine's mechanism's: these need its own.
+  if ((needs.mirror || needs.wrPkey) && arch.mechanismName !== mech)
     throw new UnknownMechanismError('x86-64', name, [arch.mechanismName]);
   return FACTORIES[mech](arch);
 }
