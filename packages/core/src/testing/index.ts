@@ -1,7 +1,19 @@
 /**
- * `@prmem/core/testing`: a minimal reference backend ('toy') for tests of packages that
- * need a machine but no particular architecture, and as a worked example for authors of
- * a new backend. It is not a model of any real MMU.
+ * `@prmem/core/testing`: the backend conformance kit (`backendConformance`), a minimal
+ * reference backend ('toy') for tests of packages that need a machine but no particular
+ * architecture and as a worked example for authors of a new backend (it is not a model
+ * of any real MMU), and small test helpers.
  */
 export { TOY_LAYOUT, type ToyOptions, toyBackend } from './toy.js';
 export { faultOf } from './faults.js';
+export {
+  backendConformance,
+  checkConformance,
+  type ConformanceOptions,
+  type ConformanceReport,
+  type ConformanceRule,
+  ConformanceViolation,
+  conformanceRules,
+  sessionSteps,
+  type TestRunner,
+} from './conformance/index.js';

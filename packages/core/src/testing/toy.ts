@@ -1,8 +1,10 @@
 /**
  * A small reference backend (test use only): a 4-level, 9-bits-per-level radix table with x86-like bits
  * (P 0, RW 1, US 2, A 5, D 6, G 8, NX 63), IPI shootdowns, and one write-rare mechanism
- * ('toy-remap': make the page writable, write, make it read-only again). It exists so core
- * can be tested without any real architecture package.
+ * ('toy-remap': make the pages writable, write, make them read-only again). It exists so
+ * core can be tested without any real architecture package, and as the worked example of
+ * the README's "Writing a backend": it passes the conformance kit, implements two of the
+ * optional hooks (`leafWritable`, `onFault`), and writes its mechanism as a step program.
  */
 import {
   type ArchImpl,
@@ -15,15 +17,17 @@ import {
   type MmKind,
   PAGE_SIZE,
   type PteProt,
+  type StepProgram,
   type Steps,
   TLBF,
   WalkResult,
   type WriteRareMechanism,
   type WrOp,
-  applyOpsViaCpu,
   drain,
-  opsSpan,
   isWrFrame,
+  OpWriter,
+  opLength,
+  programMechanism,
   refuseWrTarget,
   resolveWrFrames,
   UnknownMechanismError,
@@ -121,10 +125,10 @@ class ToyArch implements ArchImpl {
       }
       return entryAt(table, idx(va, 1));
     };
-    const encode = (pa: number, prot: PteProt) =>
+    // A new entry is clean: the walk sets A, and D on a write it allows, as x86's MMU does.
+    const encode = (pa: number, prot: PteProt, ad = 0) =>
       [
-        (pa | P | A | D | (prot.write ? RW : 0) | (prot.user ? US : 0) | (prot.global ? G : 0)) >>>
-          0,
+        (pa | P | ad | (prot.write ? RW : 0) | (prot.user ? US : 0) | (prot.global ? G : 0)) >>> 0,
         prot.exec ? 0 : NX_HI,
       ] as const;
     this.pt = {
@@ -144,7 +148,7 @@ class ToyArch implements ArchImpl {
       protect: (mm: Mm, va: number, prot: PteProt) => {
         const e = leafEntry(mm, va, false);
         if (e < 0 || !(lo(e) & P)) return false;
-        const [l, h] = encode((lo(e) & ~0xfff) >>> 0, prot);
+        const [l, h] = encode((lo(e) & ~0xfff) >>> 0, prot, lo(e) & (A | D));
         set(e, l, h);
         return true;
       },
@@ -191,7 +195,20 @@ class ToyArch implements ArchImpl {
         };
         rec(mm.rootPa, 4, 0);
       },
-      tableFrames: (mm: Mm) => [mm.rootPa / PAGE_SIZE],
+      // The root and every table below it (the kernel half's tables too: they are shared).
+      tableFrames: (mm: Mm) => {
+        const out: number[] = [];
+        const rec = (table: number, level: number) => {
+          out.push(table / PAGE_SIZE);
+          if (level === 1) return;
+          for (let i = 0; i < 512; i++) {
+            const l = lo(entryAt(table, i));
+            if (l & P) rec((l & ~0xfff) >>> 0, level - 1);
+          }
+        };
+        rec(mm.rootPa, 4);
+        return out;
+      },
       // Frees the last-level tables left empty in [start, end) (free_pgd_range, one level).
       pruneTables: (mm: Mm, start: number, end: number) => {
         let freed = 0;
@@ -274,58 +291,137 @@ class ToyArch implements ArchImpl {
     for (const a of aliases) yield* this.flushKernelRange(cpu, a, a + PAGE_SIZE);
   }
 
+  // Optional hooks (the others are documented on ArchImpl): how the audit tells a
+  // writable leaf, and a look at every fault before it is raised.
+  leafWritable(_mm: Mm, flags: number): boolean {
+    return (flags & TLBF.W) !== 0;
+  }
+
+  /** Faults seen by `onFault`, newest last (a debugging aid of the toy). */
+  readonly faults: { cpu: number; va: number; access: number; code: number }[] = [];
+
+  onFault(cpu: Cpu, va: number, access: number, code: number): void {
+    if (this.faults.length >= 64) this.faults.shift();
+    this.faults.push({ cpu: cpu.id, va, access, code });
+  }
+
   mechanism(name: string): WriteRareMechanism {
     if (name !== 'toy-remap') throw new UnknownMechanismError('toy', name, ['toy-remap']);
-    const self = this;
-    return {
+    return programMechanism({
       name: 'toy-remap',
       summary: 'remap writable in place, write, remap read-only (window open to all CPUs)',
       batchable: true,
-      *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
-        if (ops.length === 0) return;
-        // A mechanism checks its own targets: write-rare frames only, the whole span too.
-        resolveWrFrames(cpu, 'toy-remap', ops, self.m.layout.userEnd);
-        const { start, end } = opsSpan(ops);
-        const s = start - (start % PAGE_SIZE);
-        const e = Math.ceil(end / PAGE_SIZE) * PAGE_SIZE;
-        const kmm = self.m.kernelMm;
-        for (let va = s; va < e; va += PAGE_SIZE) {
-          const pa = self.m.translate(va);
-          if (pa < 0 || !isWrFrame(cpu, pa / PAGE_SIZE))
-            refuseWrTarget(
-              cpu,
-              'toy-remap',
-              va,
-              PAGE_SIZE,
-              'not-write-rare',
-              'the window would span memory that is not write-rare',
-            );
+      program: (cpu, ops) => new ToyRemap(this, this.m, cpu, ops),
+    });
+  }
+
+  /** Page → write-rare windows open on it (see ToyRemap). */
+  open(cpu: Cpu, pages: readonly number[]): void {
+    // Windows of several CPUs may overlap on a page: only the first opens it and only
+    // the last closes it (a real remap-in-place mechanism needs this, or a lock).
+    for (const va of pages) {
+      const n = this.openers.get(va) ?? 0;
+      if (n === 0) this.pt.protect(this.m.kernelMm, va, { write: true, exec: false, global: true });
+      this.openers.set(va, n + 1);
+    }
+    this.m.counters.charge(cpu.id, EV.pteWrite, pages.length);
+  }
+
+  close(cpu: Cpu, pages: readonly number[]): void {
+    for (const va of pages) {
+      const n = (this.openers.get(va) ?? 1) - 1;
+      if (n === 0) {
+        this.openers.delete(va);
+        this.pt.protect(this.m.kernelMm, va, { write: false, exec: false, global: true });
+      } else this.openers.set(va, n);
+    }
+    this.m.counters.charge(cpu.id, EV.pteWrite, pages.length);
+    for (const va of pages) drain(this.flushKernelRange(cpu, va, va + PAGE_SIZE));
+  }
+}
+
+/**
+ * The toy's write-rare session as a step program: validate (in the constructor, so a bad
+ * target is refused before the first step), open (PTEs writable, window open), flush, the
+ * writes (one step per store or page, core's OpWriter), close. `abort` closes whatever is
+ * open, which is what a generator's `finally` would do.
+ */
+class ToyRemap implements StepProgram {
+  private phase = 0;
+  private readonly pages: number[];
+  private readonly writer: OpWriter;
+  private opened = false;
+  constructor(
+    private readonly arch: ToyArch,
+    private readonly m: Machine,
+    private readonly cpu: Cpu,
+    ops: readonly WrOp[],
+  ) {
+    // A mechanism checks its own targets: write-rare frames only, every page of every op.
+    resolveWrFrames(cpu, 'toy-remap', ops, m.layout.userEnd);
+    const pages = new Set<number>();
+    for (const op of ops) {
+      const end = op.va + opLength(op);
+      for (let va = op.va - (op.va % PAGE_SIZE); va < end; va += PAGE_SIZE) {
+        const pa = m.translate(va);
+        if (pa < 0 || !isWrFrame(cpu, pa / PAGE_SIZE))
+          refuseWrTarget(
+            cpu,
+            'toy-remap',
+            va,
+            PAGE_SIZE,
+            'not-write-rare',
+            'a page of the op is not write-rare',
+          );
+        pages.add(va);
+      }
+    }
+    this.pages = [...pages];
+    this.writer = new OpWriter(cpu, ops, 0);
+  }
+
+  step(): string | null {
+    switch (this.phase) {
+      case 0:
+        if (this.pages.length === 0) {
+          this.phase = 4;
+          return null;
         }
-        // Windows of several CPUs may overlap on a page: only the first opens it and only
-        // the last closes it (a real remap-in-place mechanism needs this, or a lock).
-        for (let va = s; va < e; va += PAGE_SIZE) {
-          const n = self.openers.get(va) ?? 0;
-          if (n === 0) self.pt.protect(kmm, va, { write: true, exec: false, global: true });
-          self.openers.set(va, n + 1);
-        }
+        this.arch.open(this.cpu, this.pages);
+        this.opened = true;
         // The window is open from the moment the PTE is writable.
-        self.m.openWindow(cpu);
-        try {
-          yield* self.flushKernelRange(cpu, s, e);
-          yield* applyOpsViaCpu(cpu, ops, 0);
-        } finally {
-          for (let va = s; va < e; va += PAGE_SIZE) {
-            const n = (self.openers.get(va) ?? 1) - 1;
-            if (n === 0) {
-              self.openers.delete(va);
-              self.pt.protect(kmm, va, { write: false, exec: false, global: true });
-            } else self.openers.set(va, n);
-          }
-          drain(self.flushKernelRange(cpu, s, e));
-          self.m.closeWindow(cpu);
-        }
-        yield 'closed';
-      },
-    };
+        this.m.openWindow(this.cpu);
+        this.phase = 1;
+        return 'ptes';
+      case 1:
+        for (const va of this.pages)
+          drain(this.arch.flushKernelRange(this.cpu, va, va + PAGE_SIZE));
+        this.phase = 2;
+        return 'flush';
+      case 2: {
+        const label = this.writer.step();
+        if (label !== null) return label;
+        this.phase = 3;
+        return this.step();
+      }
+      case 3:
+        this.finish();
+        this.phase = 4;
+        return 'closed';
+      default:
+        return null;
+    }
+  }
+
+  abort(): void {
+    this.finish();
+    this.phase = 4;
+  }
+
+  private finish(): void {
+    if (!this.opened) return;
+    this.opened = false;
+    this.arch.close(this.cpu, this.pages);
+    this.m.closeWindow(this.cpu);
   }
 }
