@@ -64,6 +64,8 @@ export const TOY_LAYOUT = {
 export interface ToyOptions {
   /** Skip the remote shootdown in setProtection (an injected bug, for tests). */
   skipShootdown?: boolean;
+  /** Leave the direct-map alias writable in setProtection (an injected bug, for tests). */
+  keepAliasWritable?: boolean;
 }
 
 export function toyBackend(opts: ToyOptions = {}): Backend {
@@ -279,6 +281,7 @@ class ToyArch implements ArchImpl {
       if (this.pt.lookup(this.m.kernelMm, va, w)) aliases.push(this.m.directMapVa(w.pa));
       this.pt.protect(this.m.kernelMm, va, prot);
     }
+    if (this.opts.keepAliasWritable) aliases.length = 0;
     for (const a of aliases) this.pt.protect(this.m.kernelMm, a, prot);
     this.m.counters.charge(cpu.id, EV.pteWrite, (end - start) / PAGE_SIZE + aliases.length);
     yield 'ptes';

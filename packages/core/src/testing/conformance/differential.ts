@@ -139,9 +139,9 @@ export function differentialRule(
                 runs.map((r) => r.op),
               ),
             );
-            cmds.forEach((c, i) =>
-              runs[i].apply(models[c.region], runs[i].op.va - regions[c.region].va),
-            );
+            cmds.forEach((c, i) => {
+              runs[i].apply(models[c.region], runs[i].op.va - regions[c.region].va);
+            });
           } else
             cmds.forEach((c, i) => {
               drain(sessionSteps(mech, m.cpu(c.cpu), [runs[i].op]));

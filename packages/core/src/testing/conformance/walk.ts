@@ -2,7 +2,7 @@
  * Page-table rules: what `pt.walk` reads and writes, the accessed/dirty semantics, and
  * the TLB's comparators (which permissions the hit path checks without asking the arch).
  */
-import { ACC_READ, ACC_WRITE, type Backend, PAGE_SIZE, TLBF, WalkResult } from '../../index.js';
+import { ACC_READ, ACC_WRITE, type Backend, PAGE_SIZE, TLBF, VM, WalkResult } from '../../index.js';
 import type { ConformanceRule } from './rule.js';
 import { check, hex, makeWorld, type World } from './world.js';
 
@@ -202,7 +202,14 @@ export function walkRules(backend: Backend): ConformanceRule[] {
         const { m } = w;
         const cpu = m.cpu(0);
         const out = new WalkResult();
-        for (const va of [w.wr.start, w.ro.start, w.wrStatic]) {
+        // A page never written since it was mapped too: clean, where the arch maps clean.
+        const fresh = m.vmalloc(PAGE_SIZE, {
+          range: 'wr',
+          flags: VM.PMALLOC | VM.PMALLOC_WR,
+          name: 'conformance-clean',
+        });
+        m.protect(fresh.start, fresh.size, 'wr');
+        for (const va of [fresh.start, w.wr.start, w.ro.start, w.wrStatic]) {
           const start = m.phys.bytes.slice();
           out.va = va;
           m.arch.pt.walk(cpu, m.kernelMm, false, out);
