@@ -1,16 +1,20 @@
 /**
- * Which backends and mechanisms exist: every known arch package is imported and asked
- * for its `backend`; a package that does not export one yet is skipped with a note.
- * Nothing here lists mechanisms by hand — they come from `backend.mechanisms`.
+ * Which backends and mechanisms exist: core's registry (`loadBuiltinBackends` over
+ * BUILTIN_ARCHES, `backendCombos`) imports every built-in arch package and expands each
+ * backend's declared cost profiles (arm64's hypervisor profiles) and mechanisms; a
+ * package that does not export a backend yet is skipped with a note. Nothing here lists
+ * backends, profiles or mechanisms by hand.
  */
-import { type Backend, isBackend, resolveBackend } from '@prmem/core';
+import {
+  type Backend,
+  BUILTIN_ARCHES,
+  backendCombos,
+  loadBuiltinBackends,
+  resolveBackend,
+} from '@prmem/core';
 
-/** The arch packages of this repository, in report order. */
-export const ARCH_PACKAGES = [
-  '@prmem/arch-x86',
-  '@prmem/arch-arm64',
-  '@prmem/arch-nommu-alias',
-] as const;
+/** The arch packages of this repository, in report order (core's BUILTIN_ARCHES). */
+export const ARCH_PACKAGES: readonly string[] = Object.values(BUILTIN_ARCHES);
 
 export interface Variant {
   /** `arch/mechanism` or `arch[profile]/mechanism`. */
@@ -29,34 +33,15 @@ export interface Discovery {
 
 type Module = Record<string, unknown>;
 
-/**
- * Backend profiles a package offers beyond its default export. arm64 builds one backend
- * per hypervisor design (`createArm64Backend({ hypervisor })`, `HYPERVISOR_PROFILES`);
- * the hypercall cost differs by an order of magnitude, so both are compared.
- */
-function profiles(mod: Module, base: Backend): { profile?: string; backend: Backend }[] {
-  const names = mod.HYPERVISOR_PROFILES;
-  const make = mod.createArm64Backend;
-  if (Array.isArray(names) && typeof make === 'function') {
-    const out: { profile?: string; backend: Backend }[] = [];
-    for (const p of names) {
-      const b: unknown = make({ hypervisor: p });
-      if (typeof p === 'string' && isBackend(b)) out.push({ profile: p, backend: b });
-    }
-    if (out.length > 0) return out;
-  }
-  return [{ backend: base }];
-}
-
-export function variantsOf(backend: Backend, pkg: string, profile?: string): Variant[] {
-  const arch = profile ? `${backend.name}[${profile}]` : backend.name;
-  return backend.mechanisms.map((mechanism) => ({
-    id: `${arch}/${mechanism}`,
-    arch: backend.name,
-    mechanism,
-    profile,
+/** Every declared cost profile × mechanism of a backend (its own costs if it declares none). */
+export function variantsOf(backend: Backend, pkg: string): Variant[] {
+  return backendCombos([backend]).map((c) => ({
+    id: c.label,
+    arch: c.arch,
+    mechanism: c.mechanism,
+    profile: c.profile,
     pkg,
-    backend,
+    backend: c.backend,
   }));
 }
 
@@ -69,24 +54,11 @@ export async function discoverVariants(
   load: (pkg: string) => Promise<Module> = importPackage,
   packages: readonly string[] = ARCH_PACKAGES,
 ): Promise<Discovery> {
-  const variants: Variant[] = [];
-  const skipped: { what: string; reason: string }[] = [];
-  for (const pkg of packages) {
-    let mod: Module;
-    try {
-      mod = await load(pkg);
-    } catch (e) {
-      skipped.push({ what: pkg, reason: `cannot be imported: ${(e as Error).message}` });
-      continue;
-    }
-    const backend = [mod.backend, mod.default].find(isBackend);
-    if (!backend) {
-      skipped.push({ what: pkg, reason: 'does not export `backend` yet' });
-      continue;
-    }
-    for (const p of profiles(mod, backend)) variants.push(...variantsOf(p.backend, pkg, p.profile));
-  }
-  return { variants, skipped };
+  const found = await loadBuiltinBackends(load, packages);
+  return {
+    variants: found.backends.flatMap((b) => variantsOf(b.backend, b.pkg)),
+    skipped: found.skipped.map((s) => ({ ...s })),
+  };
 }
 
 /**

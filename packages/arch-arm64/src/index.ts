@@ -56,12 +56,22 @@ export function createArm64Backend(opts: Arm64Options = {}): Backend {
       linearMap,
       `must be one of ${LINEAR_MAPS.join(', ')}`,
     );
+  const describe = (p: HypervisorProfile) =>
+    `arm64: 4-level stage 1 (TTBR0/TTBR1, ASIDs) + EL2 stage 2 (${p} hypervisor profile, ${linearMap} linear map); TLBI …IS broadcasts, no IPIs`;
   return {
     name: 'arm64',
-    description: `arm64: 4-level stage 1 (TTBR0/TTBR1, ASIDs) + EL2 stage 2 (${profile} hypervisor profile, ${linearMap} linear map); TLBI …IS broadcasts, no IPIs`,
+    description: describe(profile),
     layout: ARM64_LAYOUT,
     tlbMaintenance: 'broadcast',
     costs: arm64Costs(profile),
+    // The hypercall cost differs by an order of magnitude between the two EL2 designs,
+    // so comparisons run both.
+    profiles: HYPERVISOR_PROFILES.map((p) => ({
+      name: p,
+      summary: p === 'kvm' ? 'KVM-style hypervisor at EL2' : 'thin (Xen-style) hypervisor at EL2',
+      costs: arm64Costs(p),
+      description: describe(p),
+    })),
     mechanisms: MECHANISMS,
     defaultMechanism: 'hyp-assist',
     traceLabels: {

@@ -228,6 +228,20 @@ export interface ArchImpl {
   memAccess?(cpu: Cpu, va: number, pa: number, bytes: Uint8Array, write: boolean): void;
 }
 
+/**
+ * A named cost profile of a backend: the same model priced differently (arm64: which
+ * hypervisor design sits at EL2). A profile changes costs only, never behaviour, so one
+ * set of conformance results holds for every profile.
+ */
+export interface CostProfile {
+  readonly name: string;
+  /** One line: what the profile stands for. */
+  readonly summary: string;
+  readonly costs: CostTable;
+  /** The backend's description under this profile (default: the backend's own). */
+  readonly description?: string;
+}
+
 /** A backend: everything an `arch` config value may name. */
 export interface Backend {
   /** The config name (`x86-64`, `arm64`, `nommu-alias`, or a third party's). */
@@ -239,6 +253,11 @@ export interface Backend {
   readonly costs: CostTable;
   readonly mechanisms: readonly string[];
   readonly defaultMechanism: string;
+  /**
+   * Optional: the cost profiles a comparison should run (the bench runs each; `costs`
+   * holds the backend's own). Apply one with `withProfile`.
+   */
+  readonly profiles?: readonly CostProfile[];
   /**
    * Optional: trace names of counted events as this architecture's instructions
    * (`mmSwitch: 'mov cr3'`, `localFlushPage: 'TLBI VALE1'`); core's `EVENT_LABELS` otherwise.

@@ -23,3 +23,13 @@ export * from './window.js';
 export * from './wrapply.js';
 export * from './wrtarget.js';
 export * from './mutex.js';
+export {
+  type BackendCombo,
+  type BackendDiscovery,
+  backendCombos,
+  type CombosOptions,
+  type LoadedBackend,
+  loadBuiltinBackends,
+  type PackageLoader,
+  withProfile,
+} from './registry.js';

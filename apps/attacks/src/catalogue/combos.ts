@@ -1,20 +1,18 @@
-import { backend as arm64 } from '@prmem/arch-arm64';
-import { backend as nommu } from '@prmem/arch-nommu-alias';
-import { backend as x86 } from '@prmem/arch-x86';
-import type { Backend } from '@prmem/core';
-import { toyBackend } from '@prmem/core/testing';
+import { type Backend, backendCombos } from '@prmem/core';
+import { repositoryBackends } from '@prmem/core/testing';
 import type { Combo } from './types.js';
 
 /** Every mechanism of a backend as combos. */
 export function combosOf(backend: Backend, mechanisms = backend.mechanisms): Combo[] {
-  return mechanisms.map((mechanism) => ({
-    id: `${backend.name}/${mechanism}`,
-    backend,
-    mechanism,
-  }));
+  return backendCombos([backend], { profiles: false })
+    .filter((c) => mechanisms.includes(c.mechanism))
+    .map((c) => ({ id: c.label, backend: c.backend, mechanism: c.mechanism }));
 }
 
-/** The landed backends and every mechanism, plus core's reference toy backend. */
+// The registry (core's BUILTIN_ARCHES and the toy), read once when the catalogue loads.
+const [toy, ...builtins] = await repositoryBackends((pkg) => import(pkg));
+
+/** The landed backends and every mechanism, plus core's reference toy backend (last). */
 export function defaultCombos(): Combo[] {
-  return [...combosOf(x86), ...combosOf(arm64), ...combosOf(nommu), ...combosOf(toyBackend())];
+  return [...builtins, toy].flatMap((b) => combosOf(b));
 }

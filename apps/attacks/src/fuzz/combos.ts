@@ -1,11 +1,10 @@
 /**
  * Every backend × mechanism the fuzzer, the differential test and the explorer run on:
- * core's reference toy backend plus every arch package that exports a `backend` (detected
- * at import time, so a backend that has not landed is simply absent, and one that lands is
- * covered without edits).
+ * core's reference toy backend plus every built-in arch package (core's registry:
+ * `repositoryBackends`, `backendCombos`).
  */
-import { type Backend, isBackend } from '@prmem/core';
-import { toyBackend } from '@prmem/core/testing';
+import { type Backend, backendCombos } from '@prmem/core';
+import { repositoryBackends, toyBackend } from '@prmem/core/testing';
 
 export interface Combo {
   /** `backend/mechanism`, the name used on the command line and in test titles. */
@@ -20,29 +19,19 @@ export interface Combo {
   readonly userMm: boolean;
 }
 
-async function archBackends(): Promise<Backend[]> {
-  const out: Backend[] = [];
-  const mods: Record<string, unknown>[] = [
-    await import('@prmem/arch-x86'),
-    await import('@prmem/arch-arm64'),
-    await import('@prmem/arch-nommu-alias'),
-  ];
-  for (const mod of mods) if ('backend' in mod && isBackend(mod.backend)) out.push(mod.backend);
-  return out;
-}
-
 export function combosOf(backend: Backend): Combo[] {
-  return backend.mechanisms.map((mechanism) => ({
-    label: `${backend.name}/${mechanism}`,
-    backend,
-    mechanism,
+  // Cost profiles change costs only, and the fuzzer checks behaviour: the backend's own.
+  return backendCombos([backend], { profiles: false }).map((c) => ({
+    label: c.label,
+    backend: c.backend,
+    mechanism: c.mechanism,
     userMm: backend.name !== 'toy',
   }));
 }
 
 /** Every landed backend × mechanism, the toy backend first. */
 export async function loadCombos(): Promise<Combo[]> {
-  return [toyBackend(), ...(await archBackends())].flatMap(combosOf);
+  return (await repositoryBackends((pkg) => import(pkg))).flatMap(combosOf);
 }
 
 /**

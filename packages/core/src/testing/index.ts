@@ -6,6 +6,7 @@
  */
 export { TOY_LAYOUT, type ToyOptions, toyBackend } from './toy.js';
 export { faultOf } from './faults.js';
+export { repositoryBackends } from './backends.js';
 export {
   backendConformance,
   checkConformance,

@@ -344,23 +344,31 @@ class ToyArch implements ArchImpl {
 }
 
 /**
- * The toy's write-rare session as a step program: validate (in the constructor, so a bad
- * target is refused before the first step), open (PTEs writable, window open), flush, the
- * writes (one step per store or page, core's OpWriter), close. `abort` closes whatever is
- * open, which is what a generator's `finally` would do.
+ * The toy's write-rare session as a step program: validate and open (PTEs writable,
+ * window open) in the first step, so a bad target is refused before anything changes;
+ * flush; the writes (one step per store or page, core's OpWriter); close. `abort`
+ * closes whatever is open, which is what a generator's `finally` would do.
  */
 class ToyRemap implements StepProgram {
   private phase = 0;
-  private readonly pages: number[];
-  private readonly writer: OpWriter;
+  private pages: number[] = [];
+  private writer: OpWriter | null = null;
   private opened = false;
   constructor(
     private readonly arch: ToyArch,
     private readonly m: Machine,
     private readonly cpu: Cpu,
-    ops: readonly WrOp[],
-  ) {
-    // A mechanism checks its own targets: write-rare frames only, every page of every op.
+    private readonly ops: readonly WrOp[],
+  ) {}
+
+  /**
+   * A mechanism checks its own targets: write-rare frames only, every page of every op.
+   * At the first step, not when the program is built: a session may be built long before
+   * it runs (and its pool destroyed in between), and the check must hold when the window
+   * opens.
+   */
+  private validate(): void {
+    const { cpu, m, ops } = this;
     resolveWrFrames(cpu, 'toy-remap', ops, m.layout.userEnd);
     const pages = new Set<number>();
     for (const op of ops) {
@@ -386,6 +394,7 @@ class ToyRemap implements StepProgram {
   step(): string | null {
     switch (this.phase) {
       case 0:
+        this.validate();
         if (this.pages.length === 0) {
           this.phase = 4;
           return null;
@@ -402,7 +411,7 @@ class ToyRemap implements StepProgram {
         this.phase = 2;
         return 'flush';
       case 2: {
-        const label = this.writer.step();
+        const label = this.writer?.step() ?? null;
         if (label !== null) return label;
         this.phase = 3;
         return this.step();

@@ -1,38 +1,22 @@
 /**
  * The backends and mechanisms pool tests run on: core's reference toy backend plus every
- * arch package that exports a `backend` (test-only imports, allowed by the layering rule).
+ * built-in arch package (core's registry; test-only imports, allowed by the layering rule).
  */
-import { type Backend, createMachine, isBackend, type Machine } from '@prmem/core';
-import { toyBackend } from '@prmem/core/testing';
+import { type BackendCombo, backendCombos, createMachine, type Machine } from '@prmem/core';
+import { repositoryBackends } from '@prmem/core/testing';
 import type { Pool } from '../../src/index.js';
 
-export interface Combo {
-  readonly label: string;
-  readonly backend: Backend;
-  readonly mechanism: string;
-}
+export type Combo = BackendCombo;
 
-const mods: Record<string, unknown>[] = [
-  await import('@prmem/arch-x86'),
-  await import('@prmem/arch-arm64'),
-  await import('@prmem/arch-nommu-alias'),
-];
-export const BACKENDS: readonly Backend[] = [
-  toyBackend(),
-  ...mods.flatMap((m) => ('backend' in m && isBackend(m.backend) ? [m.backend] : [])),
-];
+export const BACKENDS = await repositoryBackends((pkg) => import(pkg));
 
-export const COMBOS: readonly Combo[] = BACKENDS.flatMap((backend) =>
-  backend.mechanisms.map((mechanism) => ({
-    label: `${backend.name}/${mechanism}`,
-    backend,
-    mechanism,
-  })),
-);
+/** Cost profiles change costs only: the tests run each backend's own. */
+export const COMBOS: readonly Combo[] = backendCombos(BACKENDS, { profiles: false });
 
 /** One combo per backend (its default mechanism), for the slower tests. */
 export const DEFAULTS: readonly Combo[] = BACKENDS.map((backend) => ({
   label: `${backend.name}/${backend.defaultMechanism}`,
+  arch: backend.name,
   backend,
   mechanism: backend.defaultMechanism,
 }));

@@ -1,45 +1,23 @@
 /**
  * Every backend + mechanism the tests run on: core's reference toy backend, plus every
- * arch package that exports a `backend` (detected at import time, so a backend that has
- * not landed yet is simply not listed, and one that lands is covered without edits).
+ * built-in arch package (core's registry: `repositoryBackends`, `backendCombos`).
  */
 import {
-  type Backend,
+  type BackendCombo,
+  backendCombos,
   createMachine,
-  isBackend,
   type Machine,
   VM,
   type VmapArea,
 } from '@prmem/core';
-import { toyBackend } from '@prmem/core/testing';
+import { repositoryBackends } from '@prmem/core/testing';
 
-export interface Combo {
-  readonly label: string;
-  readonly backend: Backend;
-  readonly mechanism: string;
-}
+export type Combo = BackendCombo;
 
-async function archBackends(): Promise<Backend[]> {
-  const out: Backend[] = [];
-  // Literal specifiers: the layering check sees them (allowed in wr-ops' test/ only).
-  const mods: Record<string, unknown>[] = [
-    await import('@prmem/arch-x86'),
-    await import('@prmem/arch-arm64'),
-    await import('@prmem/arch-nommu-alias'),
-  ];
-  for (const mod of mods) if ('backend' in mod && isBackend(mod.backend)) out.push(mod.backend);
-  return out;
-}
+export const BACKENDS = await repositoryBackends((pkg) => import(pkg));
 
-export const BACKENDS: readonly Backend[] = [toyBackend(), ...(await archBackends())];
-
-export const COMBOS: readonly Combo[] = BACKENDS.flatMap((backend) =>
-  backend.mechanisms.map((mechanism) => ({
-    label: `${backend.name}/${mechanism}`,
-    backend,
-    mechanism,
-  })),
-);
+/** Cost profiles change costs only: the tests run each backend's own. */
+export const COMBOS: readonly Combo[] = backendCombos(BACKENDS, { profiles: false });
 
 /**
  * Combinations that fail a test because of a bug in their backend (not in wr-ops), by
