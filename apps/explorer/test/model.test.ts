@@ -1,5 +1,5 @@
 import { x86Arch } from '@prmem/arch-x86';
-import { drain, PAGE_SIZE } from '@prmem/core';
+import { BUILTIN_ARCHES, drain, PAGE_SIZE } from '@prmem/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ATTACKS, runCatalogueAttack } from '../src/model/catalogue.js';
@@ -352,5 +352,11 @@ describe('races and the catalogue', () => {
     await expect(runCatalogueAttack('no-such-attack', 'x86-64', 'alias-mm', 1)).rejects.toThrow(
       ExplorerError,
     );
+  });
+});
+
+describe('the backends the explorer offers', () => {
+  it("are exactly core's built-in backends (the registry)", () => {
+    expect(Object.keys(BACKENDS).sort()).toEqual(Object.keys(BUILTIN_ARCHES).sort());
   });
 });

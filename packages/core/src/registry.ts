@@ -4,7 +4,7 @@
  * installed) and every backend × cost profile × mechanism combination of them. Tests,
  * the fuzzer, the attack catalogue and the bench all enumerate backends through here.
  */
-import { type Backend, type CostProfile, isBackend } from './backend.js';
+import { type Backend, isBackend } from './backend.js';
 import { BUILTIN_ARCHES, suggest } from './backend-module.js';
 import { InvalidArgumentError } from './errors.js';
 

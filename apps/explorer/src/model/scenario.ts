@@ -3,7 +3,11 @@ import { backend as nommu } from '@prmem/arch-nommu-alias';
 import { backend as x86 } from '@prmem/arch-x86';
 import type { Backend } from '@prmem/core';
 
-/** The backends the explorer offers, by config name. */
+/**
+ * The backends the explorer offers, by config name. A browser bundle needs literal
+ * imports, so these are written out; a test holds them to core's registry
+ * (BUILTIN_ARCHES), so a new built-in backend cannot be missing here.
+ */
 export const BACKENDS: Readonly<Record<string, Backend>> = {
   [x86.name]: x86,
   [arm64.name]: arm64,
