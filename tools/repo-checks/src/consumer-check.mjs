@@ -12,7 +12,10 @@
 //   - the manifest has license, repository, homepage, bugs and keywords, and the tarball
 //     a LICENSE file;
 //   - every source a source map names is in the tarball (or embedded in the map);
-//   - publint (strict) and arethetypeswrong (ESM-only profile) find nothing in the tarball.
+//   - publint (strict) and arethetypeswrong (ESM-only profile) find nothing in the tarball;
+//   - a backend written outside the repository (fixtures/outside-backend) passes
+//     @prmem/core/testing's conformance kit from the tarball, and the same backend with
+//     an injected bug fails it.
 // Prints one line per package; exits non-zero on any failure.
 //
 // Usage: node tools/repo-checks/src/consumer-check.mjs [--keep]
@@ -203,6 +206,44 @@ export async function lintTarballs(tarballs) {
   return out;
 }
 
+const OUTSIDE = fileURLToPath(new URL('../fixtures/outside-backend/', import.meta.url));
+
+/**
+ * Copies the outside backend into the consumer project and runs the conformance kit on
+ * it with plain node, once as written (every rule must pass) and once with its injected
+ * bug (some rule must fail). Returns the problems found.
+ */
+export function outsideBackendProblems(projectDir, fixture = OUTSIDE) {
+  for (const f of readdirSync(fixture))
+    writeFileSync(join(projectDir, f), readFileSync(join(fixture, f)));
+  const env = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const kit = (args) => {
+    const r = spawnSync(process.execPath, ['conformance.test.mjs', ...args], {
+      cwd: projectDir,
+      env,
+      encoding: 'utf8',
+    });
+    try {
+      return JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+    } catch {
+      return { crashed: `${r.stderr.trim().split('\n').slice(0, 3).join(' | ')}` };
+    }
+  };
+  const problems = [];
+  const good = kit([]);
+  if (good.crashed) problems.push(`the kit crashed: ${good.crashed}`);
+  else if (good.failed > 0 || good.passed === 0)
+    problems.push(
+      `the outside backend fails the kit (${good.passed} passed): ${good.failures.slice(0, 3).join('; ')}`,
+    );
+  const bad = kit(['--broken']);
+  if (bad.crashed) problems.push(`the kit crashed on the injected bug: ${bad.crashed}`);
+  else if (!bad.failures?.some((f) => f.includes('switchMm')))
+    problems.push('the kit did not report the injected switchMm bug');
+  return { problems, passed: good.passed ?? 0 };
+}
+
 function run(cmd, args, cwd) {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0) {
@@ -217,7 +258,8 @@ export function formatResults(results) {
   const lines = [];
   for (const r of results) {
     if (r.ok) {
-      const detail = r.entries.map((e) => `${e.spec}: ${e.names.length} exports`).join(', ');
+      const detail =
+        r.detail ?? r.entries.map((e) => `${e.spec}: ${e.names.length} exports`).join(', ');
       lines.push(`  ok    ${r.name} (${detail})`);
     } else {
       lines.push(`  FAIL  ${r.name}`);
@@ -255,9 +297,18 @@ async function main() {
       `${JSON.stringify({ name: 'prmem-consumer-check', private: true, type: 'module' }, null, 2)}\n`,
     );
     // All tarballs in one install: inter-package dependencies resolve to each other.
+    // fast-check: the conformance kit's optional peer, which the outside backend uses.
     run(
       'npm',
-      ['install', '--no-audit', '--no-fund', '--no-package-lock', '--loglevel=error', ...files],
+      [
+        'install',
+        '--no-audit',
+        '--no-fund',
+        '--no-package-lock',
+        '--loglevel=error',
+        ...files,
+        'fast-check@^4',
+      ],
       project,
     );
     const results = verifyInstalled(
@@ -271,6 +322,14 @@ async function main() {
       r.problems.push(...extra);
       r.ok = r.problems.length === 0;
     }
+    const outside = outsideBackendProblems(project);
+    results.push({
+      name: 'outside backend (conformance kit)',
+      ok: outside.problems.length === 0,
+      problems: outside.problems,
+      entries: [],
+      detail: `${outside.passed} rules passed; the injected bug is reported`,
+    });
     const failed = results.filter((r) => !r.ok).length;
     console.log(`consumer check (${files.length} tarballs installed with npm in ${project}):`);
     console.log(formatResults(results));
