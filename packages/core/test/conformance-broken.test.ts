@@ -272,3 +272,32 @@ describe('the kit refuses bad arguments with typed errors', () => {
 });
 
 void sink;
+
+describe('backendConformance registers one test per rule, grouped', () => {
+  it('with the runner it is given, passing timeoutMs to it', () => {
+    const seen: string[] = [];
+    const timeouts: (number | undefined)[] = [];
+    const path: string[] = [];
+    backendConformance(
+      toyBackend(),
+      {
+        describe: (name, body) => {
+          path.push(name);
+          body();
+          path.pop();
+        },
+        it: (name, _body, timeoutMs) => {
+          seen.push([...path, name].join(' > '));
+          timeouts.push(timeoutMs);
+        },
+      },
+      { timeoutMs: 9000 },
+    );
+    const rules = conformanceRules(toyBackend());
+    expect(seen).toHaveLength(rules.length);
+    expect(seen[0]).toBe(`toy conforms to the backend contract > page tables > ${rules[0].name}`);
+    expect(seen.some((s) => s.includes('> mechanism toy-remap > '))).toBe(true);
+    expect(new Set(timeouts)).toEqual(new Set([9000]));
+    expect(() => conformanceRules(toyBackend(), { timeoutMs: -1 })).toThrow(InvalidArgumentError);
+  });
+});

@@ -18,7 +18,7 @@ export { sessionSteps } from './mechanism.js';
 /** The two functions of a test runner the kit registers its rules with. */
 export interface TestRunner {
   describe(name: string, body: () => void): unknown;
-  it(name: string, body: () => Promise<void>): unknown;
+  it(name: string, body: () => Promise<void>, timeoutMs?: number): unknown;
 }
 
 function checkOptions(backend: Backend, opts: ConformanceOptions): readonly string[] {
@@ -47,6 +47,9 @@ function checkOptions(backend: Backend, opts: ConformanceOptions): readonly stri
   const { numRuns } = opts;
   if (numRuns !== undefined && !(Number.isInteger(numRuns) && numRuns >= 1))
     throw new InvalidArgumentError('options.numRuns', numRuns, 'must be a positive integer');
+  const { timeoutMs } = opts;
+  if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0))
+    throw new InvalidArgumentError('options.timeoutMs', timeoutMs, 'must be a positive number');
   if (opts.seed !== undefined && !Number.isInteger(opts.seed))
     throw new InvalidArgumentError('options.seed', opts.seed, 'must be an integer');
   return mechanisms;
@@ -99,7 +102,11 @@ export function backendConformance(
     const groups = [...new Set(rules.map((r) => r.group))];
     for (const group of groups)
       runner.describe(group, () => {
-        for (const rule of rules) if (rule.group === group) runner.it(rule.name, () => rule.run());
+        for (const rule of rules) {
+          if (rule.group !== group) continue;
+          if (opts.timeoutMs === undefined) runner.it(rule.name, () => rule.run());
+          else runner.it(rule.name, () => rule.run(), opts.timeoutMs);
+        }
       });
   });
 }

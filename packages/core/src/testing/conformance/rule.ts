@@ -16,6 +16,8 @@ export interface ConformanceOptions {
   readonly numRuns?: number;
   /** fast-check seed of the differential (default: fast-check's own). */
   readonly seed?: number;
+  /** Passed to the runner's `it` as its third argument (a per-test timeout), when set. */
+  readonly timeoutMs?: number;
 }
 
 export type RuleFactory = (backend: Backend, opts: ConformanceOptions) => ConformanceRule[];
