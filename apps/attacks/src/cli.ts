@@ -7,7 +7,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CATALOGUE, defaultCombos } from './catalogue/index.js';
+import { defaultCombos } from './catalogue/default-combos.js';
+import { CATALOGUE } from './catalogue/index.js';
 import { EXIT_USAGE, parseAttacksArgs } from './cli-args.js';
 import { renderMatrix, runMatrix } from './matrix.js';
 

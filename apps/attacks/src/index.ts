@@ -3,6 +3,7 @@
  * outcome per backend × mechanism) and the matrix runner the CLI and the bench use.
  */
 export * from './catalogue/index.js';
+export { defaultCombos } from './catalogue/default-combos.js';
 export {
   deriveProperties,
   type AttackInfo,

@@ -1,7 +1,7 @@
 import { createMachine } from '@prmem/core';
 import Table from 'cli-table3';
 import { CATALOGUE } from './catalogue/index.js';
-import { defaultCombos } from './catalogue/combos.js';
+import { defaultCombos } from './catalogue/default-combos.js';
 import type { Attack, AttackResult, Combo, Outcome } from './catalogue/types.js';
 
 /** Outcomes where the attacker's write did not land. */

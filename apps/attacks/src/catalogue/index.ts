@@ -26,4 +26,4 @@ export const CATALOGUE: readonly Attack[] = [
 export function attackById(id: string): Attack | undefined {
   return CATALOGUE.find((a) => a.id === id);
 }
-export { combosOf, defaultCombos } from './combos.js';
+export { combosOf } from './combos.js';
