@@ -13,6 +13,7 @@ import {
   InvalidArgumentError,
   type Machine,
   PAGE_SIZE,
+  runProgram,
   type Steps,
   TLBF,
   type WalkResult,
@@ -217,6 +218,19 @@ const CASES: [rule: string, what: string, backend: Backend][] = [
               : op,
           ),
         ),
+    })),
+  ],
+  [
+    'toy-remap run straight through',
+    'a run() fast path that forgets the last op',
+    patchMechanism((real) => ({
+      program(cpu: Cpu, ops: readonly WrOp[]) {
+        const make = real.program;
+        if (!make) throw new Error('the toy mechanism has a program');
+        const p = make(cpu, ops);
+        const fast = make(cpu, ops.slice(0, -1));
+        return { step: () => p.step(), abort: () => p.abort(), run: () => runProgram(fast) };
+      },
     })),
   ],
 ];
