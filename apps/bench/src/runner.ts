@@ -1,12 +1,13 @@
 /** Runs the matrix backend × mechanism × workload × CPU count and collects results.json. */
 import os from 'node:os';
 import { createMachine, type TraceEvent } from '@prmem/core';
-import { loadSecurity } from './attacks.js';
+import { loadSecurity, runAttackSuite, suiteNeeded } from './attacks.js';
 import { LIFECYCLE_FULL, LIFECYCLE_QUICK, runLifecycle } from './lifecycle.js';
 import { type MachineBase, runPoint, tracePoint } from './measure.js';
+import { planRecipe, runTasks, type Task, type TaskResult, TaskError } from './parallel.js';
 import type { PoolApi } from './pool-api.js';
 import type { BenchResults, ResultRow } from './results.js';
-import type { Variant } from './variants.js';
+import { discoverVariants, type Variant } from './variants.js';
 import type { Scale, Workload } from './workloads/index.js';
 
 export interface BenchPlan {
@@ -25,6 +26,11 @@ export interface BenchPlan {
   readonly attacks?: string | false;
   /** false: skip the memory life cycle (tests of the runner itself). */
   readonly lifecycle?: boolean;
+  /**
+   * Worker threads running points, life cycles and the attack suite at once (default 1:
+   * everything in this thread, one after another). Modeled figures do not depend on it.
+   */
+  readonly jobs?: number;
 }
 
 export interface Progress {
@@ -87,56 +93,129 @@ export async function runBench(
   });
   const env = { seed: plan.base.seed, pool: plan.pool };
   const points = planPoints(plan, runnable);
+  const withLifecycle = plan.pool !== undefined && plan.lifecycle !== false;
+  progress.start(points.length + (withLifecycle ? plan.variants.length : 0));
+  const label = (p: PointRef) =>
+    `${p.variant.id} ${p.workload.name} ×${p.cpus}${p.scale === 'full' ? ' (full)' : ''}`;
+  const pointFailure = (p: PointRef, error: string) => ({
+    variant: p.variant.id,
+    workload: p.workload.name,
+    cpus: p.cpus,
+    scale: p.scale,
+    error,
+  });
+  const errorText = (e: unknown) => (e instanceof Error ? `${e.name}: ${e.message}` : String(e));
   const rows: ResultRow[] = [];
   const failures: BenchResults['failures'] = [];
-  progress.start(
-    points.length + (plan.pool && plan.lifecycle !== false ? plan.variants.length : 0),
-  );
-  for (const p of points) {
-    const label = `${p.variant.id} ${p.workload.name} ×${p.cpus}${p.scale === 'full' ? ' (full)' : ''}`;
-    try {
-      rows.push(...(await runPoint({ ...p, quick: plan.quick, base: plan.base, env })));
-    } catch (e) {
-      const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      failures.push({
-        variant: p.variant.id,
-        workload: p.workload.name,
-        cpus: p.cpus,
-        scale: p.scale,
-        error,
-      });
-      progress.warn(`${label} failed: ${error}`);
-    }
-    progress.tick(label);
-  }
-  progress.stop();
-
-  // The memory life cycle, once per variant (needs the pool package).
   const lifecycle: NonNullable<BenchResults['lifecycle']> = [];
-  if (plan.pool && plan.lifecycle !== false)
-    for (const variant of plan.variants) {
-      try {
-        lifecycle.push(
-          await runLifecycle(
-            variant,
-            plan.pool,
-            plan.base.seed,
-            plan.quick ? LIFECYCLE_QUICK : LIFECYCLE_FULL,
-          ),
-        );
-      } catch (e) {
-        const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-        lifecycle.push({ variant: variant.id, error });
-        progress.warn(`${variant.id} lifecycle failed: ${error}`);
+  let runSuite: () => Promise<unknown> = runAttackSuite;
+  let jobs = Math.max(1, Math.floor(plan.jobs ?? 1));
+  const recipe =
+    jobs > 1
+      ? planRecipe(plan.variants, runnable, (await discoverVariants()).variants, {
+          base: plan.base,
+          quick: plan.quick,
+          cpus: plan.cpus,
+          referenceCpus: plan.referenceCpus,
+          pool: plan.pool !== undefined,
+        })
+      : undefined;
+  if (typeof recipe === 'string') {
+    progress.warn(`running in this thread (--jobs 1): ${recipe}`);
+    jobs = 1;
+  }
+
+  if (recipe !== undefined && typeof recipe !== 'string') {
+    // Longest first, so no thread is left with a long run at the end: the attack suite,
+    // full-size points, life cycles, then the sweep.
+    const tasks: Task[] = [];
+    const suite = suiteNeeded(plan.attacks);
+    if (suite) tasks.push({ kind: 'suite' });
+    points.forEach((p, i) => {
+      if (p.scale === 'full') tasks.push({ kind: 'point', point: i });
+    });
+    if (withLifecycle) plan.variants.forEach((_, i) => tasks.push({ kind: 'lifecycle', variant: i }));
+    points.forEach((p, i) => {
+      if (p.scale !== 'full') tasks.push({ kind: 'point', point: i });
+    });
+    const pointRows: (ResultRow[] | string | undefined)[] = points.map(() => undefined);
+    const lifecycleRows: (NonNullable<BenchResults['lifecycle']>[number] | undefined)[] =
+      plan.variants.map(() => undefined);
+    let suiteResult: TaskResult | TaskError | undefined;
+    await runTasks(recipe, tasks, jobs, (index, r) => {
+      const t = tasks[index];
+      if (t.kind === 'suite') {
+        suiteResult = r;
+        return;
       }
-      progress.tick(`${variant.id} lifecycle`);
+      if (t.kind === 'point') {
+        const p = points[t.point];
+        if (r instanceof TaskError) {
+          pointRows[t.point] = r.message;
+          progress.warn(`${label(p)} failed: ${r.message}`);
+        } else if (r.kind === 'point') pointRows[t.point] = r.rows;
+        progress.tick(label(p));
+        return;
+      }
+      const v = plan.variants[t.variant];
+      if (r instanceof TaskError) {
+        lifecycleRows[t.variant] = { variant: v.id, error: r.message };
+        progress.warn(`${v.id} lifecycle failed: ${r.message}`);
+      } else if (r.kind === 'lifecycle') lifecycleRows[t.variant] = r.row;
+      progress.tick(`${v.id} lifecycle`);
+    });
+    progress.stop();
+    // Results in plan order, as a serial run lists them.
+    pointRows.forEach((r, i) => {
+      if (typeof r === 'string') failures.push(pointFailure(points[i], r));
+      else if (r) rows.push(...r);
+    });
+    for (const l of lifecycleRows) if (l) lifecycle.push(l);
+    if (suite)
+      runSuite = async () => {
+        if (suiteResult instanceof TaskError) throw suiteResult;
+        if (suiteResult?.kind !== 'suite') throw new Error('the attack suite did not run');
+        return suiteResult.report;
+      };
+  } else {
+    for (const p of points) {
+      try {
+        rows.push(...(await runPoint({ ...p, quick: plan.quick, base: plan.base, env })));
+      } catch (e) {
+        const error = errorText(e);
+        failures.push(pointFailure(p, error));
+        progress.warn(`${label(p)} failed: ${error}`);
+      }
+      progress.tick(label(p));
     }
+    progress.stop();
+
+    // The memory life cycle, once per variant (needs the pool package).
+    if (plan.pool && withLifecycle)
+      for (const variant of plan.variants) {
+        try {
+          lifecycle.push(
+            await runLifecycle(
+              variant,
+              plan.pool,
+              plan.base.seed,
+              plan.quick ? LIFECYCLE_QUICK : LIFECYCLE_FULL,
+            ),
+          );
+        } catch (e) {
+          const error = errorText(e);
+          lifecycle.push({ variant: variant.id, error });
+          progress.warn(`${variant.id} lifecycle failed: ${error}`);
+        }
+        progress.tick(`${variant.id} lifecycle`);
+      }
+  }
 
   let trace: TraceFile | undefined;
   if (plan.trace && runnable.length > 0) trace = await traceRuns(plan, runnable[0], env, progress);
 
   const summaries = await mechanismSummaries(plan.variants);
-  const security = await loadSecurity(plan.attacks, plan.variants, progress.warn);
+  const security = await loadSecurity(plan.attacks, plan.variants, progress.warn, runSuite);
   const results: BenchResults = {
     schemaVersion: 1,
     tool: 'prmem-bench',
@@ -158,6 +237,7 @@ export async function runBench(
       arch: process.arch,
       hostCpus: os.cpus().length,
       loadAverage: os.loadavg(),
+      jobs,
     },
     variants: plan.variants.map((v) => ({
       id: v.id,
