@@ -58,10 +58,7 @@ async function run(
 try {
   const ctx = await rebuild();
   // The same points, in the same order, as the main thread planned.
-  const points = planPoints(
-    { ...recipe, ...ctx, skipped: [], trace: false },
-    ctx.workloads,
-  );
+  const points = planPoints({ ...recipe, ...ctx, skipped: [], trace: false }, ctx.workloads);
   port.on('message', (msg: { id: number; task: Task }) => {
     run(msg.task, ctx, points).then(
       (result) => send({ type: 'done', id: msg.id, result }),

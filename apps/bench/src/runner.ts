@@ -134,7 +134,8 @@ export async function runBench(
     points.forEach((p, i) => {
       if (p.scale === 'full') tasks.push({ kind: 'point', point: i });
     });
-    if (withLifecycle) plan.variants.forEach((_, i) => tasks.push({ kind: 'lifecycle', variant: i }));
+    if (withLifecycle)
+      for (let i = 0; i < plan.variants.length; i++) tasks.push({ kind: 'lifecycle', variant: i });
     points.forEach((p, i) => {
       if (p.scale !== 'full') tasks.push({ kind: 'point', point: i });
     });
