@@ -68,7 +68,7 @@ function program(io: Io): Command {
     )
     .option(
       '--jobs <n>',
-      'worker threads running points at once (default: the host’s available parallelism; 1: serial)',
+      'worker threads running points at once (default: the host’s available parallelism, at most 8; 1: serial)',
     )
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)

@@ -99,9 +99,13 @@ export function parseJobs(value: string): number {
   return n;
 }
 
-/** The default of `--jobs`: one worker thread per core the host offers. */
+/**
+ * The default of `--jobs`: one worker thread per core the host offers, at most
+ * `MAX_DEFAULT_JOBS` (each thread holds machines of up to 64 MiB and its own heap).
+ */
+export const MAX_DEFAULT_JOBS = 8;
 export function defaultJobs(): number {
-  return availableParallelism();
+  return Math.min(availableParallelism(), MAX_DEFAULT_JOBS);
 }
 
 /** Built-in workload names, checked at once (a typo fails before anything is imported). */
