@@ -54,10 +54,13 @@ let failures = 0;
 let commands = 0;
 let programs = 0;
 let schedules = 0;
+/** Commands per second of each combo's fuzzing (machines built, checks run: all in). */
+const rates: { label: string; rate: number }[] = [];
 const t0 = performance.now();
 console.log(`prmem fuzz: seed ${seed}, ${seconds} s, ${combos.length} backend/mechanism(s)`);
 
 for (const combo of combos) {
+  const cpu0 = process.cpuUsage();
   const r = await runFuzz(combo, {
     seed,
     numRuns: runs ?? 1_000_000,
@@ -67,8 +70,15 @@ for (const combo of combos) {
   });
   commands += r.counters.commands;
   programs += r.counters.runs;
+  const rate = r.ms > 0 ? Math.round((r.counters.commands * 1000) / r.ms) : 0;
+  // On a shared host the wall rate says as much about the neighbours: CPU time says what
+  // the fuzzer itself costs.
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMs = (cpu.user + cpu.system) / 1000;
+  const perCpu = cpuMs > 0 ? Math.round((r.counters.commands * 1000) / cpuMs) : 0;
+  rates.push({ label: combo.label, rate });
   console.log(
-    `  fuzz    ${combo.label.padEnd(34)} ${r.failed ? 'FAIL' : 'ok  '} ${String(r.counters.runs).padStart(6)} programs ${String(r.counters.commands).padStart(8)} commands ${(r.ms / 1000).toFixed(1)} s`,
+    `  fuzz    ${combo.label.padEnd(34)} ${r.failed ? 'FAIL' : 'ok  '} ${String(r.counters.runs).padStart(6)} programs ${String(r.counters.commands).padStart(8)} commands ${(r.ms / 1000).toFixed(1)} s ${String(rate).padStart(6)} commands/s (${perCpu} per CPU-second)`,
   );
   if (r.failed) {
     failures++;
@@ -131,6 +141,10 @@ if (combos.length > 1) {
 }
 
 const secs = (performance.now() - t0) / 1000;
+const slowest = rates.reduce((a, b) => (b.rate < a.rate ? b : a), rates[0]);
+console.log(
+  `commands/s per backend/mechanism: ${rates.map((x) => `${x.label} ${x.rate}`).join(', ')}; slowest ${slowest.label} ${slowest.rate}`,
+);
 console.log(
   `${failures === 0 ? 'PASS' : 'FAIL'}: ${commands} commands in ${programs} fuzz programs, ${schedules} schedules, ${secs.toFixed(1)} s, seed ${seed}${failures ? `, ${failures} failure(s)` : ''}`,
 );

@@ -80,4 +80,39 @@ describe('pnpm attacks / pnpm fuzz arguments', () => {
     expect(r.stderr).toBe("prmem-fuzz: unknown option '--frob' (see prmem-fuzz --help)\n");
     expect(r.stdout).toBe('');
   });
+
+  it('a real campaign reports commands/s for every backend/mechanism it fuzzed', () => {
+    const r = spawnSync(
+      tsx,
+      [
+        '--conditions=@prmem/source',
+        'src/fuzz-cli.ts',
+        '--seconds',
+        '2',
+        '--seed',
+        '3',
+        '--backend',
+        'x86-64',
+      ],
+      { cwd: pkg, encoding: 'utf8', timeout: 120_000 },
+    );
+    expect(r.status).toBe(0);
+    const lines = r.stdout.split('\n');
+    const fuzzed = lines.filter((l) => l.startsWith('  fuzz '));
+    expect(fuzzed.length).toBeGreaterThan(1);
+    const summary = lines.find((l) => l.startsWith('commands/s per backend/mechanism: '));
+    if (!summary) throw new Error(`no commands/s summary in:\n${r.stdout}`);
+    for (const l of fuzzed) {
+      const [, label, commands, secs, rate] =
+        /^ {2}fuzz +(\S+) +ok +\d+ programs +(\d+) commands ([\d.]+) s +(\d+) commands\/s \(\d+ per CPU-second\)$/.exec(
+          l,
+        ) ?? [];
+      expect(label, l).toBeDefined();
+      expect(Number(commands)).toBeGreaterThan(0);
+      // The rate is the commands over the time, as printed (to the rounding of the seconds).
+      expect(Number(rate)).toBeGreaterThan((Number(commands) / (Number(secs) + 0.05)) * 0.99);
+      expect(summary).toContain(`${label} ${rate}`);
+    }
+    expect(summary).toMatch(/; slowest x86-64\/\S+ \d+$/);
+  });
 });

@@ -110,6 +110,23 @@ export const SUMMARY_PROPERTIES = [
   'windowOpensUnrelatedReadOnly',
 ] as const;
 
+/** Whether `loadSecurity` will run the suite (no file given or found): it can start early. */
+export function suiteNeeded(explicit: string | false | undefined): boolean {
+  return explicit === undefined && !defaultAttackPaths().some((p) => existsSync(p));
+}
+
+/**
+ * Runs the attack suite in this thread; its report as plain JSON data (what a file holds,
+ * and what a worker thread can send back).
+ */
+export async function runAttackSuite(): Promise<unknown> {
+  // Loaded by name at run time: the suite is an app of TypeScript sources with no build
+  // for tsc -b to reference; its output is validated by the caller like a file would be.
+  const mod = (await import(ATTACK_SUITE)) as { runMatrix?: () => Promise<unknown> };
+  if (!mod.runMatrix) throw new Error(`${ATTACK_SUITE} exports no runMatrix`);
+  return JSON.parse(JSON.stringify(await mod.runMatrix())) as unknown;
+}
+
 /**
  * Loads the suite's results: an explicit file must exist and be valid; otherwise the
  * first default location that exists is used; with none, the suite is run here and now
@@ -120,6 +137,7 @@ export async function loadSecurity(
   explicit: string | false | undefined,
   variants: readonly Variant[],
   warn: (msg: string) => void,
+  runSuite: () => Promise<unknown> = runAttackSuite,
 ): Promise<SecurityInfo> {
   if (explicit === false) return securityFor(undefined, null, variants);
   if (explicit) {
@@ -137,11 +155,7 @@ export async function loadSecurity(
     }
   }
   try {
-    // Loaded by name at run time: the suite is an app of TypeScript sources with no build
-    // for tsc -b to reference; its output is validated below like a file would be.
-    const mod = (await import(ATTACK_SUITE)) as { runMatrix?: () => Promise<unknown> };
-    if (!mod.runMatrix) throw new Error(`${ATTACK_SUITE} exports no runMatrix`);
-    const report = attacksFileSchema.parse(JSON.parse(JSON.stringify(await mod.runMatrix())));
+    const report = attacksFileSchema.parse(await runSuite());
     return securityFor(report, 'attack suite, run by prmem-bench', variants);
   } catch (e) {
     warn(`could not run the attack suite (${(e as Error).message}): security not measured`);

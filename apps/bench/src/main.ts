@@ -66,6 +66,10 @@ function program(io: Io): Command {
       '--attacks <file>',
       'the attack suite’s attacks.json (default: attacks-results/attacks.json if present, else the suite is run)',
     )
+    .option(
+      '--jobs <n>',
+      'worker threads running points at once (default: the host’s available parallelism, at most 8; 1: serial)',
+    )
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
     .exitOverride()

@@ -1,5 +1,6 @@
 /** Turns CLI flags (and an optional prmem.config.json) into a validated bench plan. */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { type EventName, loadConfig } from '@prmem/core';
 import { type PoolApi, loadPoolApi } from './pool-api.js';
@@ -45,6 +46,7 @@ export interface CliFlags {
   readonly trace?: boolean;
   readonly quick?: boolean;
   readonly attacks?: string;
+  readonly jobs?: string;
 }
 
 export interface ResolvedOptions {
@@ -87,6 +89,23 @@ export function parseFormat(value: string): Format {
   if (!(FORMATS as readonly string[]).includes(value))
     throw new BenchUsageError('--format', value, `is not one of ${FORMATS.join(', ')}`);
   return value as Format;
+}
+
+/** `--jobs`: worker threads (1 = serial, in this thread). */
+export function parseJobs(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < 1 || n > 256)
+    throw new BenchUsageError('--jobs', value, 'is not a thread count (an integer 1 … 256)');
+  return n;
+}
+
+/**
+ * The default of `--jobs`: one worker thread per core the host offers, at most
+ * `MAX_DEFAULT_JOBS` (each thread holds machines of up to 64 MiB and its own heap).
+ */
+export const MAX_DEFAULT_JOBS = 8;
+export function defaultJobs(): number {
+  return Math.min(availableParallelism(), MAX_DEFAULT_JOBS);
 }
 
 /** Built-in workload names, checked at once (a typo fails before anything is imported). */
@@ -137,6 +156,7 @@ export async function resolveOptions(
   const format = parseFormat(flags.format ?? 'table');
   const flagCpus = flags.cpus !== undefined ? parseCpus(flags.cpus) : undefined;
   const flagSeed = flags.seed !== undefined ? parseSeed(flags.seed) : undefined;
+  const jobs = flags.jobs !== undefined ? parseJobs(flags.jobs) : defaultJobs();
   const workloadNames =
     flags.workload !== undefined ? parseWorkloadNames(flags.workload) : undefined;
   const arches = flags.arch !== undefined ? list('--arch', flags.arch) : undefined;
@@ -209,6 +229,7 @@ export async function resolveOptions(
     skipped: discovery.skipped,
     trace: flags.trace === true || config?.trace === true,
     attacks: flags.attacks,
+    jobs,
   };
   return { plan, out: flags.out ?? 'bench-results', format };
 }

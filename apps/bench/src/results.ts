@@ -240,6 +240,11 @@ export const resultsSchema = z.object({
     arch: z.string(),
     hostCpus: z.number().int(),
     loadAverage: z.array(z.number()),
+    /**
+     * Worker threads that ran points at once (`--jobs`; 1: one after another). With more
+     * than one, each wall-clock figure was timed while the other threads ran other points.
+     */
+    jobs: z.number().int().min(1).optional(),
   }),
   variants: z.array(variantSchema),
   workloads: z.array(z.object({ name: z.string(), description: z.string() })),

@@ -19,6 +19,8 @@ describe('prmem-bench flags', () => {
     [['--workload', 'wr-assign,nope'], /--workload: "nope" is not a workload \(wr-assign, /],
     [['--seed', '-3'], /--seed: "-3" is not a seed/],
     [['--seed', '1.5'], /--seed: "1.5" is not a seed/],
+    [['--jobs', '0'], /--jobs: "0" is not a thread count/],
+    [['--jobs', 'two'], /--jobs: "two" is not a thread count/],
     [
       ['--arch', 'sparc'],
       /--arch: "sparc" matches no backend\/mechanism \(available: x86-64\/alias-mm/,

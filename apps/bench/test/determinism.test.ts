@@ -14,7 +14,7 @@ function modeled(r: BenchResults) {
   return r.rows.map(({ wall: _wall, ...rest }) => rest);
 }
 
-async function run(seed: number): Promise<BenchResults> {
+async function run(seed: number, jobs = 1): Promise<BenchResults> {
   const { variants } = await discoverVariants();
   const pool = await loadPoolApi();
   const { results } = await runBench({
@@ -32,6 +32,7 @@ async function run(seed: number): Promise<BenchResults> {
     skipped: [],
     trace: false,
     attacks: false, // security is not what this test measures
+    jobs,
   });
   return results;
 }
@@ -45,6 +46,26 @@ describe('determinism', () => {
     expect(modeled(b)).toEqual(modeled(a));
     // and the wall-clock figures are real measurements, not copies
     expect(a.rows.every((r) => r.wall.samplesMs.every((ms) => ms >= 0))).toBe(true);
+  });
+});
+
+describe('parallel runs', () => {
+  it('points run in worker threads give the serial run its modeled figures, in the same order', async () => {
+    const serial = await run(77, 1);
+    const parallel = await run(77, 2);
+    expect(serial.host.jobs).toBe(1);
+    expect(parallel.host.jobs).toBe(2);
+    expect(parallel.failures).toEqual([]);
+    expect(modeled(parallel)).toEqual(modeled(serial));
+    // The life cycles ran in the workers too: the same variants, the same simulated memory.
+    const memory = (r: BenchResults) =>
+      (r.lifecycle ?? []).map((l) =>
+        'error' in l
+          ? l
+          : { variant: l.variant, before: l.before.freeFrames, after: l.after.freeFrames },
+      );
+    expect(memory(parallel)).toEqual(memory(serial));
+    expect(parallel.lifecycle?.length).toBe(3);
   });
 });
 

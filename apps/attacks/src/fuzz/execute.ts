@@ -250,6 +250,7 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
       // refusal may change nothing at all.
       const strict = op.what !== 'meta-slot';
       const before = freeze(m, w, strict);
+      const bytes = freezeBytes(m);
       let refused: unknown;
       try {
         call();
@@ -258,7 +259,7 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
         refused = e;
       }
       if (refused === undefined) throw new FuzzFailure(`${text}: the attacker's call went through`);
-      const d = compareFrozen(before, freeze(m, w, strict));
+      const d = compareFrozen(m, bytes, before, freeze(m, w, strict));
       if (d)
         throw new FuzzFailure(
           `${text}: refused (${(refused as PrmemError).code}) but changed ${d}`,
@@ -327,11 +328,16 @@ function lowerCall(
   }
 }
 
+/**
+ * Physical memory before a refused call, kept in one buffer reused by every check: a copy
+ * per check (16 MiB, twice per op) was most of the fuzzer's time and garbage.
+ */
+let shadow: Uint8Array | undefined;
+
 /** What a refused call must leave as it was (security events aside). */
 function freeze(m: Machine, w: World, strict: boolean) {
   const cpus = Array.from({ length: m.cpuCount }, (_, i) => m.cpu(i));
   return {
-    bytes: m.phys.bytes.slice(),
     flags: m.phys.frameFlags.slice(),
     free: m.phys.freeFrames,
     areas: JSON.stringify(m.liveAreas.map((a) => [a.id, a.level, a.flags])),
@@ -344,11 +350,21 @@ function freeze(m: Machine, w: World, strict: boolean) {
   };
 }
 
+/** Copies physical memory into the shadow buffer (before the call). */
+function freezeBytes(m: Machine): Uint8Array {
+  const bytes = m.phys.bytes;
+  if (shadow?.length !== bytes.length) shadow = new Uint8Array(bytes.length);
+  shadow.set(bytes);
+  return shadow;
+}
+
 function compareFrozen(
+  m: Machine,
+  bytes: Uint8Array,
   a: ReturnType<typeof freeze>,
   b: ReturnType<typeof freeze>,
 ): string | undefined {
-  if (Buffer.compare(a.bytes, b.bytes) !== 0) return 'physical memory';
+  if (Buffer.compare(bytes, m.phys.bytes) !== 0) return 'physical memory';
   if (Buffer.compare(Buffer.from(a.flags.buffer), Buffer.from(b.flags.buffer)) !== 0)
     return 'frame flags';
   for (const k of ['free', 'areas', 'pools', 'cpus', 'stats', 'tlbs'] as const)

@@ -388,6 +388,9 @@ export async function buildReport(r: BenchResults, opts: ReportOptions): Promise
     items: [
       `host: Node ${r.host.node}, ${r.host.platform}/${r.host.arch}, ${r.host.hostCpus} CPUs, load average ${r.host.loadAverage.map((x) => x.toFixed(1)).join(' ')}`,
       `${r.rows.length} measured phases in ${(r.durationMs / 1000).toFixed(1)} s`,
+      (r.host.jobs ?? 1) > 1
+        ? `${r.host.jobs} worker threads ran points at once: each wall-clock figure was timed while the other threads ran other points, on ${r.host.hostCpus} host CPUs (\`--jobs 1\` times them one after another)`
+        : 'points ran one after another in one thread (`--jobs 1`): no wall-clock figure was timed beside another point',
     ],
   });
   const cols = phasesOf(full);

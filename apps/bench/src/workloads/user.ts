@@ -39,6 +39,14 @@ export class WorkloadModuleError extends Error {
   }
 }
 
+/** The file each loaded workload came from: a worker thread imports it again from there. */
+const modulePaths = new WeakMap<Workload, string>();
+
+/** The absolute path of the module a workload was loaded from (undefined: built-in). */
+export function workloadModulePath(w: Workload): string | undefined {
+  return modulePaths.get(w);
+}
+
 /**
  * Imports `file` (relative to `cwd`) and returns the workload it exports: the default
  * export, else an export named `workload`, else the only export that is a workload.
@@ -69,5 +77,6 @@ export async function loadWorkloadModule(file: string, cwd = process.cwd()): Pro
   const [key, value] = candidates[0];
   const why = workloadShapeError(value);
   if (why) throw new WorkloadModuleError(file, `export ${key} ${why}`);
+  modulePaths.set(value as Workload, path);
   return value as Workload;
 }
