@@ -42,12 +42,13 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
   for (const mm of m.mms) {
     const isAlias = aliasMms.has(mm);
     arch.pt.forEachLeaf(mm, (va, pa, f, level) => {
-      if (!writable(mm, f)) return;
-      // A large leaf maps many frames: the most protected one decides.
+      // A large leaf maps many frames: the most protected one decides. The frame flags are
+      // read first: most leaves map unprotected memory, and `writable` may cost more.
       const span = PAGE_SIZE * 512 ** (level - 1);
       let pf = 0;
       for (let off = 0; off < span && pa + off < m.phys.size; off += PAGE_SIZE)
         pf |= flags[(pa + off) / PAGE_SIZE];
+      if ((pf & (PG.PROT_RO | PG.PROT_WR)) === 0 || !writable(mm, f)) return;
       if ((pf & PG.PROT_RO) !== 0) {
         out.push({
           where: 'pte',
