@@ -23,6 +23,9 @@ import {
 import { KERNEL_HALF } from './layout.js';
 import { S2P, type Stage2 } from './stage2.js';
 
+/** The offset bits of a 4 KiB page (a local constant: V8 folds it, docs/decisions.md §10). */
+const PAGE_MASK = 0xfff;
+
 /** Arch-private TLBF bits (core reserves bits below 1 << 12). */
 export const A64F = {
   /** Stage 1 alone would allow an EL1 write (AP[2] clear, or DBM set: writable-clean). */
@@ -294,7 +297,7 @@ export class Stage1 implements PageTableOps {
         }
         table = s2.lastPa;
       }
-      const e = table + (Math.floor(va / 2 ** (39 - 9 * level)) & 511) * 8;
+      const e = table + tableIndex(va, level) * 8;
       const w = e >>> 2;
       let lo = u32[w];
       const hi = u32[w + 1];
@@ -313,10 +316,10 @@ export class Stage1 implements PageTableOps {
         return this.fail(out, FAULT.NOT_PRESENT, e);
       }
       this.leafLevel = level;
-      const size = leafSize(level);
+      // Offsets by `&`: levels 1–3 span at most 2^30 (no float modulo on every walk).
+      const off = leafSize(level) - 1;
       const base = outputAddress(lo, hi);
-      let ipa = base - (base % size) + (va % size);
-      ipa -= ipa % PAGE_SIZE;
+      const ipa = base - (base & off) + ((va & off) - (va & PAGE_MASK));
       let perm = S2P.R | S2P.W | S2P.X;
       let pa = ipa;
       let s2none = 0;

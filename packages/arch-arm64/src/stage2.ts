@@ -1,5 +1,6 @@
 import { PAGE_SIZE, PG, type PhysMem } from '@prmem/core';
 import {
+  LEVEL_SPAN,
   outputAddress,
   paHi,
   S2,
@@ -8,6 +9,9 @@ import {
   SH_INNER,
   tableIndex,
 } from './descriptors.js';
+
+// Bound in this module (docs/decisions.md §10): the walk reads it at every level.
+const SPAN = LEVEL_SPAN;
 
 /** Stage-2 permissions of one IPA, as a small bit set (0: stage-2 fault). */
 export const S2P = { R: 1, W: 2, X: 4 } as const;
@@ -96,7 +100,7 @@ export class Stage2 {
     const u32 = this.u32;
     let table = this.rootPa;
     for (let level = S2_START_LEVEL; level <= 3; level++) {
-      const w = (table + (Math.floor(ipa / 2 ** (39 - 9 * level)) & 511) * 8) >>> 2;
+      const w = (table + ((ipa / SPAN[level]) & 511) * 8) >>> 2;
       const lo = u32[w];
       const hi = u32[w + 1];
       this.lastLevel = level;
@@ -112,9 +116,11 @@ export class Stage2 {
         this.lastKind = S2_FAULT.ACCESS_FLAG;
         return 0;
       }
-      const span = 2 ** (39 - 9 * level);
+      // `& (span - 1)`: the offset in the block (span ≤ 2^30 at levels 1–3), exact for
+      // integers below 2^53 and no float modulo (a libm call) on every walk.
+      const off = SPAN[level] - 1;
       const oa = outputAddress(lo, hi);
-      this.lastPa = oa - (oa % span) + (ipa % span);
+      this.lastPa = oa - (oa & off) + (ipa & off);
       const xn = (hi & S2_HI.XN_MASK) >>> S2_HI.XN_SHIFT;
       const perm =
         ((lo & S2.S2AP_R) !== 0 ? S2P.R : 0) |
