@@ -3,18 +3,22 @@ import {
   BadSizeError,
   type Cpu,
   EV,
+  generatorMechanism,
   opLength,
   PAGE_SIZE,
   pinWrFrames,
   resolveWrFrames,
+  type Step,
+  type StepProgram,
   type Steps,
   storeBytes,
+  toBig,
   unpinWrFrames,
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
 import type { Arm64Arch } from './arch.js';
-import type { HvcCall } from './el2.js';
+import type { HvcCall, HvcName } from './el2.js';
 import { ALIAS_WINDOW_PAGES } from './layout.js';
 
 export const MECHANISMS = ['hyp-assist', 'alias-mm'] as const;
@@ -33,31 +37,84 @@ export const MECHANISM_NEEDS: Readonly<Record<Arm64Mechanism, Arm64MechanismNeed
   'alias-mm': { aliasMm: true, el2WriteRare: false },
 };
 
-function leValue(b: Uint8Array): bigint {
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
-  return v;
+/** Write hypercalls by store size. */
+const WRITE_FN = { 1: 'write_8', 2: 'write_16', 4: 'write_32', 8: 'write_64' } as const;
+
+/** Which HKIP-style hypercall carries one write-rare op. */
+export function hvcName(op: WrOp): HvcName {
+  if (op.kind === 'rmw') return 'rmw';
+  if (op.kind === 'set') return op.value === 0 ? 'clear' : 'set';
+  const n = op.kind === 'store' ? op.size : op.data.length;
+  // A write of 1/2/4/8 aligned bytes is the scalar call; `&`: exact on an integer VA.
+  if ((n === 1 || n === 2 || n === 4 || n === 8) && (op.va & (n - 1)) === 0) return WRITE_FN[n];
+  return 'write';
 }
 
-/** The HKIP-style hypercall for one write-rare op. */
+/** The HKIP-style hypercall for one write-rare op (the call `hvcName(op)` names). */
 export function hvcFor(op: WrOp): HvcCall {
+  const fn = hvcName(op);
   if (op.kind === 'rmw') return { fn: 'rmw', op };
   if (op.kind === 'set')
     return op.value === 0
       ? { fn: 'clear', dst: op.va, len: op.len }
       : { fn: 'set', dst: op.va, value: op.value, len: op.len };
   const data = op.kind === 'store' ? storeBytes(op) : op.data;
-  const n = data.length;
-  if ((n === 1 || n === 2 || n === 4 || n === 8) && op.va % n === 0) {
-    const fn = n === 1 ? 'write_8' : n === 2 ? 'write_16' : n === 4 ? 'write_32' : 'write_64';
-    return { fn, dst: op.va, value: leValue(data) };
+  if (fn === 'write') return { fn, dst: op.va, data };
+  return { fn, dst: op.va, value: toBig(data) };
+}
+
+/**
+ * One hyp-assist session: the window opens at the first step, each step is one
+ * hypercall, the last step closes the window. Targets are checked when it is built.
+ */
+class HypAssistSession implements StepProgram {
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare private readonly arch: Arm64Arch;
+  declare private readonly cpu: Cpu;
+  declare private readonly ops: readonly WrOp[];
+  declare private i: number;
+  declare private opened: boolean;
+  declare private done: boolean;
+
+  constructor(arch: Arm64Arch, cpu: Cpu, ops: readonly WrOp[]) {
+    this.arch = arch;
+    this.cpu = cpu;
+    this.ops = ops;
+    this.i = 0;
+    this.opened = false;
+    this.done = false;
   }
-  return { fn: 'write', dst: op.va, data };
+
+  step(): Step | null {
+    if (this.done) return null;
+    const { arch, cpu, ops } = this;
+    if (!this.opened) {
+      arch.m.openWindow(cpu);
+      this.opened = true;
+    }
+    if (this.i < ops.length) {
+      const op = ops[this.i++];
+      return arch.el2.writeOp(cpu, hvcName(op), op);
+    }
+    this.close();
+    return null;
+  }
+
+  abort(): void {
+    this.close();
+  }
+
+  private close(): void {
+    if (this.opened) this.arch.m.closeWindow(this.cpu);
+    this.opened = false;
+    this.done = true;
+  }
 }
 
 /**
  * hyp-assist: the kernel asks EL2 to write, one HVC per op as HKIP's per-op calls do.
- * The kernel validates nothing here: EL2 checks the target against its ranges.
+ * The kernel checks every target before the first HVC (EL2 checks each call again, on
+ * its own): a batch with a bad op in it writes nothing.
  */
 export function hypAssist(arch: Arm64Arch): WriteRareMechanism {
   return {
@@ -65,17 +122,9 @@ export function hypAssist(arch: Arm64Arch): WriteRareMechanism {
     summary:
       'HVC per write: EL2 writes ROWM ranges that are read-only at stage 2 (survives a kernel page-table attack)',
     batchable: false,
-    *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
-      const el2 = arch.el2;
-      // The kernel checks every target before the first HVC (EL2 checks each call again,
-      // on its own): a batch with a bad op in it writes nothing.
+    program(cpu: Cpu, ops: readonly WrOp[]): StepProgram {
       resolveWrFrames(cpu, 'hyp-assist', ops, arch.m.layout.userEnd);
-      arch.m.openWindow(cpu);
-      try {
-        for (const op of ops) yield* el2.call(cpu, hvcFor(op));
-      } finally {
-        arch.m.closeWindow(cpu);
-      }
+      return new HypAssistSession(arch, cpu, ops);
     },
   };
 }
@@ -114,7 +163,7 @@ function pagesOf(op: WrOp): number[] {
  * Stage 1 only: a kernel that rewrites its own page tables defeats it.
  */
 export function aliasMm(arch: Arm64Arch): WriteRareMechanism {
-  return {
+  return generatorMechanism({
     name: 'alias-mm',
     summary:
       'temporary wr_mm (TTBR0 + ASID) with non-global EL1 aliases, local TLBI only (stage 1 only: no defence against page-table attacks)',
@@ -135,7 +184,7 @@ export function aliasMm(arch: Arm64Arch): WriteRareMechanism {
         }
       for (const group of windows(ops)) yield* aliasWindow(arch, cpu, group, frames);
     },
-  };
+  });
 }
 
 function* aliasWindow(

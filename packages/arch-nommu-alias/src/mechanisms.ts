@@ -3,6 +3,7 @@ import {
   type Cpu,
   drain,
   frameAreas,
+  generatorMechanism,
   isWrFrame,
   opsSpan,
   PAGE_SIZE,
@@ -113,21 +114,21 @@ function* remapSession(arch: NommuArch, cpu: Cpu, ops: readonly WrOp[], lazy: bo
 }
 
 export function directRemap(arch: NommuArch): WriteRareMechanism {
-  return {
+  return generatorMechanism({
     name: 'direct-remap',
     summary:
       'make the one mapping writable, IPI shootdown, write in place, read-only again, IPI shootdown (window open to every CPU)',
     batchable: true,
     session: (cpu, ops) => remapSession(arch, cpu, ops, false),
-  };
+  });
 }
 
 export function lazyRemap(arch: NommuArch): WriteRareMechanism {
-  return {
+  return generatorMechanism({
     name: 'lazy',
     summary:
       'direct-remap without the shootdown on relaxing: stale RO entries take spurious faults; only tightening pays IPIs (window open to every CPU)',
     batchable: true,
     session: (cpu, ops) => remapSession(arch, cpu, ops, true),
-  };
+  });
 }

@@ -4,7 +4,6 @@ import {
   EV,
   OpWriter,
   type StepProgram,
-  programMechanism,
   type WindowBracket,
   type WriteRareMechanism,
   type WrOp,
@@ -56,11 +55,11 @@ export function cr0Wp(arch: X86Arch): WriteRareMechanism {
     const hold = holdOf(arch, resolveTargets(arch, cpu, ops));
     return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0, hold);
   };
-  return programMechanism({
+  return {
     name: 'cr0-wp',
     summary:
       'PaX pax_open_kernel: clear CR0.WP locally; every read-only page is writable on this CPU meanwhile',
     batchable: true,
     program,
-  });
+  };
 }

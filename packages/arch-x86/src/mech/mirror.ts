@@ -6,7 +6,6 @@ import {
   OpWriter,
   PAGE_SIZE,
   type StepProgram,
-  programMechanism,
   WalkResult,
   type WindowBracket,
   type WriteRareMechanism,
@@ -72,11 +71,11 @@ export function aliasMmMirror(arch: X86Arch): WriteRareMechanism {
     const writer = new OpWriter(cpu, ops, arch.mirrorBase - MIRROR_ORIGIN);
     return new BracketWindow(cpu, brackets, writer, ops.length === 0, hold);
   };
-  return programMechanism({
+  return {
     name: 'alias-mm-mirror',
     summary:
       'persistent writable mirror of the write-rare range in wr_mm; the window is two CR3 switches',
     batchable: true,
     program,
-  });
+  };
 }

@@ -6,7 +6,6 @@ import {
   OpWriter,
   PAGE_SIZE,
   type StepProgram,
-  programMechanism,
   TLBF_PKEY_MASK,
   TLBF_PKEY_SHIFT,
   WalkResult,
@@ -67,11 +66,11 @@ export function pks(arch: X86Arch): WriteRareMechanism {
     const hold = checkKeys(cpu, ops);
     return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0, hold);
   };
-  return programMechanism({
+  return {
     name: 'pks',
     summary:
       'supervisor protection keys: a per-CPU WRMSR of IA32_PKRS opens the write-rare key; no flush',
     batchable: true,
     program,
-  });
+  };
 }

@@ -6,6 +6,7 @@
  */
 import {
   type ArchImpl,
+  generatorMechanism,
   type Backend,
   type Cpu,
   EV,
@@ -277,7 +278,8 @@ class ToyArch implements ArchImpl {
   mechanism(name: string): WriteRareMechanism {
     if (name !== 'toy-remap') throw new UnknownMechanismError('toy', name, ['toy-remap']);
     const self = this;
-    return {
+    // Written as a generator; `generatorMechanism` makes it a step program.
+    return generatorMechanism({
       name: 'toy-remap',
       summary: 'remap writable in place, write, remap read-only (window open to all CPUs)',
       batchable: true,
@@ -326,6 +328,6 @@ class ToyArch implements ArchImpl {
         }
         yield 'closed';
       },
-    };
+    });
   }
 }
