@@ -1,19 +1,18 @@
 import {
-  applyOpsViaCpu,
+  AliasWindow,
+  type AliasWindowArch,
   BadSizeError,
   type Cpu,
   EV,
-  generatorMechanism,
+  type Mm,
   opLength,
   PAGE_SIZE,
-  pinWrFrames,
+  ProgramSequence,
   resolveWrFrames,
   type Step,
   type StepProgram,
-  type Steps,
   storeBytes,
   toBig,
-  unpinWrFrames,
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
@@ -155,23 +154,71 @@ function pagesOf(op: WrOp): number[] {
   return out;
 }
 
+/** wr_mm's alias PTEs: EL1-only, non-global, writable, never executable. */
+const ALIAS_PROT = { write: true, exec: false, global: false } as const;
+
+/**
+ * The text_poke window's instructions on arm64: wr_mm's TTBR0-half PTEs set and cleared,
+ * TLBI VALE1 with wr_mm's ASID (this CPU only) and one DSB, a TTBR0 switch. The order
+ * is core's `AliasWindow`, the one x86 runs.
+ */
+function windowArch(arch: Arm64Arch): AliasWindowArch {
+  const m = arch.m;
+  return {
+    lock: arch.textMutex,
+    labels: {
+      irqOff: 'local_irq_save',
+      map: 'alias-mm: wr_mm PTE set',
+      switchIn: 'alias-mm: TTBR0 <- wr_mm',
+      clear: 'alias-mm: wr_mm PTEs cleared',
+      flush: 'alias-mm: TLBI VALE1 (wr_mm ASID); DSB',
+      switchOut: 'alias-mm: TTBR0 <- previous mm',
+      irqOn: 'alias-mm: closed',
+    },
+    mapAlias(mm: Mm, va: number, pa: number): number {
+      arch.pt.map(mm, va, pa, ALIAS_PROT);
+      return 0;
+    },
+    clearAlias(mm: Mm, va: number): void {
+      arch.pt.unmap(mm, va);
+    },
+    flushAlias(cpu: Cpu, mm: Mm, va: number): void {
+      cpu.tlb.flushPage(va, mm.asid);
+      m.counters.charge(cpu.id, EV.localFlushPage);
+    },
+    flushed(cpu: Cpu): void {
+      m.counters.charge(cpu.id, EV.dsb);
+    },
+    switchMm(cpu: Cpu, mm: Mm): void {
+      arch.switchMm(cpu, mm);
+    },
+  };
+}
+
 /**
  * alias-mm: the x86 text_poke design on arm64. wr_mm's TTBR0 half gets EL1-only, non-global
  * writable aliases (AP = 00, nG, PXN, UXN) of the target pages at a randomized base; IRQs
- * off, TTBR0 switched with wr_mm's ASID, write, switch back, clear the PTEs, local
- * TLBI VALE1 + DSB. No other CPU ever has wr_mm loaded, so nothing is broadcast.
- * Stage 1 only: a kernel that rewrites its own page tables defeats it.
+ * off, TTBR0 switched with wr_mm's ASID, write, clear the PTEs, local TLBI VALE1 + DSB,
+ * switch back. No other CPU ever has wr_mm loaded, so nothing is broadcast. Stage 1
+ * only: a kernel that rewrites its own page tables defeats it. A batch over more pages
+ * than a CPU's alias window holds runs in several windows, one after the other.
  */
 export function aliasMm(arch: Arm64Arch): WriteRareMechanism {
-  return generatorMechanism({
+  const w = windowArch(arch);
+  return {
     name: 'alias-mm',
     summary:
       'temporary wr_mm (TTBR0 + ASID) with non-global EL1 aliases, local TLBI only (stage 1 only: no defence against page-table attacks)',
     batchable: true,
-    *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
+    program(cpu: Cpu, ops: readonly WrOp[]): StepProgram {
       // Every target checked before the ops are split into windows (whose page lists a
       // huge length would blow up): a bad op anywhere writes nothing.
       const pfns = resolveWrFrames(cpu, 'alias-mm', ops, arch.m.layout.userEnd);
+      // This CPU's own alias window: two CPUs' windows never map, or tear down, each other's.
+      const base = arch.aliasBase + cpu.id * ALIAS_WINDOW_PAGES * PAGE_SIZE;
+      // One op within one page (every wrAssign): one alias, no plan.
+      if (ops.length === 1 && pfns.length === 1)
+        return AliasWindow.single(w, cpu, arch.wrMm, ops, base, pfns[0] * PAGE_SIZE);
       // Each page's frame and its area, resolved once: every window pins exactly these, so
       // a frame that changed while an earlier window ran is refused (ESTALE), not used.
       const frames = new Map<number, { pfn: number; area: number }>();
@@ -182,82 +229,25 @@ export function aliasMm(arch: Arm64Arch): WriteRareMechanism {
           const pfn = pfns[k++];
           frames.set(p, { pfn, area: fa[pfn] });
         }
-      for (const group of windows(ops)) yield* aliasWindow(arch, cpu, group, frames);
+      // Every window is laid out before the first step: one too big refuses the batch whole.
+      const programs = windows(ops).map((group) => {
+        const pages = [...new Set(group.flatMap(pagesOf))].sort((a, b) => a - b);
+        if (pages.length > ALIAS_WINDOW_PAGES)
+          throw new BadSizeError(
+            pages.length,
+            `pages in one window; a CPU's alias window holds ${ALIAS_WINDOW_PAGES}`,
+          );
+        const slot = new Map(pages.map((p, i) => [p, i]));
+        const at = (op: WrOp) => op.va - (op.va % PAGE_SIZE);
+        const plan = {
+          va: pages.map((_, i) => base + i * PAGE_SIZE),
+          pa: pages.map((p) => (frames.get(p) as { pfn: number }).pfn * PAGE_SIZE),
+          deltas: group.map((op) => base + (slot.get(at(op)) as number) * PAGE_SIZE - at(op)),
+        };
+        const areas = pages.map((p) => (frames.get(p) as { area: number }).area);
+        return AliasWindow.of(w, cpu, arch.wrMm, group, plan, areas);
+      });
+      return programs.length === 1 ? programs[0] : new ProgramSequence(programs);
     },
-  });
-}
-
-function* aliasWindow(
-  arch: Arm64Arch,
-  cpu: Cpu,
-  ops: readonly WrOp[],
-  frames: ReadonlyMap<number, { readonly pfn: number; readonly area: number }>,
-): Steps {
-  const m = arch.m;
-  const wrMm = arch.wrMm;
-  const slots = new Map<number, number>();
-  for (const op of ops) for (const p of pagesOf(op)) slots.set(p, 0);
-  const pages = [...slots.keys()].sort((a, b) => a - b);
-  if (pages.length > ALIAS_WINDOW_PAGES) {
-    throw new BadSizeError(
-      pages.length,
-      `pages in one window; a CPU's alias window holds ${ALIAS_WINDOW_PAGES}`,
-    );
-  }
-  const pfns = pages.map((p) => (frames.get(p) as { pfn: number }).pfn);
-  const areas = pages.map((p) => (frames.get(p) as { area: number }).area);
-  const pas = pfns.map((pfn) => pfn * PAGE_SIZE);
-  for (let i = 0; i < pages.length; i++) slots.set(pages[i], i);
-  // This CPU's own alias window: two CPUs' windows never map, or tear down, each other's.
-  const base = arch.aliasBase + cpu.id * ALIAS_WINDOW_PAGES * PAGE_SIZE;
-  const alias = (i: number) => base + i * PAGE_SIZE;
-  // wr_mm is shared: windows are serialised (text_mutex), so no CPU's window runs while
-  // another CPU's aliases are live in it.
-  const lock = arch.textMutex;
-  while (!lock.tryLock(cpu)) yield lock.waitLabel;
-  let pinned = false;
-  let irqsWereOff = false;
-  let irqsSaved = false;
-  let mapped = 0;
-  let switched = false;
-  let opened = false;
-  const prevMm = cpu.mm;
-  try {
-    pinWrFrames(cpu, pfns, areas);
-    pinned = true;
-    irqsWereOff = cpu.localIrqSave();
-    irqsSaved = true;
-    for (; mapped < pages.length; mapped++)
-      arch.pt.map(wrMm, alias(mapped), pas[mapped], { write: true, exec: false, global: false });
-    m.counters.charge(cpu.id, EV.pteWrite, pages.length);
-    yield 'alias-mm: wr_mm PTEs set';
-    arch.switchMm(cpu, wrMm);
-    switched = true;
-    m.openWindow(cpu);
-    opened = true;
-    yield 'alias-mm: TTBR0 <- wr_mm';
-    for (const op of ops) {
-      const page = op.va - (op.va % PAGE_SIZE);
-      yield* applyOpsViaCpu(cpu, [op], alias(slots.get(page) ?? 0) - page);
-    }
-  } finally {
-    // A fault, a throw or an abandoned schedule: nothing of the window may stay behind —
-    // no alias in wr_mm, no alias TLB entry, no wr_mm loaded, IRQs as they were.
-    if (switched) arch.switchMm(cpu, prevMm);
-    for (let i = 0; i < mapped; i++) {
-      arch.pt.unmap(wrMm, alias(i));
-      // TLBI VALE1 (this CPU only) with wr_mm's ASID.
-      cpu.tlb.flushPage(alias(i), wrMm.asid);
-    }
-    if (mapped > 0) {
-      m.counters.charge(cpu.id, EV.pteWrite, mapped);
-      m.counters.charge(cpu.id, EV.localFlushPage, mapped);
-      m.counters.charge(cpu.id, EV.dsb);
-    }
-    if (opened) m.closeWindow(cpu);
-    if (irqsSaved) cpu.localIrqRestore(irqsWereOff);
-    if (pinned) unpinWrFrames(cpu, pfns);
-    lock.unlock(cpu);
-  }
-  yield 'alias-mm: closed';
+  };
 }

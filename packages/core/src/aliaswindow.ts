@@ -14,17 +14,19 @@ const { EV } = costs;
 
 /** The step labels of a text_poke window, in its order, as the architecture names them. */
 export interface AliasWindowLabels {
-  /** Lock taken, frames pinned, IRQs off, window open. */
+  /** Lock taken, frames pinned, IRQs off. */
   readonly irqOff: Step;
   /** One alias PTE set (a step per alias). */
   readonly map: Step;
+  /** The alias mm loaded: the window is open from here… */
   readonly switchIn: Step;
   /** Every alias PTE cleared. */
   readonly clear: Step;
   /** Every alias's TLB entry dropped on this CPU. */
   readonly flush: Step;
+  /** …to here, where it closes and the previous mm is loaded again. */
   readonly switchOut: Step;
-  /** Window closed, IRQs restored, frames unpinned, lock released. */
+  /** IRQs restored, frames unpinned, lock released. */
   readonly irqOn: Step;
 }
 
@@ -73,7 +75,8 @@ const DONE = 7;
  * One text_poke-style window in `mm`, step by step — the order written once, for every
  * architecture: the lock, the frames pinned (each checked to be the write-rare frame the
  * window was built for), IRQs off; map non-global supervisor aliases of the target frames
- * (one step each); switch to `mm`; write through the aliases; clear them; flush them on
+ * (one step each); switch to `mm` (the window, `openWindow`, is open while it is
+ * loaded); write through the aliases; clear them; flush them on
  * this CPU while `mm` is still loaded (x86's INVLPG only reaches the current PCID); switch
  * back; IRQs on. Nothing here sends an IPI. A faulting write, or a schedule that abandons
  * the window, unwinds every step in `abort`.
@@ -180,6 +183,8 @@ export class AliasWindow implements StepProgram {
       case SWITCH_IN:
         this.prev = this.cpu.mm;
         this.arch.switchMm(this.cpu, this.mm);
+        // The window is open while the alias mm is loaded: only then can this CPU write.
+        this.cpu.owner.openWindow(this.cpu);
         this.phase = WRITE;
         return labels.switchIn;
       case WRITE: {
@@ -194,9 +199,7 @@ export class AliasWindow implements StepProgram {
         this.phase = SWITCH_OUT;
         return labels.flush;
       case SWITCH_OUT:
-        this.arch.switchMm(this.cpu, this.prev as Mm);
-        this.prev = null;
-        this.phase = IRQ_ON;
+        this.switchOut();
         return labels.switchOut;
       case IRQ_ON:
         this.irqOn();
@@ -216,8 +219,16 @@ export class AliasWindow implements StepProgram {
     if (phase <= WRITE) this.clearAliases();
     // Entries of the aliases exist only once `mm` was loaded (and until the flush).
     if (phase <= FLUSH && cpu.mm === mm) this.flushAliases();
-    if (this.prev) arch.switchMm(cpu, this.prev);
+    if (this.prev) this.switchOut();
     this.irqOn();
+  }
+
+  /** The window closed, the previous mm loaded again. */
+  private switchOut(): void {
+    this.cpu.owner.closeWindow(this.cpu);
+    this.arch.switchMm(this.cpu, this.prev as Mm);
+    this.prev = null;
+    this.phase = IRQ_ON;
   }
 
   /**
@@ -236,7 +247,6 @@ export class AliasWindow implements StepProgram {
       throw e;
     }
     this.irqsWereOff = cpu.localIrqSave();
-    cpu.owner.openWindow(cpu);
     this.phase = MAP_ALIASES;
     return true;
   }
@@ -258,11 +268,10 @@ export class AliasWindow implements StepProgram {
     }
   }
 
-  /** Window closed, IRQs restored, frames unpinned, lock released. */
+  /** IRQs restored, frames unpinned, lock released. */
   private irqOn(): void {
     const { cpu } = this;
     const m = cpu.owner;
-    m.closeWindow(cpu);
     cpu.localIrqRestore(this.irqsWereOff);
     if (this.plan === null) m.unpinFrame(this.pa0 / PAGE_SIZE);
     else for (const pa of this.plan.pa) m.unpinFrame(pa / PAGE_SIZE);
