@@ -36,8 +36,14 @@ export const MECHANISM_NEEDS: Readonly<Record<Arm64Mechanism, Arm64MechanismNeed
   'alias-mm': { aliasMm: true, el2WriteRare: false },
 };
 
+type WriteFn = 'write_8' | 'write_16' | 'write_32' | 'write_64';
 /** Write hypercalls by store size. */
-const WRITE_FN = { 1: 'write_8', 2: 'write_16', 4: 'write_32', 8: 'write_64' } as const;
+const WRITE_FN: Readonly<Record<1 | 2 | 4 | 8, WriteFn>> = {
+  1: 'write_8',
+  2: 'write_16',
+  4: 'write_32',
+  8: 'write_64',
+};
 
 /** Which HKIP-style hypercall carries one write-rare op. */
 export function hvcName(op: WrOp): HvcName {
@@ -59,7 +65,7 @@ export function hvcFor(op: WrOp): HvcCall {
       : { fn: 'set', dst: op.va, value: op.value, len: op.len };
   const data = op.kind === 'store' ? storeBytes(op) : op.data;
   if (fn === 'write') return { fn, dst: op.va, data };
-  return { fn, dst: op.va, value: toBig(data) };
+  return { fn: fn as WriteFn, dst: op.va, value: toBig(data) };
 }
 
 /**
