@@ -24,6 +24,9 @@ import {
   WalkResult,
   type WriteRareMechanism,
 } from '@prmem/core';
+
+/** The offset bits of a page: a module constant V8 folds (docs/decisions.md §10). */
+const PAGE_MASK = 0xfff;
 import { type DcacheGeometry, ViptDcache } from './dcache.js';
 import {
   DACR_DEFAULT,
@@ -152,7 +155,8 @@ export class NommuArch implements ArchImpl {
 
   /** TLBIMVA: the page's entry for the current ASID, or its global entry. */
   flushLocalPage(cpu: Cpu, va: number): void {
-    cpu.tlb.flushPage(va - (va % PAGE_SIZE), cpu.asid);
+    // `& PAGE_MASK`: VAs here are below 2^32 (exact), and no float modulo per flush.
+    cpu.tlb.flushPage(va - (va & PAGE_MASK), cpu.asid);
     this.m.counters.charge(cpu.id, EV.localFlushPage);
     if (this.m.trace.enabled) this.traceFlush(cpu, va);
   }
@@ -162,9 +166,21 @@ export class NommuArch implements ArchImpl {
     this.m.trace.annotate(cpu.id, { va: `0x${va.toString(16)}`, asid: cpu.asid });
   }
 
+  /** Every CPU but `cpu`, the targets of its shootdowns (made once per CPU). */
+  private othersOf(cpu: Cpu): readonly number[] {
+    let o = this.others[cpu.id];
+    if (o === undefined) {
+      o = this.m.otherCpus(cpu);
+      this.others[cpu.id] = o;
+    }
+    return o;
+  }
+
+  private readonly others: (readonly number[])[] = [];
+
   /** local_flush_tlb_kernel_range on v6: one TLBIMVA per page (v6wbi_flush_kern_tlb_range). */
   localFlushKernelRange(cpu: Cpu, start: number, end: number): void {
-    for (let va = start - (start % PAGE_SIZE); va < end; va += PAGE_SIZE)
+    for (let va = start - (start & PAGE_MASK); va < end; va += PAGE_SIZE)
       this.flushLocalPage(cpu, va);
   }
 
@@ -175,7 +191,7 @@ export class NommuArch implements ArchImpl {
    */
   *flushKernelRange(cpu: Cpu, start: number, end: number): Steps {
     this.localFlushKernelRange(cpu, start, end);
-    yield* this.m.ipi(cpu, this.m.otherCpus(cpu), 'flush_tlb_kernel_range', (t) =>
+    yield* this.m.ipi(cpu, this.othersOf(cpu), 'flush_tlb_kernel_range', (t) =>
       this.localFlushKernelRange(t, start, end),
     );
   }
@@ -239,7 +255,7 @@ export class NommuArch implements ArchImpl {
   setKernelPtes(cpu: Cpu, start: number, end: number, write: boolean): number {
     const prot = write ? PAGE_KERNEL : PAGE_KERNEL_RO;
     let n = 0;
-    for (let va = start - (start % PAGE_SIZE); va < end; va += PAGE_SIZE) {
+    for (let va = start - (start & PAGE_MASK); va < end; va += PAGE_SIZE) {
       if (this.pt.protect(this.m.kernelMm, va, prot)) n++;
     }
     this.m.counters.charge(cpu.id, EV.pteWrite, n);
@@ -282,7 +298,7 @@ export class NommuArch implements ArchImpl {
       for (const va of gone) this.flushLocalPage(t, va);
     };
     flush(cpu);
-    drain(this.m.ipi(cpu, this.m.otherCpus(cpu), 'flush_tlb_kernel_range', flush));
+    drain(this.m.ipi(cpu, this.othersOf(cpu), 'flush_tlb_kernel_range', flush));
   }
 
   /** After vfree unmapped an area, its frames return to the direct map (no flush needed). */
