@@ -30,13 +30,7 @@ import type { HypervisorProfile } from './costs.js';
 import { paHi } from './descriptors.js';
 import { El2 } from './el2.js';
 import { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
-import {
-  type Arm64Mechanism,
-  aliasMm,
-  hypAssist,
-  MECHANISM_NEEDS,
-  MECHANISMS,
-} from './mechanisms.js';
+import { type Arm64MechanismNeeds, MECHANISMS, pluginOf } from './mech/index.js';
 import { A64F, Stage1 } from './stage1.js';
 import { arm64Ptdump, arm64Stage2Ptdump } from './ptdump.js';
 import { IPA_BITS, S2_FAULT, S2_START_LEVEL } from './stage2.js';
@@ -103,8 +97,8 @@ export class Arm64Arch implements ArchImpl {
   }
 
   /** What the machine's mechanism needs of this architecture (it declares it; no name tests here). */
-  private get needs() {
-    return MECHANISM_NEEDS[this.m.mechanismName as Arm64Mechanism];
+  private get needs(): Arm64MechanismNeeds {
+    return (pluginOf(this.m.mechanismName) as { needs: Arm64MechanismNeeds }).needs;
   }
 
   /** The EL2 model (exists once the machine has booted). */
@@ -394,15 +388,15 @@ export class Arm64Arch implements ArchImpl {
   }
 
   mechanism(name: string): WriteRareMechanism {
-    if (!(MECHANISMS as readonly string[]).includes(name))
-      throw new UnknownMechanismError('arm64', name, MECHANISMS);
+    const plugin = pluginOf(name);
+    if (!plugin) throw new UnknownMechanismError('arm64', name, MECHANISMS);
     if (name !== this.m.mechanismName)
       throw new StateError(
         'EMECHANISM',
         `this machine was built for ${this.m.mechanismName}; ${name} needs its own machine (its stage-2 registrations differ)`,
         { mechanism: name },
       );
-    return name === 'hyp-assist' ? hypAssist(this) : aliasMm(this);
+    return plugin.create(this);
   }
 
   aliasMms(): readonly Mm[] {

@@ -2,7 +2,7 @@ import { type Backend, InvalidArgumentError } from '@prmem/core';
 import { Arm64Arch, LINEAR_MAPS, type LinearMap } from './arch.js';
 import { arm64Costs, HYPERVISOR_PROFILES, type HypervisorProfile } from './costs.js';
 import { ARM64_LAYOUT } from './layout.js';
-import { MECHANISMS } from './mechanisms.js';
+import { MECHANISMS } from './mech/index.js';
 
 export { Arm64Arch, LINEAR_MAPS, type LinearMap, MAX_TLBI_OPS } from './arch.js';
 export { arm64Costs, HYPERVISOR_PROFILES, type HypervisorProfile } from './costs.js';
@@ -17,7 +17,18 @@ export {
 } from './el2.js';
 export { HVC_REFUSAL, HypercallRefused, type HvcRefusalCode } from './errors.js';
 export { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
-export { type Arm64Mechanism, hvcFor, MECHANISMS } from './mechanisms.js';
+export {
+  type Arm64Mechanism,
+  type Arm64MechanismContext,
+  type Arm64MechanismNeeds,
+  type Arm64MechanismPlugin,
+  hvcFor,
+  hvcName,
+  MECHANISM_NEEDS,
+  MECHANISMS,
+  PLUGINS,
+  pluginOf,
+} from './mech/index.js';
 export {
   arm64Attributes,
   arm64Ptdump,

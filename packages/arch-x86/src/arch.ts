@@ -20,7 +20,12 @@ import {
 import * as bits from './bits.js';
 import * as constants from './constants.js';
 import * as layout from './layout.js';
-import { createMechanism, MECHANISM_NEEDS, type MechanismName } from './mech/index.js';
+import {
+  createMechanism,
+  type MechanismName,
+  pluginOf,
+  type X86MechanismNeeds,
+} from './mech/index.js';
 import { X86PageTable } from './pagetable.js';
 import { x86Ptdump } from './ptdump.js';
 
@@ -91,8 +96,8 @@ export class X86Arch implements ArchImpl {
   }
 
   /** What the machine's mechanism needs of this architecture (it declares it; no name tests here). */
-  get needs() {
-    return MECHANISM_NEEDS[this.mechanismName];
+  get needs(): X86MechanismNeeds {
+    return (pluginOf(this.mechanismName) as { needs: X86MechanismNeeds }).needs;
   }
 
   // ---- mms and CR3 -------------------------------------------------------------------

@@ -23,7 +23,16 @@ export { X86Arch } from './arch.js';
 export * as bits from './bits.js';
 export { X86_COSTS } from './costs.js';
 export * from './layout.js';
-export { MECHANISMS, type MechanismName } from './mech/index.js';
+export {
+  MECHANISM_NEEDS,
+  MECHANISMS,
+  type MechanismName,
+  PLUGINS,
+  pluginOf,
+  type X86MechanismContext,
+  type X86MechanismNeeds,
+  type X86MechanismPlugin,
+} from './mech/index.js';
 export { KERNEL_PML4_FIRST, X86PageTable } from './pagetable.js';
 export { x86ProtColumns, x86Ptdump, x86PtdumpLine } from './ptdump.js';
 

@@ -11,7 +11,7 @@ import {
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
-import type { X86Arch } from '../arch.js';
+import type { X86MechanismContext, X86MechanismPlugin } from './plugin.js';
 import * as constants from '../constants.js';
 import { resolveOnePage, resolveTargets, type TargetRun } from './targets.js';
 
@@ -26,7 +26,7 @@ const { ALIAS_PROT, POKE_SLOT_SIZE } = constants;
  * pages that are contiguous in the kernel stay contiguous in the slot, so an op that
  * crosses a page boundary has a single delta.
  */
-function planAliases(arch: X86Arch, cpu: Cpu, runs: readonly TargetRun[]): AliasPlan {
+function planAliases(arch: X86MechanismContext, cpu: Cpu, runs: readonly TargetRun[]): AliasPlan {
   const slot = arch.pokingSlot(cpu);
   if (runs.length === 1 && runs[0].pas.length === 1) {
     // The common case (one small write): one alias page, no bookkeeping.
@@ -63,7 +63,7 @@ function planAliases(arch: X86Arch, cpu: Cpu, runs: readonly TargetRun[]): Alias
  * kept for the clear), pte_clear through it, INVLPG (this CPU, the PCID loaded), a CR3
  * switch. One per arch, made once: the window's order is core's `AliasWindow`.
  */
-function windowArch(arch: X86Arch): AliasWindowArch {
+function windowArch(arch: X86MechanismContext): AliasWindowArch {
   const pt = arch.pt;
   return {
     lock: arch.textMutex,
@@ -95,7 +95,7 @@ function windowArch(arch: X86Arch): AliasWindowArch {
 
 /** The general window of any ops, their pages resolved in `runs` (what a one-page window must equal). */
 export function aliasWindowOf(
-  arch: X86Arch,
+  arch: X86MechanismContext,
   cpu: Cpu,
   mm: Mm,
   runs: readonly TargetRun[],
@@ -106,7 +106,7 @@ export function aliasWindowOf(
 
 /** The window of one op within one page (frame `pa`), or of any ops (pages in `runs`). */
 function aliasWindow(
-  arch: X86Arch,
+  arch: X86MechanismContext,
   w: AliasWindowArch,
   cpu: Cpu,
   mm: Mm,
@@ -120,7 +120,7 @@ function aliasWindow(
 }
 
 /** `alias-mm`: the text_poke form, one shared wr_mm, aliases mapped per write. */
-export function aliasMm(arch: X86Arch): WriteRareMechanism {
+export function aliasMm(arch: X86MechanismContext): WriteRareMechanism {
   const w = windowArch(arch);
   // Validates at once (resolveTargets throws before any step) and hands back the window.
   const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
@@ -144,7 +144,7 @@ export function aliasMm(arch: X86Arch): WriteRareMechanism {
  * `alias-mm-per-pool`: one alias mm_struct per pool (the owner of the target's area),
  * static targets through the shared wr_mm. Ops of different pools get one window each.
  */
-export function aliasMmPerPool(arch: X86Arch): WriteRareMechanism {
+export function aliasMmPerPool(arch: X86MechanismContext): WriteRareMechanism {
   const mmOf = (va: number): Mm => {
     const area = arch.m.findArea(va);
     return arch.poolMm(area ? area.owner : -1);
@@ -174,3 +174,15 @@ export function aliasMmPerPool(arch: X86Arch): WriteRareMechanism {
     program,
   };
 }
+
+export const ALIAS_MM: X86MechanismPlugin<'alias-mm'> = {
+  name: 'alias-mm',
+  needs: { aliasMm: true, wrPkey: false, mirror: false },
+  create: aliasMm,
+};
+
+export const ALIAS_MM_PER_POOL: X86MechanismPlugin<'alias-mm-per-pool'> = {
+  name: 'alias-mm-per-pool',
+  needs: { aliasMm: true, wrPkey: false, mirror: false },
+  create: aliasMmPerPool,
+};

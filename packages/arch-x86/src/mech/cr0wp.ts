@@ -8,7 +8,7 @@ import {
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
-import type { X86Arch } from '../arch.js';
+import type { X86MechanismContext, X86MechanismPlugin } from './plugin.js';
 import { CR0_WP } from '../bits.js';
 import { holdOf, resolveTargets } from './targets.js';
 
@@ -17,7 +17,7 @@ import { holdOf, resolveTargets } from './targets.js';
  * write in place, set it again. While WP is clear the CPU ignores RW=0 for every
  * supervisor write: all read-only memory is writable on this CPU, not just the target.
  */
-export function cr0Wp(arch: X86Arch): WriteRareMechanism {
+export function cr0Wp(arch: X86MechanismContext): WriteRareMechanism {
   const m = arch.m;
   const writeCr0 = (cpu: Cpu, wp: boolean) => {
     const cr0 = cpu.regs.cr0 ?? 0;
@@ -63,3 +63,9 @@ export function cr0Wp(arch: X86Arch): WriteRareMechanism {
     program,
   };
 }
+
+export const CR0_WP_PLUGIN: X86MechanismPlugin<'cr0-wp'> = {
+  name: 'cr0-wp',
+  needs: { aliasMm: false, wrPkey: false, mirror: false },
+  create: cr0Wp,
+};

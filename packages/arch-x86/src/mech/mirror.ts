@@ -11,7 +11,7 @@ import {
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
-import type { X86Arch } from '../arch.js';
+import type { X86MechanismContext, X86MechanismPlugin } from './plugin.js';
 import { MIRROR_ORIGIN } from '../constants.js';
 import { holdOf, resolveTargets } from './targets.js';
 
@@ -21,7 +21,7 @@ import { holdOf, resolveTargets } from './targets.js';
  * switches; the mirror's TLB entries stay behind under wr_mm's PCID, usable only when
  * wr_mm is loaded again.
  */
-export function aliasMmMirror(arch: X86Arch): WriteRareMechanism {
+export function aliasMmMirror(arch: X86MechanismContext): WriteRareMechanism {
   const m = arch.m;
   const w = new WalkResult();
   const brackets: readonly WindowBracket[] = [
@@ -79,3 +79,9 @@ export function aliasMmMirror(arch: X86Arch): WriteRareMechanism {
     program,
   };
 }
+
+export const ALIAS_MM_MIRROR: X86MechanismPlugin<'alias-mm-mirror'> = {
+  name: 'alias-mm-mirror',
+  needs: { aliasMm: true, wrPkey: false, mirror: true },
+  create: aliasMmMirror,
+};
