@@ -49,7 +49,7 @@ const FS = {
 /** DFSR[11]: the abort was caused by a write (ARMv6). */
 const DFSR_WNR = 1 << 11;
 import { LOWMEM_MAX_BYTES } from './layout.js';
-import { directRemap, lazyRemap } from './mechanisms.js';
+import { MECHANISMS, pluginOf } from './mech/index.js';
 import { KERNEL_L1_FIRST, ShortDescriptorTables } from './pagetable.js';
 import { armPtdump } from './ptdump.js';
 import { FrameMapCount } from './rmap.js';
@@ -361,10 +361,9 @@ export class NommuArch implements ArchImpl {
   mechanism(name: string): WriteRareMechanism {
     const have = this.mechs.get(name);
     if (have) return have;
-    let mech: WriteRareMechanism;
-    if (name === 'direct-remap') mech = directRemap(this);
-    else if (name === 'lazy') mech = lazyRemap(this);
-    else throw new UnknownMechanismError('nommu-alias', name, ['direct-remap', 'lazy']);
+    const plugin = pluginOf(name);
+    if (!plugin) throw new UnknownMechanismError('nommu-alias', name, MECHANISMS);
+    const mech = plugin.create(this);
     this.mechs.set(name, mech);
     return mech;
   }

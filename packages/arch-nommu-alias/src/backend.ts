@@ -4,7 +4,9 @@ import { NOMMU_COSTS } from './costs.js';
 import { checkGeometry, DEFAULT_DCACHE } from './dcache.js';
 import { NOMMU_LAYOUT } from './layout.js';
 
-export const MECHANISMS = ['direct-remap', 'lazy'] as const;
+import { MECHANISMS } from './mech/index.js';
+
+export { MECHANISMS };
 
 /**
  * A `nommu-alias` backend. Options are checked here, so a bad one fails before any machine

@@ -17,8 +17,8 @@ import {
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
-import type { NommuArch } from './arch.js';
-import { VA32_LIMIT } from './layout.js';
+import { VA32_LIMIT } from '../layout.js';
+import type { NommuMechanismContext } from './plugin.js';
 
 /**
  * The pages [s, e) a remap window opens, checked before anything changes: every op's own
@@ -27,7 +27,7 @@ import { VA32_LIMIT } from './layout.js';
  * included — since the window opens all of it to every CPU. Returns their frames.
  */
 function windowFrames(
-  arch: NommuArch,
+  arch: NommuMechanismContext,
   cpu: Cpu,
   name: string,
   ops: readonly WrOp[],
@@ -85,9 +85,9 @@ const DONE = 4;
  * PTEs read-only; the tightening shootdown (one step per IPI). An abort at any point puts
  * the PTEs back read-only (with the shootdown), closes the window and releases the rest.
  */
-class RemapWindow implements StepProgram {
+export class RemapWindow implements StepProgram {
   // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
-  declare private readonly arch: NommuArch;
+  declare private readonly arch: NommuMechanismContext;
   declare private readonly cpu: Cpu;
   declare private readonly lazy: boolean;
   declare private readonly s: number;
@@ -105,7 +105,7 @@ class RemapWindow implements StepProgram {
   declare private unflushed: boolean;
   declare private opened: boolean;
 
-  constructor(arch: NommuArch, cpu: Cpu, ops: readonly WrOp[], lazy: boolean) {
+  constructor(arch: NommuMechanismContext, cpu: Cpu, ops: readonly WrOp[], lazy: boolean) {
     this.arch = arch;
     this.cpu = cpu;
     this.lazy = lazy;
@@ -229,24 +229,4 @@ class RemapWindow implements StepProgram {
     this.locked = false;
     this.phase = DONE;
   }
-}
-
-export function directRemap(arch: NommuArch): WriteRareMechanism {
-  return {
-    name: 'direct-remap',
-    summary:
-      'make the one mapping writable, IPI shootdown, write in place, read-only again, IPI shootdown (window open to every CPU)',
-    batchable: true,
-    program: (cpu, ops) => new RemapWindow(arch, cpu, ops, false),
-  };
-}
-
-export function lazyRemap(arch: NommuArch): WriteRareMechanism {
-  return {
-    name: 'lazy',
-    summary:
-      'direct-remap without the shootdown on relaxing: stale RO entries take spurious faults; only tightening pays IPIs (window open to every CPU)',
-    batchable: true,
-    program: (cpu, ops) => new RemapWindow(arch, cpu, ops, true),
-  };
 }
