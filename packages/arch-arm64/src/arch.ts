@@ -31,7 +31,7 @@ import { paHi } from './descriptors.js';
 import { El2 } from './el2.js';
 import { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
 import { type Arm64MechanismNeeds, MECHANISMS, pluginOf } from './mech/index.js';
-import { A64F, Stage1 } from './stage1.js';
+import { A64F, Stage1 } from './pagetable.js';
 import { arm64Ptdump, arm64Stage2Ptdump } from './ptdump.js';
 import { IPA_BITS, S2_FAULT, S2_START_LEVEL } from './stage2.js';
 

@@ -15,7 +15,7 @@ import {
 } from '@prmem/core';
 import { HVC_REFUSAL, HypercallRefused, type HvcRefusalCode } from './errors.js';
 import { KERNEL_HALF } from './layout.js';
-import type { Stage1 } from './stage1.js';
+import type { Stage1 } from './pagetable.js';
 import { S2AP_RO, S2AP_RW, S2P, Stage2 } from './stage2.js';
 
 /** Registration levels, HKIP-style: read-only, or read-only with writes mediated by EL2. */

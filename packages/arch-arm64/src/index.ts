@@ -37,7 +37,7 @@ export {
   STAGE1_BITS,
   STAGE2_BITS,
 } from './ptdump.js';
-export { A64F, combineFlags, encodeLeaf } from './stage1.js';
+export { A64F, combineFlags, encodeLeaf } from './pagetable.js';
 export { EL2_OWNER, IPA_BITS, S2_START_LEVEL, S2AP_RO, S2AP_RW, S2P, Stage2 } from './stage2.js';
 
 export interface Arm64Options {

@@ -11,7 +11,7 @@ import {
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { POKE_SLOT_SIZE, USER_END } from '../src/index.js';
-import { aliasWindowOf } from '../src/mech/alias.js';
+import { aliasWindowOf } from '../src/mech/alias-mm.js';
 import { resolveTargets } from '../src/mech/targets.js';
 import { decode } from './support/decode.js';
 import { runOps, set, wrMachine, write } from './support/machine.js';

@@ -214,7 +214,7 @@ export class AliasWindow implements StepProgram {
    * mapped, cached or loaded, nor the window open.
    */
   abort(): void {
-    const { arch, cpu, mm, phase } = this;
+    const { cpu, mm, phase } = this;
     if (phase === IRQ_OFF || phase === DONE) return;
     if (phase <= WRITE) this.clearAliases();
     // Entries of the aliases exist only once `mm` was loaded (and until the flush).

@@ -1074,7 +1074,12 @@ export class Machine {
       this.ipiLabels.set(name, row);
     }
     const k = from * this.cpuCount + to;
-    return (row[k] ??= `${name}: IPI CPU${from} -> CPU${to}`);
+    let label = row[k];
+    if (label === undefined) {
+      label = `${name}: IPI CPU${from} -> CPU${to}`;
+      row[k] = label;
+    }
+    return label;
   }
 
   /** A broadcast TLB maintenance instruction (TLBI …IS + DSB ISH): hardware updates every TLB. */

@@ -1,7 +1,8 @@
 import { UnknownMechanismError, type WriteRareMechanism } from '@prmem/core';
-import { ALIAS_MM, ALIAS_MM_PER_POOL } from './alias.js';
-import { CR0_WP_PLUGIN } from './cr0wp.js';
-import { ALIAS_MM_MIRROR } from './mirror.js';
+import { ALIAS_MM } from './alias-mm.js';
+import { ALIAS_MM_MIRROR } from './alias-mm-mirror.js';
+import { ALIAS_MM_PER_POOL } from './alias-mm-per-pool.js';
+import { CR0_WP_PLUGIN } from './cr0-wp.js';
 import { PKS } from './pks.js';
 import type { X86MechanismContext, X86MechanismNeeds, X86MechanismPlugin } from './plugin.js';
 

@@ -63,7 +63,7 @@ function planAliases(arch: X86MechanismContext, cpu: Cpu, runs: readonly TargetR
  * kept for the clear), pte_clear through it, INVLPG (this CPU, the PCID loaded), a CR3
  * switch. One per arch, made once: the window's order is core's `AliasWindow`.
  */
-function windowArch(arch: X86MechanismContext): AliasWindowArch {
+export function windowArch(arch: X86MechanismContext): AliasWindowArch {
   const pt = arch.pt;
   return {
     lock: arch.textMutex,
@@ -105,7 +105,7 @@ export function aliasWindowOf(
 }
 
 /** The window of one op within one page (frame `pa`), or of any ops (pages in `runs`). */
-function aliasWindow(
+export function aliasWindow(
   arch: X86MechanismContext,
   w: AliasWindowArch,
   cpu: Cpu,
@@ -140,49 +140,8 @@ export function aliasMm(arch: X86MechanismContext): WriteRareMechanism {
   };
 }
 
-/**
- * `alias-mm-per-pool`: one alias mm_struct per pool (the owner of the target's area),
- * static targets through the shared wr_mm. Ops of different pools get one window each.
- */
-export function aliasMmPerPool(arch: X86MechanismContext): WriteRareMechanism {
-  const mmOf = (va: number): Mm => {
-    const area = arch.m.findArea(va);
-    return arch.poolMm(area ? area.owner : -1);
-  };
-  const w = windowArch(arch);
-  const program = (cpu: Cpu, ops: readonly WrOp[]): StepProgram => {
-    const pa = ops.length === 1 ? resolveOnePage(arch, cpu, ops[0]) : -1;
-    if (pa >= 0) return aliasWindow(arch, w, cpu, mmOf(ops[0].va), ops, pa, null);
-    const groups = new Map<Mm, { runs: TargetRun[]; ops: WrOp[] }>();
-    for (const r of resolveTargets(arch, cpu, ops)) {
-      const mm = mmOf(r.op.va);
-      let g = groups.get(mm);
-      if (!g) {
-        g = { runs: [], ops: [] };
-        groups.set(mm, g);
-      }
-      g.runs.push(r);
-      g.ops.push(r.op);
-    }
-    const windows = [...groups].map(([mm, g]) => aliasWindow(arch, w, cpu, mm, g.ops, -1, g.runs));
-    return windows.length === 1 ? windows[0] : new ProgramSequence(windows);
-  };
-  return {
-    name: 'alias-mm-per-pool',
-    summary: 'temporary mm per pool: like alias-mm, with a separate mm_struct and PCID per pool',
-    batchable: true,
-    program,
-  };
-}
-
 export const ALIAS_MM: X86MechanismPlugin<'alias-mm'> = {
   name: 'alias-mm',
   needs: { aliasMm: true, wrPkey: false, mirror: false },
   create: aliasMm,
-};
-
-export const ALIAS_MM_PER_POOL: X86MechanismPlugin<'alias-mm-per-pool'> = {
-  name: 'alias-mm-per-pool',
-  needs: { aliasMm: true, wrPkey: false, mirror: false },
-  create: aliasMmPerPool,
 };
