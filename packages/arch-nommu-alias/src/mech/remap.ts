@@ -14,7 +14,6 @@ import {
   type StepProgram,
   type Steps,
   unpinWrFrames,
-  type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
 import { VA32_LIMIT } from '../layout.js';

@@ -6,7 +6,6 @@ import {
   BadSizeError,
   type Cpu,
   type Mm,
-  ProgramSequence,
   type StepProgram,
   type WriteRareMechanism,
   type WrOp,
