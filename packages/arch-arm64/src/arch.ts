@@ -25,6 +25,7 @@ import {
   VA_LIMIT,
   WalkResult,
   type WriteRareMechanism,
+  loadMm,
 } from '@prmem/core';
 import type { HypervisorProfile } from './costs.js';
 import { paHi } from './descriptors.js';
@@ -174,10 +175,8 @@ export class Arm64Arch implements ArchImpl {
 
   /** MSR TTBR0_EL1 (ASID in bits 48–63, TCR_EL1.A1 = 0) + ISB. No flush: entries are ASID-tagged. */
   switchMm(cpu: Cpu, mm: Mm): void {
-    cpu.mm = mm;
-    cpu.asid = mm.asid;
     setTtbr(cpu, 'TTBR0_EL1', this.ttbr0Of(mm), mm.asid);
-    this.m.counters.charge(cpu.id, EV.mmSwitch);
+    loadMm(cpu, mm);
     if (this.m.trace.enabled) this.traceNote(cpu, { mm: mm.name, asid: mm.asid });
   }
 

@@ -92,9 +92,15 @@ export function createArm64Backend(opts: Arm64Options = {}): Backend {
 export const backend: Backend = createArm64Backend();
 export default backend;
 
-/** The Arm64Arch of a machine built with this backend (to reach EL2, wr_mm, ...). */
-export function arm64Of(m: { readonly arch: unknown }): Arm64Arch {
+/**
+ * The Arm64Arch of a machine built with this backend (to reach EL2, wr_mm, ...); a typed
+ * error for any other machine. Every arch package names this accessor `archOf`.
+ */
+export function archOf(m: { readonly arch: unknown }): Arm64Arch {
   if (!(m.arch instanceof Arm64Arch))
     throw new InvalidArgumentError('machine', 'arch', 'was not built with the arm64 backend');
   return m.arch;
 }
+
+/** @deprecated Use `archOf` (the accessor's name in every arch package). */
+export const arm64Of = archOf;

@@ -23,6 +23,7 @@ import {
   UnknownMechanismError,
   WalkResult,
   type WriteRareMechanism,
+  loadMm,
 } from '@prmem/core';
 
 /** The offset bits of a page: a module constant V8 folds (docs/decisions.md §10). */
@@ -146,9 +147,7 @@ export class NommuArch implements ArchImpl {
   switchMm(cpu: Cpu, mm: Mm): void {
     cpu.regs.CONTEXTIDR = mm.asid;
     cpu.regs.TTBR0 = mm.rootPa;
-    cpu.mm = mm;
-    cpu.asid = mm.asid;
-    this.m.counters.charge(cpu.id, EV.mmSwitch);
+    loadMm(cpu, mm);
   }
 
   // ---- TLB maintenance ---------------------------------------------------------------
@@ -369,8 +368,11 @@ export class NommuArch implements ArchImpl {
   }
 }
 
-/** The arch of a machine built with this backend; a typed error for any other machine. */
-export function nommuArch(m: Machine): NommuArch {
+/**
+ * The arch of a machine built with this backend; a typed error for any other machine.
+ * Every arch package names this accessor `archOf`.
+ */
+export function archOf(m: Machine): NommuArch {
   if (m.arch instanceof NommuArch) return m.arch;
   throw new InvalidArgumentError(
     'machine',
@@ -378,3 +380,6 @@ export function nommuArch(m: Machine): NommuArch {
     'was not built with the nommu-alias backend',
   );
 }
+
+/** @deprecated Use `archOf` (the accessor's name in every arch package). */
+export const nommuArch = archOf;

@@ -1,5 +1,6 @@
 export {
   ASID_LIMIT,
+  archOf,
   NommuArch,
   type NommuOptions,
   nommuArch,

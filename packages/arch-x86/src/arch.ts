@@ -16,6 +16,7 @@ import {
   type Steps,
   WalkResult,
   type WriteRareMechanism,
+  loadMm,
 } from '@prmem/core';
 import * as bits from './bits.js';
 import * as constants from './constants.js';
@@ -215,7 +216,7 @@ export class X86Arch implements ArchImpl {
     const gen = this.mmGen[mm.id] ?? 0;
     const noflush = this.seenGen(cpu, mm.asid) === gen;
     this.setCr3(cpu, mm);
-    this.m.counters.charge(cpu.id, EV.mmSwitch);
+    loadMm(cpu, mm);
     if (!noflush) {
       cpu.tlb.flushAsid(mm.asid);
       this.m.counters.charge(cpu.id, EV.localFlushAsid);

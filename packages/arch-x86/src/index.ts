@@ -59,8 +59,11 @@ export const backend: Backend = {
 
 export default backend;
 
-/** The x86 architecture of a machine built with this backend (for tests and tools). */
-export function x86Arch(m: Machine): X86Arch {
+/**
+ * The x86 architecture of a machine built with this backend (for tests and tools); a
+ * typed error for any other machine. Every arch package names this accessor `archOf`.
+ */
+export function archOf(m: Machine): X86Arch {
   if (!(m.arch instanceof X86Arch))
     throw new InvalidArgumentError(
       'machine',
@@ -69,3 +72,6 @@ export function x86Arch(m: Machine): X86Arch {
     );
   return m.arch;
 }
+
+/** @deprecated Use `archOf` (the accessor's name in every arch package). */
+export const x86Arch = archOf;

@@ -7,6 +7,7 @@
 import {
   type ArchImpl,
   generatorMechanism,
+  loadMm,
   type Backend,
   type Cpu,
   EV,
@@ -231,9 +232,7 @@ class ToyArch implements ArchImpl {
   }
 
   switchMm(cpu: Cpu, mm: Mm): void {
-    cpu.mm = mm;
-    cpu.asid = mm.asid;
-    this.m.counters.charge(cpu.id, EV.mmSwitch);
+    loadMm(cpu, mm);
   }
 
   flushLocalPage(cpu: Cpu, va: number): void {
