@@ -74,7 +74,7 @@ export function createArm64Backend(opts: Arm64Options = {}): Backend {
     tlbMaintenance: 'broadcast',
     costs: arm64Costs(profile),
     mechanisms: MECHANISMS,
-    defaultMechanism: 'hyp-assist',
+    defaultMechanism: MECHANISMS[0],
     traceLabels: {
       mmSwitch: 'MSR TTBR0_EL1',
       localFlushPage: 'TLBI VAE1',

@@ -24,7 +24,7 @@ export function createNommuBackend(opts: NommuOptions = {}): Backend {
     tlbMaintenance: 'ipi',
     costs: NOMMU_COSTS,
     mechanisms: MECHANISMS,
-    defaultMechanism: 'direct-remap',
+    defaultMechanism: MECHANISMS[0],
     traceLabels: {
       mmSwitch: 'TTBR0/CONTEXTIDR write',
       localFlushPage: 'TLBIMVA',

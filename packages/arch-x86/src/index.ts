@@ -44,7 +44,7 @@ export const backend: Backend = {
   tlbMaintenance: 'ipi',
   costs: X86_COSTS,
   mechanisms: MECHANISMS,
-  defaultMechanism: 'alias-mm',
+  defaultMechanism: MECHANISMS[0],
   traceLabels: {
     mmSwitch: 'mov cr3',
     localFlushPage: 'INVLPG',
