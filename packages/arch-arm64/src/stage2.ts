@@ -105,43 +105,48 @@ export class Stage2 {
    */
   perm(): number {
     const ipa = this.ipa;
-    this.lastLevel = S2_START_LEVEL;
-    this.lastKind = S2_FAULT.TRANSLATION;
-    if (!(ipa >= 0 && ipa < IPA_LIMIT)) return 0;
-    const u32 = this.u32;
-    let table = this.rootPa;
-    for (let level = S2_START_LEVEL; level <= 3; level++) {
-      const w = (table + ((ipa / SPAN[level]) & 511) * 8) >>> 2;
-      const lo = u32[w];
-      const hi = u32[w + 1];
-      this.lastLevel = level;
-      if ((lo & VALID) === 0) return 0;
-      const isTable = (lo & TABLE) !== 0;
-      if (level < 3 && isTable) {
-        table = ((lo & OA_LO_MASK) >>> 0) + (hi & OA_HI_MASK) * 4_294_967_296;
-        continue;
+    // Locals, stored to the diagnostic fields once on the way out: this runs for every
+    // table fetch of every stage-1 walk.
+    let level = S2_START_LEVEL;
+    let kind: number = S2_FAULT.TRANSLATION;
+    let perm = 0;
+    if (ipa >= 0 && ipa < IPA_LIMIT) {
+      const u32 = this.u32;
+      let table = this.rootPa;
+      for (; level <= 3; level++) {
+        const w = (table + ((ipa / SPAN[level]) & 511) * 8) >>> 2;
+        const lo = u32[w];
+        const hi = u32[w + 1];
+        if ((lo & VALID) === 0) break;
+        const isTable = (lo & TABLE) !== 0;
+        const oa = ((lo & OA_LO_MASK) >>> 0) + (hi & OA_HI_MASK) * 4_294_967_296;
+        if (level < 3 && isTable) {
+          table = oa;
+          continue;
+        }
+        // Bit 1 clear at level 3 is reserved: a translation fault.
+        if (level === 3 && !isTable) break;
+        if ((lo & AF) === 0) {
+          kind = S2_FAULT.ACCESS_FLAG;
+          break;
+        }
+        // `& (span - 1)`: the offset in the block (span ≤ 2^30 at levels 1–3), exact for
+        // integers below 2^53 and no float modulo (a libm call) on every walk.
+        const off = SPAN[level] - 1;
+        this.lastPa = oa - (oa & off) + (ipa & off);
+        const xn = (hi & XN_MASK) >>> XN_SHIFT;
+        perm =
+          ((lo & S2AP_R) !== 0 ? S2P_R : 0) |
+          ((lo & S2AP_W) !== 0 ? S2P_W : 0) |
+          // EL1 may execute for XN = 0b00 and 0b11 (FEAT_XNX).
+          (xn === 0 || xn === 3 ? S2P_X : 0);
+        kind = S2_FAULT.PERMISSION;
+        break;
       }
-      // Bit 1 clear at level 3 is reserved: a translation fault.
-      if (level === 3 && !isTable) return 0;
-      if ((lo & AF) === 0) {
-        this.lastKind = S2_FAULT.ACCESS_FLAG;
-        return 0;
-      }
-      // `& (span - 1)`: the offset in the block (span ≤ 2^30 at levels 1–3), exact for
-      // integers below 2^53 and no float modulo (a libm call) on every walk.
-      const off = SPAN[level] - 1;
-      const oa = ((lo & OA_LO_MASK) >>> 0) + (hi & OA_HI_MASK) * 4_294_967_296;
-      this.lastPa = oa - (oa & off) + (ipa & off);
-      const xn = (hi & XN_MASK) >>> XN_SHIFT;
-      const perm =
-        ((lo & S2AP_R) !== 0 ? S2P_R : 0) |
-        ((lo & S2AP_W) !== 0 ? S2P_W : 0) |
-        // EL1 may execute for XN = 0b00 and 0b11 (FEAT_XNX).
-        (xn === 0 || xn === 3 ? S2P_X : 0);
-      this.lastKind = S2_FAULT.PERMISSION;
-      return perm;
     }
-    return 0;
+    this.lastLevel = level > 3 ? 3 : level;
+    this.lastKind = kind;
+    return perm;
   }
 
   /** Physical address of the level-3 descriptor mapping `ipa`, or -1. */

@@ -2,6 +2,9 @@ import type { Step, Steps, WriteRareMechanism, WrOp } from './backend.js';
 import type { Cpu } from './cpu.js';
 import { deadlock, WAIT_STEP } from './mutex.js';
 
+/** The first character of every wait label (`WAIT_STEP`). */
+const WAIT_CHAR = WAIT_STEP.charCodeAt(0);
+
 /**
  * A step sequence written once as a resumable state machine, so it can run either one
  * step at a time under a scheduler (`stepsOf`) or straight through (`runProgram`). A
@@ -44,8 +47,9 @@ export function runProgram(p: StepProgram): void {
     if (p.run) p.run();
     else
       for (let label = p.step(); label !== null; label = p.step())
-        // Nothing else runs here: a wait for another CPU would never end.
-        if (label.startsWith(WAIT_STEP)) deadlock(label);
+        // Nothing else runs here: a wait for another CPU would never end. (The first
+        // character first: this runs after every step of every synchronous window.)
+        if (label.charCodeAt(0) === WAIT_CHAR && label.startsWith(WAIT_STEP)) deadlock(label);
     finished = true;
   } finally {
     if (!finished) p.abort();
