@@ -188,9 +188,11 @@ export class NommuArch implements ArchImpl {
    * tlb_ops_need_broadcast()), so Linux runs the local flush on every CPU by IPI
    * (on_each_cpu, arch/arm/kernel/smp_tlb.c). One step per target CPU.
    */
-  *flushKernelRange(cpu: Cpu, start: number, end: number): Steps {
+  flushKernelRange(cpu: Cpu, start: number, end: number): Steps {
+    // The local flush now, the IPIs as the caller steps them: the machine's IPI generator
+    // itself, not one wrapped in another (a resume per IPI saved).
     this.localFlushKernelRange(cpu, start, end);
-    yield* this.m.ipi(cpu, this.othersOf(cpu), 'flush_tlb_kernel_range', (t) =>
+    return this.m.ipi(cpu, this.othersOf(cpu), 'flush_tlb_kernel_range', (t) =>
       this.localFlushKernelRange(t, start, end),
     );
   }
