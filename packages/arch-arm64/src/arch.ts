@@ -404,9 +404,14 @@ export class Arm64Arch implements ArchImpl {
 }
 
 /** Stores a TTBR as two u32 halves in cpu.regs (`<name>_LO`, `<name>_HI`). */
-function setTtbr(cpu: Cpu, name: string, base: number, asid: number): void {
-  cpu.regs[`${name}_LO`] = base % 2 ** 32;
-  cpu.regs[`${name}_HI`] = ((asid << 16) | paHi(base)) >>> 0;
+function setTtbr(cpu: Cpu, name: 'TTBR0_EL1' | 'TTBR1_EL1', base: number, asid: number): void {
+  // Constant keys: a key built per write was a string concatenation on every switch.
+  const keys = name === 'TTBR0_EL1' ? TTBR0_KEYS : TTBR1_KEYS;
+  cpu.regs[keys[0]] = base >>> 0;
+  cpu.regs[keys[1]] = ((asid << 16) | paHi(base)) >>> 0;
 }
+
+const TTBR0_KEYS = ['TTBR0_EL1_LO', 'TTBR0_EL1_HI'] as const;
+const TTBR1_KEYS = ['TTBR1_EL1_LO', 'TTBR1_EL1_HI'] as const;
 
 export { ARM64_LAYOUT };
