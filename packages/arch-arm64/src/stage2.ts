@@ -144,7 +144,7 @@ export class Stage2 {
         break;
       }
     }
-    this.lastLevel = level > 3 ? 3 : level;
+    this.lastLevel = Math.min(level, 3);
     this.lastKind = kind;
     return perm;
   }
