@@ -3,7 +3,7 @@ import type { Step, WrOp } from './backend.js';
 import * as costs from './costs.js';
 import type { Cpu } from './cpu.js';
 import type { Mm } from './mm.js';
-import type { CpuMutex } from './mutex.js';
+import { type CpuMutex, deadlock } from './mutex.js';
 import type { StepProgram } from './program.js';
 import { OpWriter } from './wrapply.js';
 
@@ -181,11 +181,7 @@ export class AliasWindow implements StepProgram {
         this.mapNext();
         return labels.map;
       case SWITCH_IN:
-        this.prev = this.cpu.mm;
-        this.arch.switchMm(this.cpu, this.mm);
-        // The window is open while the alias mm is loaded: only then can this CPU write.
-        this.cpu.owner.openWindow(this.cpu);
-        this.phase = WRITE;
+        this.switchIn();
         return labels.switchIn;
       case WRITE: {
         const label = this.writer.step();
@@ -210,6 +206,29 @@ export class AliasWindow implements StepProgram {
   }
 
   /**
+   * Every remaining step at once (`runProgram`): the actions `step` performs, in the same
+   * order, without a dispatch and a label per step — kept because it pays on the hottest
+   * path there is (one `wrAssign` on x86 alias-mm: about 8 % of its instructions, see
+   * docs/decisions.md §8).
+   */
+  run(): void {
+    if (this.phase === IRQ_OFF && !this.irqOff()) deadlock(this.arch.lock.waitLabel);
+    while (this.phase === MAP_ALIASES) this.mapNext();
+    if (this.phase === SWITCH_IN) this.switchIn();
+    if (this.phase === WRITE) {
+      while (this.writer.step() !== null);
+      this.clearAliases();
+      this.phase = FLUSH;
+    }
+    if (this.phase === FLUSH) {
+      this.flushAliases();
+      this.phase = SWITCH_OUT;
+    }
+    if (this.phase === SWITCH_OUT) this.switchOut();
+    if (this.phase === IRQ_ON) this.irqOn();
+  }
+
+  /**
    * Unwinds without a step: a fault (or an abandoned schedule) must not leave an alias
    * mapped, cached or loaded, nor the window open.
    */
@@ -221,6 +240,14 @@ export class AliasWindow implements StepProgram {
     if (phase <= FLUSH && cpu.mm === mm) this.flushAliases();
     if (this.prev) this.switchOut();
     this.irqOn();
+  }
+
+  /** The alias mm loaded; the window is open while it is: only then can this CPU write. */
+  private switchIn(): void {
+    this.prev = this.cpu.mm;
+    this.arch.switchMm(this.cpu, this.mm);
+    this.cpu.owner.openWindow(this.cpu);
+    this.phase = WRITE;
   }
 
   /** The window closed, the previous mm loaded again. */
