@@ -1,4 +1,4 @@
-import { createMachine, EL2_TID } from '@prmem/core';
+import { createMachine, EL2_TID, sessionOf } from '@prmem/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { discoverVariants } from '../src/variants.js';
 import { loadPoolApi } from '../src/pool-api.js';
@@ -122,7 +122,7 @@ describe('a traced window that does not finish', () => {
     const va = m.defineStatic('.data..wr_after_init', 8, 'v');
     m.finishBoot();
     m.resetStats(); // the trace starts here
-    const steps = m.mechanism.session(m.cpu(0), [{ kind: 'store', va, size: 8, lo: 1, hi: 0 }]);
+    const steps = sessionOf(m.mechanism, m.cpu(0), [{ kind: 'store', va, size: 8, lo: 1, hi: 0 }]);
     for (let i = 0; i < 3; i++) steps.next(); // IRQs off, alias mapped, alias mm loaded
     steps.return(undefined); // the schedule abandons the window here
     const t = JSON.parse(JSON.stringify(m.toChromeTrace())) as TraceFile;

@@ -25,19 +25,14 @@ import {
   VA_LIMIT,
   WalkResult,
   type WriteRareMechanism,
+  loadMm,
 } from '@prmem/core';
 import type { HypervisorProfile } from './costs.js';
 import { paHi } from './descriptors.js';
 import { El2 } from './el2.js';
 import { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
-import {
-  type Arm64Mechanism,
-  aliasMm,
-  hypAssist,
-  MECHANISM_NEEDS,
-  MECHANISMS,
-} from './mechanisms.js';
-import { A64F, Stage1 } from './stage1.js';
+import { type Arm64MechanismNeeds, MECHANISMS, pluginOf } from './mech/index.js';
+import { A64F, Stage1 } from './pagetable.js';
 import { arm64Ptdump, arm64Stage2Ptdump } from './ptdump.js';
 import { IPA_BITS, S2_FAULT, S2_START_LEVEL } from './stage2.js';
 
@@ -103,8 +98,8 @@ export class Arm64Arch implements ArchImpl {
   }
 
   /** What the machine's mechanism needs of this architecture (it declares it; no name tests here). */
-  private get needs() {
-    return MECHANISM_NEEDS[this.m.mechanismName as Arm64Mechanism];
+  private get needs(): Arm64MechanismNeeds {
+    return (pluginOf(this.m.mechanismName) as { needs: Arm64MechanismNeeds }).needs;
   }
 
   /** The EL2 model (exists once the machine has booted). */
@@ -180,10 +175,8 @@ export class Arm64Arch implements ArchImpl {
 
   /** MSR TTBR0_EL1 (ASID in bits 48–63, TCR_EL1.A1 = 0) + ISB. No flush: entries are ASID-tagged. */
   switchMm(cpu: Cpu, mm: Mm): void {
-    cpu.mm = mm;
-    cpu.asid = mm.asid;
     setTtbr(cpu, 'TTBR0_EL1', this.ttbr0Of(mm), mm.asid);
-    this.m.counters.charge(cpu.id, EV.mmSwitch);
+    loadMm(cpu, mm);
     if (this.m.trace.enabled) this.traceNote(cpu, { mm: mm.name, asid: mm.asid });
   }
 
@@ -394,15 +387,15 @@ export class Arm64Arch implements ArchImpl {
   }
 
   mechanism(name: string): WriteRareMechanism {
-    if (!(MECHANISMS as readonly string[]).includes(name))
-      throw new UnknownMechanismError('arm64', name, MECHANISMS);
+    const plugin = pluginOf(name);
+    if (!plugin) throw new UnknownMechanismError('arm64', name, MECHANISMS);
     if (name !== this.m.mechanismName)
       throw new StateError(
         'EMECHANISM',
         `this machine was built for ${this.m.mechanismName}; ${name} needs its own machine (its stage-2 registrations differ)`,
         { mechanism: name },
       );
-    return name === 'hyp-assist' ? hypAssist(this) : aliasMm(this);
+    return plugin.create(this);
   }
 
   aliasMms(): readonly Mm[] {
@@ -411,9 +404,14 @@ export class Arm64Arch implements ArchImpl {
 }
 
 /** Stores a TTBR as two u32 halves in cpu.regs (`<name>_LO`, `<name>_HI`). */
-function setTtbr(cpu: Cpu, name: string, base: number, asid: number): void {
-  cpu.regs[`${name}_LO`] = base % 2 ** 32;
-  cpu.regs[`${name}_HI`] = ((asid << 16) | paHi(base)) >>> 0;
+function setTtbr(cpu: Cpu, name: 'TTBR0_EL1' | 'TTBR1_EL1', base: number, asid: number): void {
+  // Constant keys: a key built per write was a string concatenation on every switch.
+  const keys = name === 'TTBR0_EL1' ? TTBR0_KEYS : TTBR1_KEYS;
+  cpu.regs[keys[0]] = base >>> 0;
+  cpu.regs[keys[1]] = ((asid << 16) | paHi(base)) >>> 0;
 }
+
+const TTBR0_KEYS = ['TTBR0_EL1_LO', 'TTBR0_EL1_HI'] as const;
+const TTBR1_KEYS = ['TTBR1_EL1_LO', 'TTBR1_EL1_HI'] as const;
 
 export { ARM64_LAYOUT };

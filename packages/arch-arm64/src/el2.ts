@@ -1,11 +1,13 @@
 import {
-  applyOpsPhys,
+  applyOpPhys,
   type Cpu,
-  drain,
   EV,
+  fromBig,
   type Machine,
   type Mm,
   PAGE_SIZE,
+  opLength,
+  type Step,
   type Steps,
   VA_LIMIT,
   WalkResult,
@@ -13,7 +15,7 @@ import {
 } from '@prmem/core';
 import { HVC_REFUSAL, HypercallRefused, type HvcRefusalCode } from './errors.js';
 import { KERNEL_HALF } from './layout.js';
-import type { Stage1 } from './stage1.js';
+import type { Stage1 } from './pagetable.js';
 import { S2AP_RO, S2AP_RW, S2P, Stage2 } from './stage2.js';
 
 /** Registration levels, HKIP-style: read-only, or read-only with writes mediated by EL2. */
@@ -97,6 +99,8 @@ export class El2 {
   private readonly regs: Reg[] = [];
   private readonly frameReg: (Reg | undefined)[];
   private readonly w = new WalkResult();
+  /** The target pages' PAs of the write being checked (reused: one write at a time at EL2). */
+  private readonly pas: number[] = [];
 
   constructor(
     private readonly m: Machine,
@@ -120,11 +124,6 @@ export class El2 {
 
   /** Issues one hypercall synchronously; atomics return the old value. */
   hvc(cpu: Cpu, call: HvcCall): bigint | undefined {
-    return drain(this.call(cpu, call));
-  }
-
-  /** Issues one hypercall as a scheduler step. */
-  *call(cpu: Cpu, call: HvcCall): Steps<bigint | undefined> {
     const fn: unknown = typeof call === 'object' && call !== null ? call.fn : undefined;
     this.m.trace.hvcEnter(cpu.id, String(fn));
     this.m.counters.charge(cpu.id, EV.hypercall);
@@ -148,22 +147,68 @@ export class El2 {
         break;
       default: {
         const op = this.toOp(cpu, call);
-        const pas = this.checkTarget(cpu, call.fn, op.va, opLen(op));
-        const first = pageDown(op.va);
-        drain(
-          applyOpsPhys(
-            this.m,
-            cpu,
-            [op],
-            (va) => pas[(pageDown(va) - first) / PAGE_SIZE] + (va % PAGE_SIZE),
-          ),
-        );
+        this.writeChecked(cpu, call.fn, op);
         if (op.kind === 'rmw') result = op.old;
       }
     }
     this.m.trace.hvcExit(cpu.id);
-    yield `HVC ${call.fn}`;
     return result;
+  }
+
+  /** Issues one hypercall as a scheduler step (EL2 runs it whole: one step). */
+  *call(cpu: Cpu, call: HvcCall): Steps<bigint | undefined> {
+    const result = this.hvc(cpu, call);
+    yield hvcLabel(call.fn);
+    return result;
+  }
+
+  /**
+   * The write hypercall `fn` for a kernel's write-rare op, with no call object to decode:
+   * what `hvc(cpu, hvcFor(op))` does — the same counters, trace, checks and write —
+   * without the bytes and bigint the call's public form carries. `fn` must be the one
+   * `hvcName(op)` gives (the caller's side of the ABI).
+   */
+  writeOp(cpu: Cpu, fn: HvcName, op: WrOp): Step {
+    this.m.trace.hvcEnter(cpu.id, fn);
+    this.m.counters.charge(cpu.id, EV.hypercall);
+    this.checkOp(cpu, fn, op);
+    this.writeChecked(cpu, fn, op);
+    this.m.trace.hvcExit(cpu.id);
+    return hvcLabel(fn);
+  }
+
+  /** The checks `toOp` makes of the call that carries `op` as hypercall `fn`. */
+  private checkOp(cpu: Cpu, fn: HvcName, op: WrOp): void {
+    const size = WRITE_SIZES[fn];
+    if (size !== undefined) {
+      const n = op.kind === 'store' ? op.size : op.kind === 'write' ? op.data?.length : -1;
+      if (n !== size) this.badOp(cpu, fn, op, 'not a write of its size');
+      this.checkAtomic(cpu, fn, op.va, size);
+      return;
+    }
+    if (fn === 'write') {
+      if (op.kind === 'write' && !(op.data instanceof Uint8Array))
+        this.badOp(cpu, fn, op, 'data must be a Uint8Array');
+      if (op.kind !== 'write' && op.kind !== 'store') this.badOp(cpu, fn, op, 'not a write');
+    } else if (fn === 'set' || fn === 'clear') {
+      if (op.kind !== 'set' || (fn === 'clear') !== (op.value === 0))
+        this.badOp(cpu, fn, op, 'not a fill');
+      if (!Number.isInteger(op.value) || op.value < 0 || op.value > 255)
+        this.badOp(cpu, fn, op, 'value must be a byte');
+    } else if (fn === 'rmw') {
+      if (op.kind !== 'rmw') this.badOp(cpu, fn, op, 'op must be an rmw WrOp');
+      this.checkAtomic(cpu, 'rmw', op.va, op.size);
+    } else this.badOp(cpu, fn, op, 'not a write hypercall');
+  }
+
+  private badOp(cpu: Cpu, fn: string, op: WrOp, why: string): never {
+    return this.refuse(cpu, fn, op.va, undefined, HVC_REFUSAL.BAD_ARGUMENT, why);
+  }
+
+  /** Checks the target against the registrations and stage 1, then writes physical memory. */
+  private writeChecked(cpu: Cpu, fn: string, op: WrOp): void {
+    const n = this.checkTarget(cpu, fn, op.va, opLength(op));
+    applyOpPhys(this.m, cpu, op, this.pas, n);
   }
 
   // ---- registration ------------------------------------------------------------------
@@ -340,7 +385,7 @@ export class El2 {
         const size = WRITE_SIZES[c.fn];
         if (typeof c.value !== 'bigint') bad('value must be a bigint');
         this.checkAtomic(cpu, c.fn, c.dst, size);
-        return { kind: 'write', va: c.dst, data: leBytes(c.value, size) };
+        return { kind: 'write', va: c.dst, data: fromBig(c.value, size) };
       }
       case 'set':
         if (!Number.isInteger(c.value) || c.value < 0 || c.value > 255) bad('value must be a byte');
@@ -380,9 +425,10 @@ export class El2 {
 
   /**
    * The whole target must lie in ONE registered write-mediated range, and stage 1 must
-   * still map each page to the frame registered for it. Returns each page's PA.
+   * still map each page to the frame registered for it. Puts each page's PA in `pas`
+   * and returns how many there are.
    */
-  private checkTarget(cpu: Cpu, fn: string, dst: unknown, len: unknown): number[] {
+  private checkTarget(cpu: Cpu, fn: string, dst: unknown, len: unknown): number {
     if (typeof dst !== 'number' || !Number.isInteger(dst) || dst < 0 || dst >= VA_LIMIT)
       this.refuse(cpu, fn, dst, len, HVC_REFUSAL.BAD_ARGUMENT, 'target is not a virtual address');
     if (typeof len !== 'number' || !Number.isInteger(len) || len <= 0)
@@ -390,17 +436,24 @@ export class El2 {
     if (len > Number.MAX_SAFE_INTEGER || dst + len > VA_LIMIT)
       this.refuse(cpu, fn, dst, len, HVC_REFUSAL.OVERFLOW, 'target runs past the 48-bit VA space');
     const end = dst + len;
-    const hits = this.regs.filter((r) => r.start < end && dst < r.end);
-    if (hits.length >= 2)
+    // The registrations the target touches: counted, not collected (this runs per write).
+    let r: Reg | undefined;
+    let hits = 0;
+    for (const x of this.regs)
+      if (x.start < end && dst < x.end) {
+        hits++;
+        r = x;
+      }
+    if (hits >= 2)
       this.refuse(
         cpu,
         fn,
         dst,
         len,
         HVC_REFUSAL.SPANS_RANGES,
-        `target spans ${hits.length} registered ranges`,
+        `target spans ${hits} registered ranges`,
       );
-    if (hits.length === 0)
+    if (r === undefined)
       this.refuse(
         cpu,
         fn,
@@ -409,7 +462,6 @@ export class El2 {
         HVC_REFUSAL.UNREGISTERED,
         'target is not in a registered range',
       );
-    const r = hits[0];
     if (r.level === 'ro')
       this.refuse(cpu, fn, dst, len, HVC_REFUSAL.READONLY, 'target is in a read-only range');
     if (dst < r.start || end > r.end)
@@ -421,8 +473,9 @@ export class El2 {
         HVC_REFUSAL.UNREGISTERED,
         'target runs out of its registered range',
       );
-    const pas: number[] = [];
-    for (let va = pageDown(dst); va < end; va += PAGE_SIZE) {
+    const pas = this.pas;
+    let n = 0;
+    for (let va = dst - (dst % PAGE_SIZE); va < end; va += PAGE_SIZE) {
       // EL2's software walk of the kernel's stage 1, then its own stage 2.
       if (!this.pt.lookup(this.kernelMm(), va, this.w) || this.w.fault !== 0)
         this.refuse(
@@ -445,9 +498,9 @@ export class El2 {
         );
       if ((this.stage2.permOf(ipa) & S2P.R) === 0)
         this.refuse(cpu, fn, dst, len, HVC_REFUSAL.NOT_MAPPED, 'no stage-2 mapping');
-      pas.push(this.stage2.lastPa - (this.stage2.lastPa % PAGE_SIZE));
+      pas[n++] = this.stage2.lastPa - (this.stage2.lastPa % PAGE_SIZE);
     }
-    return pas;
+    return n;
   }
 
   private refuse(
@@ -480,22 +533,15 @@ function atomicFn(
   return (old) => (old === expected ? v : old);
 }
 
-function opLen(op: WrOp): number {
-  return op.kind === 'write' ? op.data.length : op.kind === 'set' ? op.len : op.size;
-}
-
-function pageDown(va: number): number {
-  return va - (va % PAGE_SIZE);
-}
-
-function leBytes(v: bigint, size: number): Uint8Array {
-  const b = new Uint8Array(size);
-  let x = BigInt.asUintN(size * 8, v);
-  for (let i = 0; i < size; i++) {
-    b[i] = Number(x & 0xffn);
-    x >>= 8n;
+/** Step labels of the hypercalls, made once. */
+const HVC_LABELS: Record<string, string> = Object.create(null);
+function hvcLabel(fn: string): string {
+  let label = HVC_LABELS[fn];
+  if (label === undefined) {
+    label = `HVC ${fn}`;
+    HVC_LABELS[fn] = label;
   }
-  return b;
+  return label;
 }
 
 export { S2AP_RO, S2AP_RW };

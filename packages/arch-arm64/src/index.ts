@@ -2,7 +2,7 @@ import { type Backend, InvalidArgumentError } from '@prmem/core';
 import { Arm64Arch, LINEAR_MAPS, type LinearMap } from './arch.js';
 import { arm64Costs, HYPERVISOR_PROFILES, type HypervisorProfile } from './costs.js';
 import { ARM64_LAYOUT } from './layout.js';
-import { MECHANISMS } from './mechanisms.js';
+import { MECHANISMS } from './mech/index.js';
 
 export { Arm64Arch, LINEAR_MAPS, type LinearMap, MAX_TLBI_OPS } from './arch.js';
 export { arm64Costs, HYPERVISOR_PROFILES, type HypervisorProfile } from './costs.js';
@@ -17,7 +17,18 @@ export {
 } from './el2.js';
 export { HVC_REFUSAL, HypercallRefused, type HvcRefusalCode } from './errors.js';
 export { ALIAS_MAX, ALIAS_MIN, ALIAS_WINDOW_PAGES, ARM64_LAYOUT, KERNEL_HALF } from './layout.js';
-export { type Arm64Mechanism, hvcFor, MECHANISMS } from './mechanisms.js';
+export {
+  type Arm64Mechanism,
+  type Arm64MechanismContext,
+  type Arm64MechanismNeeds,
+  type Arm64MechanismPlugin,
+  hvcFor,
+  hvcName,
+  MECHANISM_NEEDS,
+  MECHANISMS,
+  PLUGINS,
+  pluginOf,
+} from './mech/index.js';
 export {
   arm64Attributes,
   arm64Ptdump,
@@ -26,7 +37,7 @@ export {
   STAGE1_BITS,
   STAGE2_BITS,
 } from './ptdump.js';
-export { A64F, combineFlags, encodeLeaf } from './stage1.js';
+export { A64F, combineFlags, encodeLeaf } from './pagetable.js';
 export { EL2_OWNER, IPA_BITS, S2_START_LEVEL, S2AP_RO, S2AP_RW, S2P, Stage2 } from './stage2.js';
 
 export interface Arm64Options {
@@ -73,7 +84,7 @@ export function createArm64Backend(opts: Arm64Options = {}): Backend {
       description: describe(p),
     })),
     mechanisms: MECHANISMS,
-    defaultMechanism: 'hyp-assist',
+    defaultMechanism: MECHANISMS[0],
     traceLabels: {
       mmSwitch: 'MSR TTBR0_EL1',
       localFlushPage: 'TLBI VAE1',
@@ -91,9 +102,15 @@ export function createArm64Backend(opts: Arm64Options = {}): Backend {
 export const backend: Backend = createArm64Backend();
 export default backend;
 
-/** The Arm64Arch of a machine built with this backend (to reach EL2, wr_mm, ...). */
-export function arm64Of(m: { readonly arch: unknown }): Arm64Arch {
+/**
+ * The Arm64Arch of a machine built with this backend (to reach EL2, wr_mm, ...); a typed
+ * error for any other machine. Every arch package names this accessor `archOf`.
+ */
+export function archOf(m: { readonly arch: unknown }): Arm64Arch {
   if (!(m.arch instanceof Arm64Arch))
     throw new InvalidArgumentError('machine', 'arch', 'was not built with the arm64 backend');
   return m.arch;
 }
+
+/** @deprecated Use `archOf` (the accessor's name in every arch package). */
+export const arm64Of = archOf;

@@ -1,5 +1,8 @@
 import { PAGE_SIZE, PG, type PhysMem } from '@prmem/core';
 import {
+  LEVEL_SPAN,
+  OA_HI_MASK,
+  OA_LO_MASK,
   outputAddress,
   paHi,
   S2,
@@ -9,8 +12,18 @@ import {
   tableIndex,
 } from './descriptors.js';
 
+// Bound in this module: V8 folds a module's own constants, but loads an imported binding
+// from its module cell at every use, and the walk reads these at every level
+// (docs/decisions.md §10).
+const SPAN = LEVEL_SPAN;
+const { VALID, TABLE, AF, S2AP_R, S2AP_W } = S2;
+const { XN_MASK, XN_SHIFT } = S2_HI;
+
 /** Stage-2 permissions of one IPA, as a small bit set (0: stage-2 fault). */
 export const S2P = { R: 1, W: 2, X: 4 } as const;
+const S2P_R = 1;
+const S2P_W = 2;
+const S2P_X = 4;
 
 /** S2AP values (bits 6–7). */
 export const S2AP_RO = S2.S2AP_R;
@@ -18,6 +31,8 @@ export const S2AP_RW = S2.S2AP_R | S2.S2AP_W;
 
 /** IPA size: VTCR_EL2.T0SZ = 25 (39 bits), walk starting at level 1 (SL0 = 1). */
 export const IPA_BITS = 39;
+/** 2^IPA_BITS, as a literal: `2 ** IPA_BITS` is not folded and costs a Math.pow per walk. */
+const IPA_LIMIT = 549_755_813_888;
 export const S2_START_LEVEL = 1;
 
 /** What a stage-2 lookup found (Stage2.lastKind): the fault kinds of the ARM ARM's FSC. */
@@ -90,46 +105,53 @@ export class Stage2 {
    */
   perm(): number {
     const ipa = this.ipa;
-    this.lastLevel = S2_START_LEVEL;
-    this.lastKind = S2_FAULT.TRANSLATION;
-    if (!(ipa >= 0 && ipa < 2 ** IPA_BITS)) return 0;
-    const u32 = this.u32;
-    let table = this.rootPa;
-    for (let level = S2_START_LEVEL; level <= 3; level++) {
-      const w = (table + (Math.floor(ipa / 2 ** (39 - 9 * level)) & 511) * 8) >>> 2;
-      const lo = u32[w];
-      const hi = u32[w + 1];
-      this.lastLevel = level;
-      if ((lo & S2.VALID) === 0) return 0;
-      const isTable = (lo & S2.TABLE) !== 0;
-      if (level < 3 && isTable) {
-        table = outputAddress(lo, hi);
-        continue;
+    // Locals, stored to the diagnostic fields once on the way out: this runs for every
+    // table fetch of every stage-1 walk.
+    let level = S2_START_LEVEL;
+    let kind: number = S2_FAULT.TRANSLATION;
+    let perm = 0;
+    if (ipa >= 0 && ipa < IPA_LIMIT) {
+      const u32 = this.u32;
+      let table = this.rootPa;
+      for (; level <= 3; level++) {
+        const w = (table + ((ipa / SPAN[level]) & 511) * 8) >>> 2;
+        const lo = u32[w];
+        const hi = u32[w + 1];
+        if ((lo & VALID) === 0) break;
+        const isTable = (lo & TABLE) !== 0;
+        const oa = ((lo & OA_LO_MASK) >>> 0) + (hi & OA_HI_MASK) * 4_294_967_296;
+        if (level < 3 && isTable) {
+          table = oa;
+          continue;
+        }
+        // Bit 1 clear at level 3 is reserved: a translation fault.
+        if (level === 3 && !isTable) break;
+        if ((lo & AF) === 0) {
+          kind = S2_FAULT.ACCESS_FLAG;
+          break;
+        }
+        // `& (span - 1)`: the offset in the block (span ≤ 2^30 at levels 1–3), exact for
+        // integers below 2^53 and no float modulo (a libm call) on every walk.
+        const off = SPAN[level] - 1;
+        this.lastPa = oa - (oa & off) + (ipa & off);
+        const xn = (hi & XN_MASK) >>> XN_SHIFT;
+        perm =
+          ((lo & S2AP_R) !== 0 ? S2P_R : 0) |
+          ((lo & S2AP_W) !== 0 ? S2P_W : 0) |
+          // EL1 may execute for XN = 0b00 and 0b11 (FEAT_XNX).
+          (xn === 0 || xn === 3 ? S2P_X : 0);
+        kind = S2_FAULT.PERMISSION;
+        break;
       }
-      // Bit 1 clear at level 3 is reserved: a translation fault.
-      if (level === 3 && !isTable) return 0;
-      if ((lo & S2.AF) === 0) {
-        this.lastKind = S2_FAULT.ACCESS_FLAG;
-        return 0;
-      }
-      const span = 2 ** (39 - 9 * level);
-      const oa = outputAddress(lo, hi);
-      this.lastPa = oa - (oa % span) + (ipa % span);
-      const xn = (hi & S2_HI.XN_MASK) >>> S2_HI.XN_SHIFT;
-      const perm =
-        ((lo & S2.S2AP_R) !== 0 ? S2P.R : 0) |
-        ((lo & S2.S2AP_W) !== 0 ? S2P.W : 0) |
-        // EL1 may execute for XN = 0b00 and 0b11 (FEAT_XNX).
-        (xn === 0 || xn === 3 ? S2P.X : 0);
-      this.lastKind = S2_FAULT.PERMISSION;
-      return perm;
     }
-    return 0;
+    this.lastLevel = Math.min(level, 3);
+    this.lastKind = kind;
+    return perm;
   }
 
   /** Physical address of the level-3 descriptor mapping `ipa`, or -1. */
   entryPa(ipa: number): number {
-    if (!(ipa >= 0 && ipa < 2 ** IPA_BITS)) return -1;
+    if (!(ipa >= 0 && ipa < IPA_LIMIT)) return -1;
     let table = this.rootPa;
     for (let level = S2_START_LEVEL; level < 3; level++) {
       const w = (table + tableIndex(ipa, level) * 8) >>> 2;

@@ -1,4 +1,4 @@
-import { createMachine, type Machine, PAGE_SIZE, type WrOp } from '@prmem/core';
+import { createMachine, type Machine, PAGE_SIZE, type WrOp, sessionOf } from '@prmem/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { arm64Costs, createArm64Backend } from '../src/index.js';
@@ -108,7 +108,7 @@ describe('hyp-assist vs alias-mm', () => {
 
   it('hyp-assist holds no writable kernel mapping of a protected frame at any step of a session', async () => {
     const { m, targets } = await world('hyp-assist');
-    const gen = m.mechanism.session(m.cpu(0), [
+    const gen = sessionOf(m.mechanism, m.cpu(0), [
       { kind: 'set', va: targets[0] + 4000, value: 1, len: 200 },
       { kind: 'write', va: targets[1], data: new Uint8Array([1, 2]) },
     ]);

@@ -1,4 +1,4 @@
-import { drain, type Machine, PAGE_SIZE, PG, type WrOp } from '@prmem/core';
+import { drain, type Machine, PAGE_SIZE, PG, type WrOp, sessionOf } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { ALIAS_WINDOW_PAGES } from '../src/index.js';
 import { arm64Machine, el2, protectedAreas } from './support/machine.js';
@@ -23,7 +23,7 @@ describe('arm64 windows and the threat model', () => {
         const { wrArea } = protectedAreas(m);
         const cpu = m.cpu(0);
         cpu.irqsDisabled = off;
-        const s = m.mechanism.session(cpu, [store8(wrArea.start, 1), store8(wrArea.end - 8, 2)]);
+        const s = sessionOf(m.mechanism, cpu, [store8(wrArea.start, 1), store8(wrArea.end - 8, 2)]);
         for (let i = 0; i < k; i++) if (s.next().done) break;
         s.return(undefined);
         expect(aliasLeaves(m)).toEqual([]);
@@ -32,7 +32,7 @@ describe('arm64 windows and the threat model', () => {
         expect(m.windowOpen(cpu)).toBe(false);
         for (const pfn of wrArea.pfns) expect(m.framePins(pfn)).toBe(0);
         // The next window on another CPU is not blocked by a lock left behind.
-        drain(m.mechanism.session(m.cpu(1), [store8(wrArea.start, 3)]));
+        drain(sessionOf(m.mechanism, m.cpu(1), [store8(wrArea.start, 3)]));
         expect(m.auditProtections()).toEqual([]);
       }
     }
@@ -44,7 +44,9 @@ describe('arm64 windows and the threat model', () => {
     const t0 = performance.now();
     expect(() =>
       drain(
-        m.mechanism.session(m.cpu(0), [{ kind: 'set', va: wrArea.start, value: 1, len: 2 ** 40 }]),
+        sessionOf(m.mechanism, m.cpu(0), [
+          { kind: 'set', va: wrArea.start, value: 1, len: 2 ** 40 },
+        ]),
       ),
     ).toThrow(expect.objectContaining({ code: 'EWRTARGET', reason: 'bad-size' }));
     // Not a timing assertion on speed: a listing of 2^28 pages would take minutes, not this.
@@ -57,7 +59,7 @@ describe('arm64 windows and the threat model', () => {
     m.resetStats();
     const before = Buffer.from(m.phys.bytes);
     expect(() =>
-      drain(m.mechanism.session(m.cpu(0), [store8(wrArea.start, 1), store8(roArea.start, 2)])),
+      drain(sessionOf(m.mechanism, m.cpu(0), [store8(wrArea.start, 1), store8(roArea.start, 2)])),
     ).toThrow(expect.objectContaining({ code: 'EWRTARGET', reason: 'read-only' }));
     expect(Buffer.compare(before, m.phys.bytes)).toBe(0);
     expect(m.stats().events.hypercall).toBe(0);
@@ -108,7 +110,7 @@ describe('arm64 windows and the threat model', () => {
       { kind: 'set' as const, va: first.a.start, value: 1, len: first.a.size },
       store8(second.a.start, 2),
     ];
-    const s = m.mechanism.session(cpu, ops);
+    const s = sessionOf(m.mechanism, cpu, ops);
     for (let r = s.next(); !r.done && r.value !== 'alias-mm: closed'; r = s.next());
     // Between the windows: the second target's memory is released and handed to another
     // write-rare area, possibly at the same address.

@@ -1,4 +1,4 @@
-import { PAGE_SIZE, PageFault, WalkResult } from '@prmem/core';
+import { PAGE_SIZE, PageFault, WalkResult, sessionOf } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { arm64Of } from '../src/index.js';
 import { desc, s1Decode } from './support/decode.js';
@@ -150,7 +150,7 @@ describe('TTBR0/TTBR1 and ASIDs', () => {
     const { wrArea } = protectedAreas(m);
     const cpu = m.cpu(0);
     const seen: ReturnType<typeof s1Decode>[] = [];
-    const gen = m.mechanism.session(cpu, [
+    const gen = sessionOf(m.mechanism, cpu, [
       { kind: 'write', va: wrArea.start + 8, data: new Uint8Array([9]) },
     ]);
     for (let r = gen.next(); !r.done; r = gen.next()) {

@@ -23,7 +23,11 @@ import {
   UnknownMechanismError,
   WalkResult,
   type WriteRareMechanism,
+  loadMm,
 } from '@prmem/core';
+
+/** The offset bits of a page: a module constant V8 folds (docs/decisions.md §10). */
+const PAGE_MASK = 0xfff;
 import { type DcacheGeometry, ViptDcache } from './dcache.js';
 import {
   DACR_DEFAULT,
@@ -46,7 +50,7 @@ const FS = {
 /** DFSR[11]: the abort was caused by a write (ARMv6). */
 const DFSR_WNR = 1 << 11;
 import { LOWMEM_MAX_BYTES } from './layout.js';
-import { directRemap, lazyRemap } from './mechanisms.js';
+import { MECHANISMS, pluginOf } from './mech/index.js';
 import { KERNEL_L1_FIRST, ShortDescriptorTables } from './pagetable.js';
 import { armPtdump } from './ptdump.js';
 import { FrameMapCount } from './rmap.js';
@@ -143,16 +147,15 @@ export class NommuArch implements ArchImpl {
   switchMm(cpu: Cpu, mm: Mm): void {
     cpu.regs.CONTEXTIDR = mm.asid;
     cpu.regs.TTBR0 = mm.rootPa;
-    cpu.mm = mm;
-    cpu.asid = mm.asid;
-    this.m.counters.charge(cpu.id, EV.mmSwitch);
+    loadMm(cpu, mm);
   }
 
   // ---- TLB maintenance ---------------------------------------------------------------
 
   /** TLBIMVA: the page's entry for the current ASID, or its global entry. */
   flushLocalPage(cpu: Cpu, va: number): void {
-    cpu.tlb.flushPage(va - (va % PAGE_SIZE), cpu.asid);
+    // `& PAGE_MASK`: VAs here are below 2^32 (exact), and no float modulo per flush.
+    cpu.tlb.flushPage(va - (va & PAGE_MASK), cpu.asid);
     this.m.counters.charge(cpu.id, EV.localFlushPage);
     if (this.m.trace.enabled) this.traceFlush(cpu, va);
   }
@@ -162,9 +165,21 @@ export class NommuArch implements ArchImpl {
     this.m.trace.annotate(cpu.id, { va: `0x${va.toString(16)}`, asid: cpu.asid });
   }
 
+  /** Every CPU but `cpu`, the targets of its shootdowns (made once per CPU). */
+  private othersOf(cpu: Cpu): readonly number[] {
+    let o = this.others[cpu.id];
+    if (o === undefined) {
+      o = this.m.otherCpus(cpu);
+      this.others[cpu.id] = o;
+    }
+    return o;
+  }
+
+  private readonly others: (readonly number[])[] = [];
+
   /** local_flush_tlb_kernel_range on v6: one TLBIMVA per page (v6wbi_flush_kern_tlb_range). */
   localFlushKernelRange(cpu: Cpu, start: number, end: number): void {
-    for (let va = start - (start % PAGE_SIZE); va < end; va += PAGE_SIZE)
+    for (let va = start - (start & PAGE_MASK); va < end; va += PAGE_SIZE)
       this.flushLocalPage(cpu, va);
   }
 
@@ -173,9 +188,11 @@ export class NommuArch implements ArchImpl {
    * tlb_ops_need_broadcast()), so Linux runs the local flush on every CPU by IPI
    * (on_each_cpu, arch/arm/kernel/smp_tlb.c). One step per target CPU.
    */
-  *flushKernelRange(cpu: Cpu, start: number, end: number): Steps {
+  flushKernelRange(cpu: Cpu, start: number, end: number): Steps {
+    // The local flush now, the IPIs as the caller steps them: the machine's IPI generator
+    // itself, not one wrapped in another (a resume per IPI saved).
     this.localFlushKernelRange(cpu, start, end);
-    yield* this.m.ipi(cpu, this.m.otherCpus(cpu), 'flush_tlb_kernel_range', (t) =>
+    return this.m.ipi(cpu, this.othersOf(cpu), 'flush_tlb_kernel_range', (t) =>
       this.localFlushKernelRange(t, start, end),
     );
   }
@@ -239,7 +256,7 @@ export class NommuArch implements ArchImpl {
   setKernelPtes(cpu: Cpu, start: number, end: number, write: boolean): number {
     const prot = write ? PAGE_KERNEL : PAGE_KERNEL_RO;
     let n = 0;
-    for (let va = start - (start % PAGE_SIZE); va < end; va += PAGE_SIZE) {
+    for (let va = start - (start & PAGE_MASK); va < end; va += PAGE_SIZE) {
       if (this.pt.protect(this.m.kernelMm, va, prot)) n++;
     }
     this.m.counters.charge(cpu.id, EV.pteWrite, n);
@@ -282,7 +299,7 @@ export class NommuArch implements ArchImpl {
       for (const va of gone) this.flushLocalPage(t, va);
     };
     flush(cpu);
-    drain(this.m.ipi(cpu, this.m.otherCpus(cpu), 'flush_tlb_kernel_range', flush));
+    drain(this.m.ipi(cpu, this.othersOf(cpu), 'flush_tlb_kernel_range', flush));
   }
 
   /** After vfree unmapped an area, its frames return to the direct map (no flush needed). */
@@ -345,17 +362,19 @@ export class NommuArch implements ArchImpl {
   mechanism(name: string): WriteRareMechanism {
     const have = this.mechs.get(name);
     if (have) return have;
-    let mech: WriteRareMechanism;
-    if (name === 'direct-remap') mech = directRemap(this);
-    else if (name === 'lazy') mech = lazyRemap(this);
-    else throw new UnknownMechanismError('nommu-alias', name, ['direct-remap', 'lazy']);
+    const plugin = pluginOf(name);
+    if (!plugin) throw new UnknownMechanismError('nommu-alias', name, MECHANISMS);
+    const mech = plugin.create(this);
     this.mechs.set(name, mech);
     return mech;
   }
 }
 
-/** The arch of a machine built with this backend; a typed error for any other machine. */
-export function nommuArch(m: Machine): NommuArch {
+/**
+ * The arch of a machine built with this backend; a typed error for any other machine.
+ * Every arch package names this accessor `archOf`.
+ */
+export function archOf(m: Machine): NommuArch {
   if (m.arch instanceof NommuArch) return m.arch;
   throw new InvalidArgumentError(
     'machine',
@@ -363,3 +382,6 @@ export function nommuArch(m: Machine): NommuArch {
     'was not built with the nommu-alias backend',
   );
 }
+
+/** @deprecated Use `archOf` (the accessor's name in every arch package). */
+export const nommuArch = archOf;

@@ -4,7 +4,9 @@ import { NOMMU_COSTS } from './costs.js';
 import { checkGeometry, DEFAULT_DCACHE } from './dcache.js';
 import { NOMMU_LAYOUT } from './layout.js';
 
-export const MECHANISMS = ['direct-remap', 'lazy'] as const;
+import { MECHANISMS } from './mech/index.js';
+
+export { MECHANISMS };
 
 /**
  * A `nommu-alias` backend. Options are checked here, so a bad one fails before any machine
@@ -22,7 +24,7 @@ export function createNommuBackend(opts: NommuOptions = {}): Backend {
     tlbMaintenance: 'ipi',
     costs: NOMMU_COSTS,
     mechanisms: MECHANISMS,
-    defaultMechanism: 'direct-remap',
+    defaultMechanism: MECHANISMS[0],
     traceLabels: {
       mmSwitch: 'TTBR0/CONTEXTIDR write',
       localFlushPage: 'TLBIMVA',

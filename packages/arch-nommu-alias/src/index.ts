@@ -1,5 +1,6 @@
 export {
   ASID_LIMIT,
+  archOf,
   NommuArch,
   type NommuOptions,
   nommuArch,
@@ -7,6 +8,14 @@ export {
   PAGE_KERNEL_RO,
 } from './arch.js';
 export { backend, createNommuBackend, MECHANISMS } from './backend.js';
+export {
+  type NommuMechanism,
+  type NommuMechanismContext,
+  type NommuMechanismPlugin,
+  PLUGINS,
+  pluginOf,
+} from './mech/index.js';
+export { RemapWindow } from './mech/remap.js';
 export { NOMMU_COSTS } from './costs.js';
 export { DEFAULT_DCACHE, type DcacheGeometry, ViptDcache } from './dcache.js';
 export * from './descriptors.js';

@@ -3,7 +3,15 @@
  * write through an alias of another colour is invisible through the primary mapping until
  * flush_dcache_page; with it off (the default) the second mapping is refused.
  */
-import { createMachine, drain, EV, type Machine, PageFault, WalkResult } from '@prmem/core';
+import {
+  createMachine,
+  drain,
+  EV,
+  type Machine,
+  PageFault,
+  WalkResult,
+  sessionOf,
+} from '@prmem/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -109,7 +117,7 @@ describe('aliases refused (default)', () => {
               const a = areas[('i' in c ? c.i : 0) % areas.length];
               if (c.op === 'protect' && a.level === 'rw') m.protect(a.start, a.size, 'wr');
               if (c.op === 'write' && a.level === 'wr')
-                drain(m.mechanism.session(m.cpu(1), [u32Op(a.start, c.v)]));
+                drain(sessionOf(m.mechanism, m.cpu(1), [u32Op(a.start, c.v)]));
               if (c.op === 'free') m.vfree(a);
             }
           }
@@ -210,7 +218,7 @@ describe('the aliasing D-cache (debug switch on)', () => {
 
   it('write-rare still works through the cache model', async () => {
     const w = await wrWorld({ cpus: 2, backendOpts: { allowAliases: true } });
-    drain(w.m.mechanism.session(w.m.cpu(0), [u32Op(w.target, 77)]));
+    drain(sessionOf(w.m.mechanism, w.m.cpu(0), [u32Op(w.target, 77)]));
     expect(w.m.cpu(1).read32(w.target)).toBe(77);
     expect(() => w.m.cpu(1).write32(w.target, 1)).toThrow(PageFault);
     expect(w.m.counters.count(0, EV.wrWindow)).toBe(1);

@@ -1,5 +1,5 @@
 /** direct-remap and lazy differ only in shootdowns: they must leave the same memory. */
-import { drain, type Machine, type WrOp } from '@prmem/core';
+import { drain, type Machine, type WrOp, sessionOf } from '@prmem/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { wrWorldSync } from './support.js';
@@ -83,8 +83,8 @@ function areaBytes(m: Machine, pfns: readonly number[]): Uint8Array {
 function run(mechanism: string, cmds: readonly Cmd[], batch: boolean) {
   const w = wrWorldSync(mechanism, 3, 0, PAGES);
   const ops = cmds.map((c) => toOp(w.area.start, c));
-  if (batch) drain(w.m.mechanism.session(w.m.cpu(2), ops));
-  else for (const op of ops) drain(w.m.mechanism.session(w.m.cpu(1), [op]));
+  if (batch) drain(sessionOf(w.m.mechanism, w.m.cpu(2), ops));
+  else for (const op of ops) drain(sessionOf(w.m.mechanism, w.m.cpu(1), [op]));
   return {
     bytes: areaBytes(w.m, w.area.pfns),
     m: w.m,

@@ -10,6 +10,7 @@ import {
   type PrmemError,
   StateError,
   UnknownMechanismError,
+  sessionOf,
 } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -99,7 +100,7 @@ describe('typed errors', () => {
     w.m.resetStats();
     const snap = w.m.phys.bytes.slice();
     const ops = [u32Op(w.target, 1), u32Op(w.area.end + 4096 * 8, 2)];
-    expect(thrown(() => drain(w.m.mechanism.session(w.m.cpu(0), ops)))).toMatchObject({
+    expect(thrown(() => drain(sessionOf(w.m.mechanism, w.m.cpu(0), ops)))).toMatchObject({
       code: 'EWRTARGET',
       reason: 'unmapped',
     });
@@ -107,7 +108,7 @@ describe('typed errors', () => {
     expect(w.m.stats().events.ipiSent).toBe(0);
     expect(w.m.stats().events.pteWrite).toBe(0);
     expect(
-      thrown(() => drain(w.m.mechanism.session(w.m.cpu(0), [u32Op(2 ** 32 - 2, 1)]))),
+      thrown(() => drain(sessionOf(w.m.mechanism, w.m.cpu(0), [u32Op(2 ** 32 - 2, 1)]))),
     ).toBeInstanceOf(WrTargetError);
     // Each refusal is recorded: the mechanism checks its own targets.
     expect(w.m.securityEvents().map((e) => e.kind)).toEqual([
@@ -118,9 +119,9 @@ describe('typed errors', () => {
 
   it('a nested window on the same CPU is refused; the outer one still closes', async () => {
     const w = await wrWorld({ cpus: 2 });
-    const outer = w.m.mechanism.session(w.m.cpu(0), [u32Op(w.target, 5)]);
+    const outer = sessionOf(w.m.mechanism, w.m.cpu(0), [u32Op(w.target, 5)]);
     outer.next();
-    const e = thrown(() => drain(w.m.mechanism.session(w.m.cpu(0), [u32Op(w.target, 6)])));
+    const e = thrown(() => drain(sessionOf(w.m.mechanism, w.m.cpu(0), [u32Op(w.target, 6)])));
     expect(e).toBeInstanceOf(StateError);
     expect((e as StateError).code).toBe('EWRNESTED');
     drain(outer);

@@ -1,4 +1,4 @@
-import { createMachine, drain, Machine, type VmapArea, type WrOp } from '@prmem/core';
+import { createMachine, drain, Machine, type VmapArea, type WrOp, sessionOf } from '@prmem/core';
 import { backend, createNommuBackend, type NommuOptions } from '../src/index.js';
 
 export interface World {
@@ -48,5 +48,5 @@ export function u32Op(va: number, v: number): WrOp {
 }
 
 export function wrWrite32(m: Machine, cpu: number, va: number, v: number): void {
-  drain(m.mechanism.session(m.cpu(cpu), [u32Op(va, v)]));
+  drain(sessionOf(m.mechanism, m.cpu(cpu), [u32Op(va, v)]));
 }

@@ -1,4 +1,4 @@
-import { drain, PAGE_SIZE, runSchedule } from '@prmem/core';
+import { drain, PAGE_SIZE, runSchedule, sessionOf } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { nommuArch } from '../src/index.js';
 import { u32Op, wrWorld } from './support.js';
@@ -8,17 +8,17 @@ describe('nommu-alias windows and the threat model', () => {
     '%s: a window abandoned mid-way holds the lock; a synchronous write refuses (EDEADLK) instead of spinning; return() releases it',
     async (mechanism) => {
       const w = await wrWorld({ cpus: 2, mechanism });
-      const held = w.m.mechanism.session(w.m.cpu(0), [u32Op(w.target, 1)]);
+      const held = sessionOf(w.m.mechanism, w.m.cpu(0), [u32Op(w.target, 1)]);
       held.next();
       expect(nommuArch(w.m).wrLockOwner).toBe(0);
       const before = Buffer.from(w.m.phys.bytes);
-      expect(() => drain(w.m.mechanism.session(w.m.cpu(1), [u32Op(w.target + 4, 2)]))).toThrow(
+      expect(() => drain(sessionOf(w.m.mechanism, w.m.cpu(1), [u32Op(w.target + 4, 2)]))).toThrow(
         expect.objectContaining({ code: 'EDEADLK' }),
       );
       expect(Buffer.compare(before, w.m.phys.bytes)).toBe(0);
       held.return(undefined);
       expect(nommuArch(w.m).wrLockOwner).toBe(-1);
-      drain(w.m.mechanism.session(w.m.cpu(1), [u32Op(w.target + 4, 2)]));
+      drain(sessionOf(w.m.mechanism, w.m.cpu(1), [u32Op(w.target + 4, 2)]));
       expect(w.m.cpu(0).read32(w.target + 4)).toBe(2);
       expect(w.m.auditProtections()).toEqual([]);
     },
@@ -27,7 +27,7 @@ describe('nommu-alias windows and the threat model', () => {
   it('a schedule that stops early (a violation) unwinds the window it left open', async () => {
     const w = await wrWorld({ cpus: 2 });
     const r = runSchedule(
-      [{ name: 'writer', steps: w.m.mechanism.session(w.m.cpu(0), [u32Op(w.target, 1)]) }],
+      [{ name: 'writer', steps: sessionOf(w.m.mechanism, w.m.cpu(0), [u32Op(w.target, 1)]) }],
       () => 0,
       () => (w.m.windowOpen(0) ? 'stop while the window is open' : undefined),
     );
@@ -55,7 +55,7 @@ describe('nommu-alias windows and the threat model', () => {
       // Two write-rare targets whose span holds the read-only area (and guard pages).
       [u32Op(w.target, 1), u32Op(wr2.start, 2)],
     ])
-      expect(() => drain(w.m.mechanism.session(w.m.cpu(0), ops))).toThrow(
+      expect(() => drain(sessionOf(w.m.mechanism, w.m.cpu(0), ops))).toThrow(
         expect.objectContaining({ code: 'EWRTARGET' }),
       );
     expect(Buffer.compare(before, w.m.phys.bytes)).toBe(0);

@@ -3,7 +3,7 @@
  * attacker on CPU 1 does plain stores to a write-rare target while CPU 0 runs one
  * write-rare session. Every interleaving of the two programs is enumerated.
  */
-import { drain, explore, PageFault, type Program, runSchedule } from '@prmem/core';
+import { drain, explore, PageFault, type Program, runSchedule, sessionOf } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { u32Op, wrWorld, wrWorldSync } from './support.js';
 
@@ -24,7 +24,7 @@ function world(mechanism: string, attempts: number) {
   w.m.resetStats();
   const labels: string[] = [];
   const tries: Attempt[] = [];
-  const session = w.m.mechanism.session(w.m.cpu(0), [u32Op(w.target, GOOD)]);
+  const session = sessionOf(w.m.mechanism, w.m.cpu(0), [u32Op(w.target, GOOD)]);
   function* writer() {
     for (;;) {
       const r = session.next();
@@ -139,7 +139,7 @@ describe.each(['direct-remap', 'lazy'])('%s write window under the scheduler', (
   it('audit shows the writable PTE while the window is open, and nothing outside it', async () => {
     const w = await wrWorld({ cpus: 2, mechanism });
     expect(w.m.auditProtections()).toEqual([]);
-    const s = w.m.mechanism.session(w.m.cpu(0), [u32Op(w.target, GOOD)]);
+    const s = sessionOf(w.m.mechanism, w.m.cpu(0), [u32Op(w.target, GOOD)]);
     let sawFinding = false;
     for (let r = s.next(); !r.done; r = s.next()) {
       const f = w.m.auditProtections();
@@ -152,7 +152,7 @@ describe.each(['direct-remap', 'lazy'])('%s write window under the scheduler', (
 
   it('an abandoned session leaves the page read-only everywhere', async () => {
     const w = await wrWorld({ cpus: 2, mechanism });
-    const s = w.m.mechanism.session(w.m.cpu(0), [u32Op(w.target, GOOD)]);
+    const s = sessionOf(w.m.mechanism, w.m.cpu(0), [u32Op(w.target, GOOD)]);
     // Step until the window is open, then abandon (generator.return runs the cleanup).
     while (!w.m.windowOpen(0)) s.next();
     w.m.cpu(1).write32(w.target, EVIL); // inside the window: lands
@@ -160,7 +160,7 @@ describe.each(['direct-remap', 'lazy'])('%s write window under the scheduler', (
     expect(w.m.windowOpen(0)).toBe(false);
     expect(() => w.m.cpu(1).write32(w.target, 1)).toThrow(PageFault);
     expect(w.m.auditProtections()).toEqual([]);
-    drain(w.m.mechanism.session(w.m.cpu(1), [u32Op(w.target, GOOD)]));
+    drain(sessionOf(w.m.mechanism, w.m.cpu(1), [u32Op(w.target, GOOD)]));
     expect(w.m.cpu(0).read32(w.target)).toBe(GOOD);
   });
 });
@@ -173,7 +173,7 @@ describe('IPIs per write-rare operation', () => {
     for (const n of cpus) {
       const w = await wrWorld({ cpus: n, mechanism });
       w.m.resetStats();
-      drain(w.m.mechanism.session(w.m.cpu(0), [u32Op(w.target, n)]));
+      drain(sessionOf(w.m.mechanism, w.m.cpu(0), [u32Op(w.target, n)]));
       const st = w.m.stats();
       ipis.push(st.events.ipiSent);
       handled.push(st.events.ipiHandled);

@@ -1,5 +1,5 @@
 // Run: npx tsx --conditions=@prmem/source packages/arch-x86/examples/compare.ts
-import { createMachine, drain } from '@prmem/core';
+import { createMachine, drain, sessionOf } from '@prmem/core';
 import { backend } from '@prmem/arch-x86';
 
 for (const mechanism of backend.mechanisms) {
@@ -8,7 +8,7 @@ for (const mechanism of backend.mechanisms) {
   m.finishBoot();
   m.resetStats();
   const cpu = m.cpu(0);
-  drain(m.mechanism.session(cpu, [{ kind: 'set', va: counter, value: 1, len: 8 }]));
+  drain(sessionOf(m.mechanism, cpu, [{ kind: 'set', va: counter, value: 1, len: 8 }]));
   const e = m.stats().events;
   console.log(
     `${mechanism.padEnd(18)} cycles=${m.stats().cycles} pte=${e.pteWrite} invlpg=${e.localFlushPage} ` +

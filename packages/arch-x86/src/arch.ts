@@ -16,11 +16,17 @@ import {
   type Steps,
   WalkResult,
   type WriteRareMechanism,
+  loadMm,
 } from '@prmem/core';
 import * as bits from './bits.js';
 import * as constants from './constants.js';
 import * as layout from './layout.js';
-import { createMechanism, MECHANISM_NEEDS, type MechanismName } from './mech/index.js';
+import {
+  createMechanism,
+  type MechanismName,
+  pluginOf,
+  type X86MechanismNeeds,
+} from './mech/index.js';
 import { X86PageTable } from './pagetable.js';
 import { x86Ptdump } from './ptdump.js';
 
@@ -91,8 +97,8 @@ export class X86Arch implements ArchImpl {
   }
 
   /** What the machine's mechanism needs of this architecture (it declares it; no name tests here). */
-  get needs() {
-    return MECHANISM_NEEDS[this.mechanismName];
+  get needs(): X86MechanismNeeds {
+    return (pluginOf(this.mechanismName) as { needs: X86MechanismNeeds }).needs;
   }
 
   // ---- mms and CR3 -------------------------------------------------------------------
@@ -210,7 +216,7 @@ export class X86Arch implements ArchImpl {
     const gen = this.mmGen[mm.id] ?? 0;
     const noflush = this.seenGen(cpu, mm.asid) === gen;
     this.setCr3(cpu, mm);
-    this.m.counters.charge(cpu.id, EV.mmSwitch);
+    loadMm(cpu, mm);
     if (!noflush) {
       cpu.tlb.flushAsid(mm.asid);
       this.m.counters.charge(cpu.id, EV.localFlushAsid);

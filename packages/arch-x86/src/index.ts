@@ -23,7 +23,16 @@ export { X86Arch } from './arch.js';
 export * as bits from './bits.js';
 export { X86_COSTS } from './costs.js';
 export * from './layout.js';
-export { MECHANISMS, type MechanismName } from './mech/index.js';
+export {
+  MECHANISM_NEEDS,
+  MECHANISMS,
+  type MechanismName,
+  PLUGINS,
+  pluginOf,
+  type X86MechanismContext,
+  type X86MechanismNeeds,
+  type X86MechanismPlugin,
+} from './mech/index.js';
 export { KERNEL_PML4_FIRST, X86PageTable } from './pagetable.js';
 export { x86ProtColumns, x86Ptdump, x86PtdumpLine } from './ptdump.js';
 
@@ -35,7 +44,7 @@ export const backend: Backend = {
   tlbMaintenance: 'ipi',
   costs: X86_COSTS,
   mechanisms: MECHANISMS,
-  defaultMechanism: 'alias-mm',
+  defaultMechanism: MECHANISMS[0],
   traceLabels: {
     mmSwitch: 'mov cr3',
     localFlushPage: 'INVLPG',
@@ -50,8 +59,11 @@ export const backend: Backend = {
 
 export default backend;
 
-/** The x86 architecture of a machine built with this backend (for tests and tools). */
-export function x86Arch(m: Machine): X86Arch {
+/**
+ * The x86 architecture of a machine built with this backend (for tests and tools); a
+ * typed error for any other machine. Every arch package names this accessor `archOf`.
+ */
+export function archOf(m: Machine): X86Arch {
   if (!(m.arch instanceof X86Arch))
     throw new InvalidArgumentError(
       'machine',
@@ -60,3 +72,6 @@ export function x86Arch(m: Machine): X86Arch {
     );
   return m.arch;
 }
+
+/** @deprecated Use `archOf` (the accessor's name in every arch package). */
+export const x86Arch = archOf;

@@ -55,6 +55,25 @@ const KEEP_LO = (A | D | PS | 0x18 /* PWT PCD */ | 0xe00) >>> 0;
 export type WriteCheck = (cpu: Cpu, flags: number) => boolean;
 
 /**
+ * The TLBF flags of a leaf (without D): R, W and U when every level allowed them (`rw`,
+ * `us`: the AND of the RW/US bits down the walk), G, X unless some level set NX, and the
+ * protection key — a keyed page's accesses must reach checkAccess, which consults PKRS.
+ * The walk and `forEachLeaf` both translate through here.
+ */
+function leafFlags(rw: number, us: number, nx: number, lo: number, hi: number): number {
+  const pkey = (hi & PKEY_MASK_HI) >>> PKEY_SHIFT_HI;
+  return (
+    TLBF.R |
+    (rw !== 0 ? TLBF.W : 0) |
+    (us !== 0 ? TLBF.U : 0) |
+    ((lo & G) !== 0 ? TLBF.G : 0) |
+    (nx !== 0 ? 0 : TLBF.X) |
+    (pkey << TLBF_PKEY_SHIFT) |
+    (pkey !== 0 ? TLBF.SLOW_W | TLBF.SLOW_R : 0)
+  );
+}
+
+/**
  * x86-64 4-level paging in simulated physical memory, in the hardware's entry format.
  * Entries are two u32 halves; no BigInt, and the hardware walk allocates nothing.
  */
@@ -423,16 +442,7 @@ export class X86PageTable implements PageTableOps {
       const span = LEVEL_SIZE[level];
       let base = entryAddr(lo, hi);
       if (level > 1) base -= base % span; // drops PAT (bit 12); the reserved bits are clear
-      const pkey = (hi & PKEY_MASK_HI) >>> PKEY_SHIFT_HI;
-      let flags =
-        TLBF.R |
-        (rw !== 0 ? TLBF.W : 0) |
-        (us !== 0 ? TLBF.U : 0) |
-        ((lo & G) !== 0 ? TLBF.G : 0) |
-        (nx !== 0 ? 0 : TLBF.X) |
-        (pkey << TLBF_PKEY_SHIFT) |
-        // A keyed page's accesses must reach checkAccess, which consults PKRS.
-        (pkey !== 0 ? TLBF.SLOW_W | TLBF.SLOW_R : 0);
+      let flags = leafFlags(rw, us, nx, lo, hi);
       if ((lo & D) !== 0) flags |= TLBF.D;
       else if (cpu !== null && write && this.writeAllowed(cpu, flags)) {
         u[w] = (lo | D) >>> 0;
@@ -479,17 +489,7 @@ export class X86PageTable implements PageTableOps {
       if (level === 1 || (level < LEVELS && (lo & PS) !== 0)) {
         let pa = entryAddr(lo, hi);
         if (level > 1) pa -= pa % size;
-        const pkey = (hi & PKEY_MASK_HI) >>> PKEY_SHIFT_HI;
-        const flags =
-          TLBF.R |
-          (r !== 0 ? TLBF.W : 0) |
-          (s !== 0 ? TLBF.U : 0) |
-          ((lo & G) !== 0 ? TLBF.G : 0) |
-          ((lo & D) !== 0 ? TLBF.D : 0) |
-          (x !== 0 ? 0 : TLBF.X) |
-          (pkey << TLBF_PKEY_SHIFT) |
-          (pkey !== 0 ? TLBF.SLOW_W | TLBF.SLOW_R : 0);
-        fn(va, pa, flags, level);
+        fn(va, pa, leafFlags(r, s, x, lo, hi) | ((lo & D) !== 0 ? TLBF.D : 0), level);
       } else if (level > 1) {
         this.visit(entryAddr(lo, hi), level - 1, va, r, s, x, 0, ENTRIES, fn);
       }

@@ -3,13 +3,15 @@ import {
   PageFault,
   type Program,
   runInterleaved,
+  runProgram,
   type Steps,
   type WrOp,
+  sessionOf,
 } from '@prmem/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { POKE_SLOT_SIZE, USER_END } from '../src/index.js';
-import { AliasWindow } from '../src/mech/alias.js';
+import { aliasWindowOf } from '../src/mech/alias-mm.js';
 import { resolveTargets } from '../src/mech/targets.js';
 import { decode } from './support/decode.js';
 import { runOps, set, wrMachine, write } from './support/machine.js';
@@ -61,7 +63,11 @@ describe('alias-mm (text_poke temporary mm)', () => {
     };
     for (const seed of [1, 2, 3]) {
       const r = runInterleaved(
-        [{ name: 'writer', steps: m.mechanism.session(writer, ops) }, bystander(1), bystander(2)],
+        [
+          { name: 'writer', steps: sessionOf(m.mechanism, writer, ops) },
+          bystander(1),
+          bystander(2),
+        ],
         { seed, check },
       );
       expect(r.violation).toBeUndefined();
@@ -86,7 +92,7 @@ describe('alias-mm (text_poke temporary mm)', () => {
   it('the alias is a non-global, supervisor, writable PTE at the randomized base (decoded raw)', async () => {
     const { m, arch, counter } = await wrMachine({ cpus: 1 });
     const cpu = m.cpu(0);
-    const steps = m.mechanism.session(cpu, [set(counter, 1, 8)]);
+    const steps = sessionOf(m.mechanism, cpu, [set(counter, 1, 8)]);
     const alias = arch.pokingSlot(cpu);
     let seen = false;
     for (let r = steps.next(); !r.done; r = steps.next()) {
@@ -108,7 +114,7 @@ describe('alias-mm (text_poke temporary mm)', () => {
   it('a fault inside the window unwinds: alias cleared and flushed, CR3 back, window closed, IRQs on', async () => {
     const { m, arch, area } = await wrMachine({ cpus: 1 });
     const cpu = m.cpu(0);
-    const steps = m.mechanism.session(cpu, [set(area.start, 7, 4)]);
+    const steps = sessionOf(m.mechanism, cpu, [set(area.start, 7, 4)]);
     let r = steps.next();
     while (!r.done && !String(r.value).startsWith('switch_mm')) r = steps.next();
     // A racing bug clears the alias PTE under the writer before it writes.
@@ -148,7 +154,7 @@ describe('alias-mm (text_poke temporary mm)', () => {
           const p = program(a.m.cpu(1), ops);
           const viaProgram: string[] = [];
           for (let l = p.step(); l !== null; l = p.step()) viaProgram.push(l);
-          const viaSession = [...b.m.mechanism.session(b.m.cpu(1), ops)];
+          const viaSession = [...sessionOf(b.m.mechanism, b.m.cpu(1), ops)];
           expect(viaProgram).toEqual(viaSession);
           expect(viaProgram[0]).toBe('local_irq_save');
           expect(viaProgram.at(-1)).toBe('local_irq_restore');
@@ -220,7 +226,7 @@ describe('alias-mm (text_poke temporary mm)', () => {
         });
         const general = outcome(() => {
           const ops = [build(b, o)];
-          const p = AliasWindow.of(
+          const p = aliasWindowOf(
             b.arch,
             b.m.cpu(c),
             b.arch.wrMm(),
@@ -239,22 +245,22 @@ describe('alias-mm (text_poke temporary mm)', () => {
     );
   });
 
-  it('run() from any step performs the rest exactly as stepping does (memory, counters, CPU state)', async () => {
+  it('runProgram from any step performs the rest exactly as stepping does (memory, counters, CPU state)', async () => {
     const lists = (w: { counter: number; area: { start: number } }): WrOp[][] => [
       [{ kind: 'store', va: w.counter, size: 8, lo: 0xdead, hi: 0xbeef }],
       [set(w.counter, 3, 8), set(w.area.start + 4090, 9, 12), set(w.area.start + 8000, 1, 3)],
     ];
     for (let l = 0; l < 2; l++) {
       const probe = await wrMachine({ cpus: 1 });
-      const total = [...probe.m.mechanism.session(probe.m.cpu(0), lists(probe)[l])].length;
+      const total = [...sessionOf(probe.m.mechanism, probe.m.cpu(0), lists(probe)[l])].length;
       for (let k = 0; k <= total; k++) {
         const a = await wrMachine({ cpus: 1 });
         const b = await wrMachine({ cpus: 1 });
         const pa = a.m.mechanism.program?.(a.m.cpu(0), lists(a)[l]);
         const pb = b.m.mechanism.program?.(b.m.cpu(0), lists(b)[l]);
-        if (!pa?.run || !pb) throw new Error('alias-mm offers a step program with run()');
+        if (!pa || !pb) throw new Error('alias-mm offers a step program');
         for (let i = 0; i < k; i++) pa.step();
-        pa.run();
+        runProgram(pa);
         expect(pa.step()).toBeNull();
         while (pb.step() !== null);
         expect(Buffer.compare(a.m.phys.bytes, b.m.phys.bytes)).toBe(0);
@@ -276,7 +282,7 @@ describe('alias-mm (text_poke temporary mm)', () => {
       [{ kind: 'store', va: area.start + 8, size: 8, lo: 5, hi: 6 }],
     ];
     for (const ops of lists) {
-      const total = [...m.mechanism.session(cpu, ops)].length;
+      const total = [...sessionOf(m.mechanism, cpu, ops)].length;
       for (let k = 0; k <= total; k++) {
         const p = m.mechanism.program?.(cpu, ops);
         if (!p) throw new Error('alias-mm offers a step program');
@@ -320,8 +326,11 @@ describe('alias-mm (text_poke temporary mm)', () => {
     for (const seed of [5, 6, 7, 8]) {
       const r = runInterleaved(
         [
-          { name: 'w0', steps: m.mechanism.session(m.cpu(0), [set(area.start, seed, 8)]) },
-          { name: 'w1', steps: m.mechanism.session(m.cpu(1), [set(area.start + 8, seed + 1, 8)]) },
+          { name: 'w0', steps: sessionOf(m.mechanism, m.cpu(0), [set(area.start, seed, 8)]) },
+          {
+            name: 'w1',
+            steps: sessionOf(m.mechanism, m.cpu(1), [set(area.start + 8, seed + 1, 8)]),
+          },
         ],
         {
           seed,
@@ -373,7 +382,7 @@ describe('alias-mm-mirror (prmem v5)', () => {
     expect(decode(m.phys.bytes, arch.wrMm().rootPa, mirror)?.pa).toBe(m.translate(area.start));
     expect(decode(m.phys.bytes, m.kernelMm.rootPa, mirror)).toBeNull();
     m.resetStats();
-    const steps = m.mechanism.session(m.cpu(0), [set(area.start + 100, 0x5a, 4)]);
+    const steps = sessionOf(m.mechanism, m.cpu(0), [set(area.start + 100, 0x5a, 4)]);
     for (let r = steps.next(); !r.done; r = steps.next()) expect(m.auditProtections()).toEqual([]);
     expect(m.cpu(1).read32(area.start + 100)).toBe(0x5a5a5a5a);
     const s = m.stats();

@@ -1,4 +1,4 @@
-import { createMachine, drain, PAGE_SIZE, VM, type WrOp } from '@prmem/core';
+import { createMachine, drain, PAGE_SIZE, VM, type WrOp, sessionOf } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { backend } from '../src/index.js';
 
@@ -19,7 +19,7 @@ describe('alias-mm windows with many ops', () => {
         va: a.start + 2 * PAGE_SIZE - 4,
         data: new Uint8Array(8).fill(0xee),
       });
-      drain(m.mechanism.session(m.cpu(0), ops));
+      drain(sessionOf(m.mechanism, m.cpu(0), ops));
       const s = m.stats().events;
       expect(s.pteWrite).toBe(2 * 3); // 3 distinct pages: map + clear each
       expect(s.localFlushPage).toBe(3);

@@ -1,4 +1,4 @@
-import { explore, PageFault, type Program, type Steps } from '@prmem/core';
+import { explore, PageFault, type Program, type Steps, sessionOf } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { bits } from '../src/index.js';
 import { runOps, set, wrMachine, wrMachineSync } from './support/machine.js';
@@ -27,7 +27,7 @@ describe('cr0-wp (PaX pax_open_kernel)', () => {
         };
         return {
           programs: [
-            { name: 'cr0-wp', steps: m.mechanism.session(cpu, [set(counter, 9, 8)]) },
+            { name: 'cr0-wp', steps: sessionOf(m.mechanism, cpu, [set(counter, 9, 8)]) },
             attacker,
           ],
         };
@@ -47,7 +47,7 @@ describe('cr0-wp (PaX pax_open_kernel)', () => {
 
   it('only the writer CPU is affected; the window is visible to the audit; WP is set again after', async () => {
     const { m, counter, konst } = await wrMachine({ cpus: 2, mechanism: 'cr0-wp' });
-    const steps = m.mechanism.session(m.cpu(0), [set(counter, 1, 8)]);
+    const steps = sessionOf(m.mechanism, m.cpu(0), [set(counter, 1, 8)]);
     steps.next();
     steps.next(); // WP clear
     expect(() => m.cpu(1).write32(konst, 1)).toThrow(PageFault);

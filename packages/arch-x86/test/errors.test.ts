@@ -6,6 +6,7 @@ import {
   InvalidArgumentError,
   PAGE_SIZE,
   UnknownMechanismError,
+  sessionOf,
 } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { backend, x86Arch } from '../src/index.js';
@@ -55,9 +56,9 @@ describe('bad input gives typed errors and changes nothing', () => {
       m.resetStats();
       for (const va of [area.end + 16, konst, 0x4000, 2 ** 48 - 2]) {
         // Refused when the session is asked for or at its first step: before any step runs.
-        expect(() => m.mechanism.session(cpu, [set(va, 1, 4)]).next()).toThrow(WrTargetError);
+        expect(() => sessionOf(m.mechanism, cpu, [set(va, 1, 4)]).next()).toThrow(WrTargetError);
       }
-      expect(() => m.mechanism.session(cpu, [set(area.start, 1, 0)]).next()).toThrow(
+      expect(() => sessionOf(m.mechanism, cpu, [set(area.start, 1, 0)]).next()).toThrow(
         expect.objectContaining({ code: 'EWRTARGET', reason: 'bad-size' }),
       );
       // Every refusal is recorded: the mechanism validates its own targets.
@@ -77,7 +78,7 @@ describe('bad input gives typed errors and changes nothing', () => {
     );
     const plain = m.vmalloc(PAGE_SIZE, { range: 'wr' });
     // Unprotected memory is not write-rare: refused by the target check before the mirror's.
-    expect(() => m.mechanism.session(m.cpu(0), [set(plain.start, 1, 4)]).next()).toThrow(
+    expect(() => sessionOf(m.mechanism, m.cpu(0), [set(plain.start, 1, 4)]).next()).toThrow(
       expect.objectContaining({ code: 'EWRTARGET', reason: 'not-write-rare' }),
     );
   });

@@ -1,4 +1,4 @@
-import { PageFault } from '@prmem/core';
+import { PageFault, sessionOf } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { bits, DIRECT_MAP, WR_PKEY } from '../src/index.js';
 import { decode } from './support/decode.js';
@@ -36,7 +36,7 @@ describe('pks (supervisor protection keys)', () => {
 
   it('inside the window: every key-1 page is writable on that CPU, .rodata is not, other CPUs are not', async () => {
     const { m, area, counter, konst } = await wrMachine({ cpus: 2, mechanism: 'pks' });
-    const steps = m.mechanism.session(m.cpu(0), [set(counter, 1, 4)]);
+    const steps = sessionOf(m.mechanism, m.cpu(0), [set(counter, 1, 4)]);
     steps.next(); // PKRS open
     m.cpu(0).write32(area.start, 0x77); // another write-rare page: the key is per CPU, not per target
     expect(m.phys.read32(m.translate(area.start))).toBe(0x77);

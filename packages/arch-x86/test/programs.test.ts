@@ -3,7 +3,7 @@
  * schedule that abandons it, or a fault), the window leaves the CPU as it found it, and
  * run to the end it writes what the ops say.
  */
-import { type Machine, type WrOp, runProgram } from '@prmem/core';
+import { type Machine, type WrOp, runProgram, sessionOf } from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CR0, DEFAULT_PKRS, MECHANISMS, type MechanismName } from '../src/index.js';
 import { wrMachine } from './support/machine.js';
@@ -33,7 +33,7 @@ describe.each(MECHANISMS.map((n) => [n]))('%s as a step program', (name: Mechani
   it('stopped after any step, leaves the CPU as it found it; run through, writes the ops', async () => {
     for (let l = 0; l < 2; l++) {
       const probe = await wrMachine({ cpus: 2, mechanism: name });
-      const total = [...probe.m.mechanism.session(probe.m.cpu(1), opLists(probe)[l])].length;
+      const total = [...sessionOf(probe.m.mechanism, probe.m.cpu(1), opLists(probe)[l])].length;
       expect(total).toBeGreaterThan(2);
       for (let k = 0; k < total; k++) {
         const w = await wrMachine({ cpus: 2, mechanism: name });

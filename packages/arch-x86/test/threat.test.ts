@@ -1,4 +1,12 @@
-import { type Cpu, drain, type Machine, PAGE_SIZE, type Steps, type WrOp } from '@prmem/core';
+import {
+  type Cpu,
+  drain,
+  type Machine,
+  PAGE_SIZE,
+  type Steps,
+  type WrOp,
+  sessionOf,
+} from '@prmem/core';
 import { describe, expect, it } from 'vitest';
 import { backend, type MechanismName } from '../src/index.js';
 import { wrMachine } from './support/machine.js';
@@ -26,10 +34,10 @@ describe('x86 windows and the threat model', () => {
     '%s: a second CPU waits on text_mutex while a window is open, and never loads wr_mm meanwhile',
     async (mechanism) => {
       const { m, area } = await wrMachine({ cpus: 2, mechanism });
-      const w0 = m.mechanism.session(m.cpu(0), [store8(area.start, 1)]);
+      const w0 = sessionOf(m.mechanism, m.cpu(0), [store8(area.start, 1)]);
       stepUntil(w0, () => m.cpu(0).mm.kind === 'wr');
       expect(m.cpu(0).mm.kind).toBe('wr');
-      const w1 = m.mechanism.session(m.cpu(1), [store8(area.start + PAGE_SIZE, 2)]);
+      const w1 = sessionOf(m.mechanism, m.cpu(1), [store8(area.start + PAGE_SIZE, 2)]);
       for (let i = 0; i < 5; i++) {
         expect(w1.next().value).toBe('wait: text_mutex');
         expect(m.cpu(1).mm).toBe(m.kernelMm);
@@ -37,7 +45,7 @@ describe('x86 windows and the threat model', () => {
       // A synchronous call meets the held mutex: it would wait forever, so it is refused
       // before anything changes.
       const before = Buffer.from(m.phys.bytes);
-      expect(() => drain(m.mechanism.session(m.cpu(1), [store8(area.start + 8, 3)]))).toThrow(
+      expect(() => drain(sessionOf(m.mechanism, m.cpu(1), [store8(area.start + 8, 3)]))).toThrow(
         expect.objectContaining({ code: 'EDEADLK' }),
       );
       expect(Buffer.compare(before, m.phys.bytes)).toBe(0);
@@ -57,10 +65,10 @@ describe('x86 windows and the threat model', () => {
         const cpu = m.cpu(0);
         cpu.irqsDisabled = off;
         const found = cpuState(m, cpu);
-        drain(m.mechanism.session(cpu, [store8(area.start, 7)]));
+        drain(sessionOf(m.mechanism, cpu, [store8(area.start, 7)]));
         expect(cpuState(m, cpu)).toEqual(found);
         for (let k = 1; k < 10; k++) {
-          const s = m.mechanism.session(cpu, [store8(area.start, k)]);
+          const s = sessionOf(m.mechanism, cpu, [store8(area.start, k)]);
           for (let i = 0; i < k; i++) if (s.next().done) break;
           s.return(undefined);
           expect(cpuState(m, cpu)).toEqual(found);
@@ -78,7 +86,7 @@ describe('x86 windows and the threat model', () => {
     // Inject the bug: the window's INVLPG of its alias does nothing.
     const real = arch.flushLocalPage.bind(arch);
     arch.flushLocalPage = () => {};
-    drain(m.mechanism.session(cpu, [store8(area.start, 5)]));
+    drain(sessionOf(m.mechanism, cpu, [store8(area.start, 5)]));
     arch.flushLocalPage = real;
     const stale = [...cpu.tlb.entries()].filter((e) => !e.global && e.asid === arch.wrMm().asid);
     expect(stale.length).toBeGreaterThan(0);
@@ -91,7 +99,7 @@ describe('x86 windows and the threat model', () => {
 
   it('a window built for a frame that changed before it opened refuses to open (ESTALE), recorded', async () => {
     const { m, area, owner } = await wrMachine({ cpus: 1, mechanism: 'alias-mm' });
-    const built = m.mechanism.session(m.cpu(0), [store8(area.start, 9)]);
+    const built = sessionOf(m.mechanism, m.cpu(0), [store8(area.start, 9)]);
     m.vfree(area, { owner });
     m.vmalloc(PAGE_SIZE, { range: 'wr' }); // takes the freed frame first
     const o2 = m.registerOwner('new');

@@ -136,7 +136,13 @@ export type WrOp =
       old: bigint;
     };
 
-/** A write-rare mechanism: open a window on the current CPU, write, close. */
+/**
+ * A write-rare mechanism: open a window on the current CPU, write, close. It is written
+ * once, as a step program; core derives the scheduler's generator from it
+ * (`sessionOf`, i.e. `stepsOf(program(...))`) and the straight-through run
+ * (`runProgram`). A mechanism written as a generator takes part through
+ * `generatorMechanism` / `generatorProgram`.
+ */
 export interface WriteRareMechanism {
   readonly name: string;
   /** One line a reader of a comparison table understands. */
@@ -144,16 +150,12 @@ export interface WriteRareMechanism {
   /** True if one window can serve many targets (wrBatch runs them together). */
   readonly batchable: boolean;
   /**
-   * Opens a window covering every op's target on `cpu`, performs the ops, closes it.
-   * Yields after every architectural step, so the scheduler can interleave other CPUs.
+   * The session over `ops` on `cpu` as a step program: it validates every target before
+   * it returns (a bad op throws here, before anything changes), opens a window covering
+   * them, performs the ops and closes the window, one architectural step per `step()`,
+   * and unwinds whatever is open on `abort()` after any step.
    */
-  session(cpu: Cpu, ops: readonly WrOp[]): Steps;
-  /**
-   * The same session as a step program (optional): the very steps `session` yields, for
-   * callers that run it straight through. Synchronous write-rare calls use it when
-   * present and spare a generator resume per step; `session` is then `stepsOf(program)`.
-   */
-  program?(cpu: Cpu, ops: readonly WrOp[]): StepProgram;
+  program(cpu: Cpu, ops: readonly WrOp[]): StepProgram;
 }
 
 /** What an architecture does, bound to one machine. */

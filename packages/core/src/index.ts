@@ -20,6 +20,7 @@ export { AreaOwner, VM, VmapArea } from './vmap.js';
 export { VaSpace } from './vaspace.js';
 export * from './program.js';
 export * from './window.js';
+export * from './aliaswindow.js';
 export * from './wrapply.js';
 export * from './wrtarget.js';
 export * from './mutex.js';

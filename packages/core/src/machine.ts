@@ -1060,9 +1060,26 @@ export class Machine {
       handler(t);
       trace.end(t.id);
       done = Math.max(done, c.clock[t.id]);
-      yield `${name}: IPI CPU${from.id} -> CPU${t.id}`;
+      yield this.ipiLabel(name, from.id, t.id);
     }
     c.clock[from.id] = done;
+  }
+
+  /** IPI step labels, made once per (name, sender, target): a shootdown is on hot paths. */
+  private readonly ipiLabels = new Map<string, string[]>();
+  private ipiLabel(name: string, from: number, to: number): string {
+    let row = this.ipiLabels.get(name);
+    if (row === undefined) {
+      row = [];
+      this.ipiLabels.set(name, row);
+    }
+    const k = from * this.cpuCount + to;
+    let label = row[k];
+    if (label === undefined) {
+      label = `${name}: IPI CPU${from} -> CPU${to}`;
+      row[k] = label;
+    }
+    return label;
   }
 
   /** A broadcast TLB maintenance instruction (TLBI …IS + DSB ISH): hardware updates every TLB. */

@@ -1,4 +1,6 @@
 import { canonical } from './addr.js';
+import { EV } from './costs.js';
+import type { Cpu } from './cpu.js';
 
 export type MmKind = 'kernel' | 'user' | 'wr';
 
@@ -26,4 +28,15 @@ export class Mm {
   toString(): string {
     return `mm#${this.id}(${this.name}, root=${canonical(this.rootPa)}, asid=${this.asid})`;
   }
+}
+
+/**
+ * The part of a context switch every architecture shares, after it wrote its own
+ * registers (CR3, TTBR0 + ASID, CONTEXTIDR): the CPU's mm and ASID — both, always; the
+ * TLB compares the ASID — and one `mmSwitch` charged on it.
+ */
+export function loadMm(cpu: Cpu, mm: Mm): void {
+  cpu.mm = mm;
+  cpu.asid = mm.asid;
+  cpu.machineCounters.charge(cpu.id, EV.mmSwitch);
 }

@@ -2,6 +2,9 @@ import type { Step, Steps, WriteRareMechanism, WrOp } from './backend.js';
 import type { Cpu } from './cpu.js';
 import { deadlock, WAIT_STEP } from './mutex.js';
 
+/** The first character of every wait label (`WAIT_STEP`). */
+const WAIT_CHAR = WAIT_STEP.charCodeAt(0);
+
 /**
  * A step sequence written once as a resumable state machine, so it can run either one
  * step at a time under a scheduler (`stepsOf`) or straight through (`runProgram`). A
@@ -44,23 +47,76 @@ export function runProgram(p: StepProgram): void {
     if (p.run) p.run();
     else
       for (let label = p.step(); label !== null; label = p.step())
-        // Nothing else runs here: a wait for another CPU would never end.
-        if (label.startsWith(WAIT_STEP)) deadlock(label);
+        // Nothing else runs here: a wait for another CPU would never end. (The first
+        // character first: this runs after every step of every synchronous window.)
+        if (label.charCodeAt(0) === WAIT_CHAR && label.startsWith(WAIT_STEP)) deadlock(label);
     finished = true;
   } finally {
     if (!finished) p.abort();
   }
 }
 
+/** A mechanism's session as scheduler steps: `stepsOf(mech.program(cpu, ops))`. */
+export function sessionOf(mech: WriteRareMechanism, cpu: Cpu, ops: readonly WrOp[]): Steps {
+  return stepsOf(mech.program(cpu, ops));
+}
+
 /**
- * A mechanism written as a step program: `session` is derived as `stepsOf(program(...))`,
- * so the scheduler and synchronous callers run the very same steps.
+ * A generator as a step program (the adapter for steps written as a generator): `step`
+ * resumes it, `abort` returns it (its `finally` blocks run), and `value` is what it
+ * returned once `step` has given `null`.
  */
-export function programMechanism(
-  spec: Omit<WriteRareMechanism, 'session' | 'program'> & {
-    program(cpu: Cpu, ops: readonly WrOp[]): StepProgram;
+export class GeneratorProgram<T = void> implements StepProgram {
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare private readonly steps: Steps<T>;
+  declare private done: boolean;
+  declare value: T | undefined;
+
+  constructor(steps: Steps<T>) {
+    this.steps = steps;
+    this.done = false;
+    this.value = undefined;
+  }
+
+  step(): Step | null {
+    if (this.done) return null;
+    const r = this.steps.next();
+    if (!r.done) return r.value;
+    this.done = true;
+    this.value = r.value;
+    return null;
+  }
+
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    this.steps.return(undefined as T);
+  }
+}
+
+/** `new GeneratorProgram(steps)`. */
+export function generatorProgram<T>(steps: Steps<T>): GeneratorProgram<T> {
+  return new GeneratorProgram(steps);
+}
+
+/**
+ * A mechanism written as a generator (`session`), as a `WriteRareMechanism`: its program
+ * is the generator behind `generatorProgram`. Like a generator, it validates at its first
+ * step, not when the program is built.
+ */
+export function generatorMechanism(
+  spec: Omit<WriteRareMechanism, 'program'> & {
+    session(cpu: Cpu, ops: readonly WrOp[]): Steps;
   },
 ): WriteRareMechanism {
-  const { program } = spec;
-  return { ...spec, program, session: (cpu, ops) => stepsOf(program(cpu, ops)) };
+  const { session, ...rest } = spec;
+  return { ...rest, program: (cpu, ops) => new GeneratorProgram(session(cpu, ops)) };
+}
+
+/**
+ * @deprecated A mechanism is a step program already (`WriteRareMechanism.program`);
+ * this returns `spec` as it is.
+ */
+export function programMechanism(spec: WriteRareMechanism): WriteRareMechanism {
+  return spec;
 }

@@ -7,7 +7,7 @@
  * step, drawn by the traced counters. Untraced machines never see this wrapper.
  */
 import { canonical } from './addr.js';
-import { type Steps, WalkResult, type WriteRareMechanism, type WrOp } from './backend.js';
+import { WalkResult, type WriteRareMechanism, type WrOp } from './backend.js';
 import type { Cpu } from './cpu.js';
 import type { Machine } from './machine.js';
 import type { StepProgram } from './program.js';
@@ -103,59 +103,15 @@ class TracedProgram implements StepProgram {
   }
 }
 
-function* tracedSteps(
-  inner: Steps,
-  trace: Trace,
-  cpu: Cpu,
-  name: string,
-  args: Record<string, unknown>,
-): Steps {
-  const depth = trace.depth(cpu.id);
-  trace.begin(cpu.id, name, 'wr', args);
-  let finished = false;
-  try {
-    for (;;) {
-      const b = trace.begin(cpu.id, THREW, 'wr-step');
-      const r = inner.next();
-      trace.hvcExit(cpu.id);
-      if (r.done) {
-        trace.cancel(cpu.id, b, 'window exit');
-        finished = true;
-        return;
-      }
-      if (b) b.name = r.value;
-      trace.end(cpu.id);
-      yield r.value;
-    }
-  } finally {
-    if (!finished) {
-      // A step threw, or the schedule abandoned the window: draw the unwinding.
-      trace.hvcExit(cpu.id, { unwound: true });
-      trace.endTo(cpu.id, depth + 1, { aborted: true });
-      trace.begin(cpu.id, 'abort', 'wr-step');
-      inner.return(undefined);
-      trace.end(cpu.id);
-    }
-    trace.endTo(cpu.id, depth, finished ? undefined : { aborted: true });
-  }
-}
-
 /** The mechanism as a traced machine runs it: the same steps, drawn as slices. */
 export function tracedMechanism(mech: WriteRareMechanism, m: Machine): WriteRareMechanism {
   const name = `wr window · ${mech.name}`;
   const { trace } = m;
-  const inner = mech.program?.bind(mech);
   return {
     name: mech.name,
     summary: mech.summary,
     batchable: mech.batchable,
-    session: (cpu, ops) =>
-      tracedSteps(mech.session(cpu, ops), trace, cpu, name, windowArgs(m, cpu, ops)),
-    ...(inner
-      ? {
-          program: (cpu: Cpu, ops: readonly WrOp[]) =>
-            new TracedProgram(inner(cpu, ops), trace, cpu, name, () => windowArgs(m, cpu, ops)),
-        }
-      : {}),
+    program: (cpu: Cpu, ops: readonly WrOp[]) =>
+      new TracedProgram(mech.program(cpu, ops), trace, cpu, name, () => windowArgs(m, cpu, ops)),
   };
 }

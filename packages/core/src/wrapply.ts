@@ -9,7 +9,7 @@ import { type StepProgram, stepsOf } from './program.js';
 
 // Bound in this module: V8 folds a module's own constants, but loads an imported binding
 // from its module cell at every use, and this is the hot path (docs/decisions.md §10).
-const { PAGE_SIZE } = addr;
+const { PAGE_MASK, PAGE_SIZE } = addr;
 const { EV } = costs;
 
 /** Bytes an op writes. */
@@ -78,13 +78,14 @@ function isAtomicSize(n: number): n is 1 | 2 | 4 | 8 {
 }
 
 /** Little-endian value of up to 8 bytes. */
-function toBig(b: Uint8Array): bigint {
+export function toBig(b: Uint8Array): bigint {
   let v = 0n;
   for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
   return v;
 }
 
-function fromBig(v: bigint, size: number): Uint8Array {
+/** The `size` little-endian bytes of `v` (its low 8·size bits, two's complement). */
+export function fromBig(v: bigint, size: number): Uint8Array {
   const b = new Uint8Array(size);
   let x = BigInt.asUintN(size * 8, v);
   for (let i = 0; i < size; i++) {
@@ -229,6 +230,67 @@ function storeAtomic(cpu: Cpu, va: number, b: Uint8Array): void {
 }
 
 /**
+ * Writes bytes [from, from + n) of a write, set or store op at `pa` of physical memory.
+ * A store's bytes are taken from its value as they are written (no byte array).
+ */
+function physChunk(
+  mem: Uint8Array,
+  op: Exclude<WrOp, { kind: 'rmw' }>,
+  from: number,
+  n: number,
+  pa: number,
+): void {
+  if (op.kind === 'set') mem.fill(op.value, pa, pa + n);
+  else if (op.kind === 'write') mem.set(op.data.subarray(from, from + n), pa);
+  else {
+    checkStore(op);
+    for (let k = from; k < from + n; k++)
+      mem[pa + k - from] = (k < 4 ? op.lo >>> (8 * k) : op.hi >>> (8 * (k - 4))) & 0xff;
+  }
+}
+
+/** An rmw at `pa`: reads the old value into `op.old`, stores `op.fn(old)`. */
+function physRmw(mem: Uint8Array, op: Extract<WrOp, { kind: 'rmw' }>, pa: number): void {
+  const old = toBig(mem.subarray(pa, pa + op.size));
+  op.old = old;
+  mem.set(fromBig(op.fn(old), op.size), pa);
+}
+
+/**
+ * Performs one op directly in physical memory (a hypervisor writing on the kernel's
+ * behalf), all at once: page k of the op's range is the frame at `pas[k]` (the caller
+ * translated and validated the whole target; `pages` of them).
+ */
+export function applyOpPhys(
+  m: Machine,
+  cpu: Cpu,
+  op: WrOp,
+  pas: readonly number[],
+  pages: number,
+): void {
+  const mem = m.phys.bytes;
+  const len = opLength(op);
+  const off = op.va & PAGE_MASK;
+  if (op.kind === 'rmw') {
+    if (pages < 1) badPages(op.va, pages);
+    physRmw(mem, op, pas[0] + off);
+  } else {
+    if (pages * PAGE_SIZE < off + len) badPages(op.va, pages);
+    for (let done = 0, k = 0; done < len; k++) {
+      const at = k === 0 ? off : 0;
+      const n = Math.min(len - done, PAGE_SIZE - at);
+      physChunk(mem, op, done, n, pas[k] + at);
+      done += n;
+    }
+  }
+  m.counters.charge(cpu.id, EV.wrBytes, len);
+}
+
+function badPages(va: number, pages: number): never {
+  throw new InvalidArgumentError('pages', pages, `do not cover the op at ${va}`);
+}
+
+/**
  * Performs ops directly in physical memory (a hypervisor writing on the kernel's behalf);
  * `toPa` translates a kernel VA (the caller has validated the whole target).
  */
@@ -242,19 +304,14 @@ export function* applyOpsPhys(
   for (const op of ops) {
     const len = opLength(op);
     if (op.kind === 'rmw') {
-      const pa = toPa(op.va);
-      const old = toBig(mem.subarray(pa, pa + op.size));
-      op.old = old;
-      mem.set(fromBig(op.fn(old), op.size), pa);
+      physRmw(mem, op, toPa(op.va));
       yield `el2 rmw ${op.size}B`;
     } else {
       let done = 0;
       while (done < len) {
         const va = op.va + done;
         const n = Math.min(len - done, PAGE_SIZE - (va % PAGE_SIZE));
-        const pa = toPa(va);
-        if (op.kind === 'set') mem.fill(op.value, pa, pa + n);
-        else mem.set(opBytes(op).subarray(done, done + n), pa);
+        physChunk(mem, op, done, n, toPa(va));
         done += n;
         yield `el2 write ${n}B`;
       }

@@ -1,3 +1,4 @@
+import { sessionOf } from '../src/index.js';
 import { describe, expect, it } from 'vitest';
 import { drain, PAGE_SIZE } from '../src/index.js';
 import { toyMachine } from './helpers.js';
@@ -50,7 +51,7 @@ describe('auditProtections', () => {
     const m = await toyMachine({ cpus: 2 });
     const a = m.vmalloc(PAGE_SIZE, { range: 'wr' });
     m.protect(a.start, a.size, 'wr');
-    const steps = m.mechanism.session(m.cpu(0), [
+    const steps = sessionOf(m.mechanism, m.cpu(0), [
       { kind: 'write', va: a.start, data: new Uint8Array([1, 2, 3, 4]) },
     ]);
     const findings: number[] = [];

@@ -1,3 +1,4 @@
+import { sessionOf } from '../src/index.js';
 import { describe, expect, it } from 'vitest';
 import { canonical, createMachine, drain, PAGE_SIZE } from '../src/index.js';
 import { toyBackend } from '../src/testing/index.js';
@@ -48,7 +49,7 @@ describe('trace', () => {
     const va = m.defineStatic('.data..wr_after_init', 8, 'traced_var');
     m.finishBoot();
     m.resetStats();
-    drain(m.mechanism.session(m.cpu(0), [{ kind: 'store', va, size: 8, lo: 7, hi: 0 }]));
+    drain(sessionOf(m.mechanism, m.cpu(0), [{ kind: 'store', va, size: 8, lo: 7, hi: 0 }]));
     const t = m.toChromeTrace();
     const cpu0 = t.traceEvents.filter((e) => e.tid === 0 && e.ph !== 'M');
     const window = cpu0.find((e) => e.ph === 'B' && e.name === 'wr window · toy-remap');

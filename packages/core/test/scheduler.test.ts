@@ -1,3 +1,4 @@
+import { sessionOf } from '../src/index.js';
 import { describe, expect, it } from 'vitest';
 import {
   explore,
@@ -79,7 +80,7 @@ describe('interleaving scheduler', () => {
       const programs: Program[] = [
         {
           name: 'writer',
-          steps: m.mechanism.session(writer, [
+          steps: sessionOf(m.mechanism, writer, [
             { kind: 'write', va: target, data: new Uint8Array([1, 2, 3, 4]) },
           ]),
         },

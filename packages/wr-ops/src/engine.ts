@@ -1,7 +1,6 @@
 import * as core from '@prmem/core';
 import {
   type Cpu,
-  drain,
   OpWriter,
   runProgram,
   type StepProgram,
@@ -81,14 +80,12 @@ function groupEnd(planned: readonly PlannedOp[], i: number, share: boolean): num
 }
 
 /**
- * The work of `ops`: plain stores through the CPU when the target is not protected yet
- * (boot, an unprotected pool: the kernel writes it directly), else one session of the
- * machine's mechanism — as a step program when the mechanism has one.
+ * The work of `ops` as one step program: plain stores through the CPU when the target is
+ * not protected yet (boot, an unprotected pool: the kernel writes it directly), else one
+ * session of the machine's mechanism.
  */
-function work(cpu: Cpu, ops: readonly WrOp[], isProtected: boolean): StepProgram | Steps {
-  if (!isProtected) return new OpWriter(cpu, ops, 0, false);
-  const mech = cpu.owner.mechanism;
-  return mech.program ? mech.program(cpu, ops) : mech.session(cpu, ops);
+function work(cpu: Cpu, ops: readonly WrOp[], isProtected: boolean): StepProgram {
+  return isProtected ? cpu.owner.mechanism.program(cpu, ops) : new OpWriter(cpu, ops, 0, false);
 }
 
 /** The work of ops [i, j), counted in the tally. */
@@ -98,19 +95,11 @@ function groupWork(
   i: number,
   j: number,
   t: Tally,
-): StepProgram | Steps {
+): StepProgram {
   const ops = j - i === 1 ? [planned[i].op] : planned.slice(i, j).map((p) => p.op);
   if (planned[i].target.protected) t.sessions++;
   else t.plainOps += ops.length;
   return work(cpu, ops, planned[i].target.protected);
-}
-
-const isProgram = (w: StepProgram | Steps): w is StepProgram => 'step' in w;
-
-/** Runs work straight through: a step program without a generator. */
-function runWork(w: StepProgram | Steps): void {
-  if (isProgram(w)) runProgram(w);
-  else drain(w);
 }
 
 /**
@@ -128,8 +117,7 @@ export function* runPlanned(
   const t = startTally(cpu);
   for (let i = 0; i < planned.length; ) {
     const j = groupEnd(planned, i, share);
-    const w = groupWork(cpu, planned, i, j, t);
-    yield* isProgram(w) ? stepsOf(w) : w;
+    yield* stepsOf(groupWork(cpu, planned, i, j, t));
     i = j;
   }
   return endTally(cpu, t, planned.length);
@@ -149,7 +137,7 @@ export function runPlannedSync(
   const t = startTally(cpu);
   for (let i = 0; i < planned.length; ) {
     const j = groupEnd(planned, i, share);
-    runWork(groupWork(cpu, planned, i, j, t));
+    runProgram(groupWork(cpu, planned, i, j, t));
     i = j;
   }
   return endTally(cpu, t, planned.length);
@@ -163,12 +151,12 @@ export function runPlannedSync(
 export function runOneSync(cpu: Cpu, p: PlannedOp): WrRunResult {
   const ops = [p.op];
   if (!p.target.protected) {
-    runWork(work(cpu, ops, false));
+    runProgram(work(cpu, ops, false));
     return ONE_PLAIN;
   }
   const counters = cpu.owner.counters;
   const before = counters.count(cpu.id, EV.wrWindow);
-  runWork(work(cpu, ops, true));
+  runProgram(work(cpu, ops, true));
   const windows = counters.count(cpu.id, EV.wrWindow) - before;
   return windows < ONE_SESSION.length
     ? ONE_SESSION[windows]

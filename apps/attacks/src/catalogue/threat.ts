@@ -11,6 +11,7 @@ import {
   type PrmemError,
   type Steps,
   type WrOp,
+  sessionOf,
 } from '@prmem/core';
 import { arm64Of } from '@prmem/arch-arm64';
 import { createPool, DESC_OFFSETS, FIXED_OFFSETS, FLAG_DESTROYED, findPool } from '@prmem/pool';
@@ -61,7 +62,7 @@ const store8 = (va: number, v: bigint): WrOp => ({
 
 /** Runs a mechanism session to its end (the mechanism driven directly, no wr-ops checks). */
 function session(m: Machine, cpu: number, ops: readonly WrOp[]): void {
-  const s = m.mechanism.session(m.cpu(cpu), ops);
+  const s = sessionOf(m.mechanism, m.cpu(cpu), ops);
   for (let r = s.next(); !r.done; r = s.next());
 }
 
@@ -397,7 +398,7 @@ export const THREAT: readonly Attack[] = [
     perform: ({ machine: m }) => {
       const a = protectedPool(m, 'wr', 'outlived-a', undefined, { reclaimable: true });
       const frameA = m.translate(a.obj) - (a.obj % PAGE_SIZE);
-      const built = m.mechanism.session(m.cpu(0), [store8(a.obj, EVIL)]);
+      const built = sessionOf(m.mechanism, m.cpu(0), [store8(a.obj, EVIL)]);
       const events: string[] = [];
       const parts: string[] = [];
       const run = (what: string, fn: () => void) => {
@@ -412,7 +413,7 @@ export const THREAT: readonly Attack[] = [
       run('run the session built for A', finish(m, built, '')[1]);
       const c = protectedPool(m, 'wr', 'outlived-c', undefined, { reclaimable: true });
       const paC = m.translate(c.obj);
-      const open = m.mechanism.session(m.cpu(1), [store8(c.obj, EVIL)]);
+      const open = sessionOf(m.mechanism, m.cpu(1), [store8(c.obj, EVIL)]);
       stepUntil(open, () => m.windowOpen(1));
       run('destroy C while a window on it is open', () => c.pool.destroy({ reclaim: true }));
       const freedC = c.pool.destroyed;

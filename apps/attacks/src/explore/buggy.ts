@@ -1,3 +1,4 @@
+import { generatorMechanism, sessionOf } from '@prmem/core';
 /**
  * Deliberately broken mechanisms, to show the explorer catches bugs: a wrapper around a
  * real backend whose write-rare session stops right after its write — the steps that
@@ -23,12 +24,12 @@ export function skipClose(
   mech: WriteRareMechanism,
   isArmed: () => boolean = () => true,
 ): WriteRareMechanism {
-  return {
+  return generatorMechanism({
     name: `${mech.name}(skip-close)`,
     summary: `${mech.summary} — BUG: never closes its window`,
     batchable: mech.batchable,
     *session(cpu: Cpu, ops: readonly WrOp[]): Steps {
-      const inner = mech.session(cpu, ops);
+      const inner = sessionOf(mech, cpu, ops);
       if (!isArmed()) return yield* inner;
       for (;;) {
         const r = inner.next();
@@ -38,7 +39,7 @@ export function skipClose(
         if (WRITE_STEP.test(String(r.value))) return;
       }
     },
-  };
+  });
 }
 
 /** `base` with every mechanism wrapped by skipClose, active once armSkipClose(machine). */

@@ -3,7 +3,15 @@
  * machine does it; any difference is a FuzzFailure. Used by the fc.commands runner, the
  * differential test and the CLI alike.
  */
-import { type Cpu, drain, type Machine, PAGE_SIZE, PageFault, PrmemError } from '@prmem/core';
+import {
+  type Cpu,
+  drain,
+  type Machine,
+  PAGE_SIZE,
+  PageFault,
+  PrmemError,
+  sessionOf,
+} from '@prmem/core';
 import { createPool, type Pool, PoolError } from '@prmem/pool';
 import {
   WriteRareViolation,
@@ -319,7 +327,8 @@ function lowerCall(
       // Only memory that is not protected write-rare: the mechanism must refuse it.
       if (ai < 0 || M.allocLevel(model, ai) === 'wr') return undefined;
       const va = w.allocs[ai];
-      return () => drain(m.mechanism.session(cpu, [{ kind: 'store', va, size: 1, lo: 1, hi: 0 }]));
+      return () =>
+        drain(sessionOf(m.mechanism, cpu, [{ kind: 'store', va, size: 1, lo: 1, hi: 0 }]));
     }
     case 'meta-fixed':
       return () => wrAssign(cpu, pool.fixedVa + 4, 0xff, 4);

@@ -1,4 +1,4 @@
-import { createMachine, drain, type Machine, type WrOp } from '@prmem/core';
+import { createMachine, drain, type Machine, type WrOp, sessionOf } from '@prmem/core';
 import { arm64Of, backend, type El2 } from '../../src/index.js';
 
 export async function arm64Machine(
@@ -24,7 +24,7 @@ export function vttbr(m: Machine): number {
 
 /** Runs one write-rare session of the machine's mechanism on `cpu`. */
 export function wr(m: Machine, cpu: number, ops: WrOp[]): void {
-  drain(m.mechanism.session(m.cpu(cpu), ops));
+  drain(sessionOf(m.mechanism, m.cpu(cpu), ops));
 }
 
 export function bytesOf(...v: number[]): Uint8Array {

@@ -6,7 +6,6 @@ import {
   OpWriter,
   PAGE_SIZE,
   type StepProgram,
-  programMechanism,
   TLBF_PKEY_MASK,
   TLBF_PKEY_SHIFT,
   WalkResult,
@@ -14,7 +13,7 @@ import {
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
-import type { X86Arch } from '../arch.js';
+import type { X86MechanismContext, X86MechanismPlugin } from './plugin.js';
 import { pkrsWd } from '../bits.js';
 import { DEFAULT_PKRS, WR_PKEY } from '../constants.js';
 import { holdOf, resolveTargets } from './targets.js';
@@ -25,7 +24,7 @@ import { holdOf, resolveTargets } from './targets.js';
  * to open the key on this CPU and one to close it: no TLB flush, no IPI, and only pages
  * of that key become writable.
  */
-export function pks(arch: X86Arch): WriteRareMechanism {
+export function pks(arch: X86MechanismContext): WriteRareMechanism {
   const m = arch.m;
   const w = new WalkResult();
   const wrmsr = (cpu: Cpu, open: boolean) => {
@@ -67,11 +66,17 @@ export function pks(arch: X86Arch): WriteRareMechanism {
     const hold = checkKeys(cpu, ops);
     return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0, hold);
   };
-  return programMechanism({
+  return {
     name: 'pks',
     summary:
       'supervisor protection keys: a per-CPU WRMSR of IA32_PKRS opens the write-rare key; no flush',
     batchable: true,
     program,
-  });
+  };
 }
+
+export const PKS: X86MechanismPlugin<'pks'> = {
+  name: 'pks',
+  needs: { aliasMm: false, wrPkey: true, mirror: false },
+  create: pks,
+};

@@ -1,6 +1,6 @@
 import * as core from '@prmem/core';
 import { type Cpu, refuseWrTarget, type Section, WalkResult, type WrOp } from '@prmem/core';
-import type { X86Arch } from '../arch.js';
+import type { X86MechanismContext } from './plugin.js';
 import * as layout from '../layout.js';
 
 // Bound in this module: V8 folds a module's own constants, but loads an imported binding
@@ -24,7 +24,7 @@ const scratch = new WalkResult();
  * Checks an op's range is kernel-half memory below 2^48, no longer than memory; returns
  * its length. A refusal is recorded as a security event.
  */
-function checkRange(arch: X86Arch, cpu: Cpu, op: WrOp): number {
+function checkRange(arch: X86MechanismContext, cpu: Cpu, op: WrOp): number {
   const mech = arch.mechanismName;
   if (typeof op !== 'object' || op === null)
     refuseWrTarget(cpu, mech, op, 0, 'bad-op', 'not a write-rare op');
@@ -51,7 +51,12 @@ function checkRange(arch: X86Arch, cpu: Cpu, op: WrOp): number {
  * __pa_symbol (arithmetic: the image is physically fixed, `image` is its section),
  * anything else by vmalloc_to_page (a walk of the kernel tables). It must not be read-only.
  */
-function pageFrame(arch: X86Arch, cpu: Cpu, image: Section | undefined, p: number): number {
+function pageFrame(
+  arch: X86MechanismContext,
+  cpu: Cpu,
+  image: Section | undefined,
+  p: number,
+): number {
   const m = arch.m;
   let pa: number;
   if (image) pa = image.pfns[(p - image.start) / PAGE_SIZE] * PAGE_SIZE;
@@ -79,7 +84,11 @@ function pageFrame(arch: X86Arch, cpu: Cpu, image: Section | undefined, p: numbe
  * page whose frame is not read-only. A bad target throws a
  * typed error and leaves the machine as it was.
  */
-export function resolveTargets(arch: X86Arch, cpu: Cpu, ops: readonly WrOp[]): TargetRun[] {
+export function resolveTargets(
+  arch: X86MechanismContext,
+  cpu: Cpu,
+  ops: readonly WrOp[],
+): TargetRun[] {
   // Sized up front: a growing array reserves 17 slots on its first push, and this runs on
   // every write-rare operation.
   const out = new Array<TargetRun>(ops.length);
@@ -102,7 +111,7 @@ export function resolveTargets(arch: X86Arch, cpu: Cpu, ops: readonly WrOp[]): T
  * PA, or -1 when the op spans pages (the caller resolves it in full). The same checks,
  * the same errors.
  */
-export function resolveOnePage(arch: X86Arch, cpu: Cpu, op: WrOp): number {
+export function resolveOnePage(arch: X86MechanismContext, cpu: Cpu, op: WrOp): number {
   const len = checkRange(arch, cpu, op);
   const va = op.va;
   const off = va & PAGE_MASK;
@@ -112,7 +121,7 @@ export function resolveOnePage(arch: X86Arch, cpu: Cpu, op: WrOp): number {
 
 /** The frames of resolved runs and their area ids now (what a window pins when it opens). */
 export function holdOf(
-  arch: X86Arch,
+  arch: X86MechanismContext,
   runs: readonly TargetRun[],
 ): { pfns: number[]; areas: number[] } {
   const pfns: number[] = [];

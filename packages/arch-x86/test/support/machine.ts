@@ -1,4 +1,4 @@
-import { createMachine, drain, Machine, type WrOp } from '@prmem/core';
+import { createMachine, drain, Machine, type WrOp, sessionOf } from '@prmem/core';
 import { backend, type MechanismName, x86Arch } from '../../src/index.js';
 
 export interface TestMachineOptions {
@@ -42,7 +42,7 @@ export const set = (va: number, value: number, len: number): WrOp => ({
 export const write = (va: number, data: Uint8Array): WrOp => ({ kind: 'write', va, data });
 
 export function runOps(m: Machine, cpu: number, ops: readonly WrOp[]): void {
-  drain(m.mechanism.session(m.cpu(cpu), ops));
+  drain(sessionOf(m.mechanism, m.cpu(cpu), ops));
 }
 
 /** The same world as wrMachine, built synchronously (for explore()'s setup). */

@@ -8,6 +8,7 @@
  */
 import {
   type ArchImpl,
+  loadMm,
   type Backend,
   type Cpu,
   EV,
@@ -27,7 +28,6 @@ import {
   isWrFrame,
   OpWriter,
   opLength,
-  programMechanism,
   refuseWrTarget,
   resolveWrFrames,
   UnknownMechanismError,
@@ -249,9 +249,7 @@ class ToyArch implements ArchImpl {
   }
 
   switchMm(cpu: Cpu, mm: Mm): void {
-    cpu.mm = mm;
-    cpu.asid = mm.asid;
-    this.m.counters.charge(cpu.id, EV.mmSwitch);
+    loadMm(cpu, mm);
   }
 
   flushLocalPage(cpu: Cpu, va: number): void {
@@ -310,12 +308,12 @@ class ToyArch implements ArchImpl {
 
   mechanism(name: string): WriteRareMechanism {
     if (name !== 'toy-remap') throw new UnknownMechanismError('toy', name, ['toy-remap']);
-    return programMechanism({
+    return {
       name: 'toy-remap',
       summary: 'remap writable in place, write, remap read-only (window open to all CPUs)',
       batchable: true,
       program: (cpu, ops) => new ToyRemap(this, this.m, cpu, ops),
-    });
+    };
   }
 
   /** Page → write-rare windows open on it (see ToyRemap). */

@@ -6,12 +6,12 @@
 import {
   type Backend,
   type Cpu,
-  drain,
   type Machine,
   PageFault,
   PAGE_SIZE,
   PrmemError,
   runProgram,
+  sessionOf,
   type Steps,
   WAIT_STEP,
   type WriteRareMechanism,
@@ -20,18 +20,14 @@ import {
 import type { ConformanceRule } from './rule.js';
 import { check, firstDiff, hex, makeWorld, pattern, type World } from './world.js';
 
-/**
- * The scheduler's view of a session: one yield per architectural step. (When core
- * derives `session` from a single step-program member, this is the one line to adapt.)
- */
+/** The scheduler's view of a session: one yield per architectural step (core's `sessionOf`). */
 export function sessionSteps(mech: WriteRareMechanism, cpu: Cpu, ops: readonly WrOp[]): Steps {
-  return mech.session(cpu, ops);
+  return sessionOf(mech, cpu, ops);
 }
 
-/** The synchronous callers' view: the step program straight through, when one is offered. */
+/** The synchronous callers' view: the step program straight through (`run()` if offered). */
 export function runStraight(mech: WriteRareMechanism, cpu: Cpu, ops: readonly WrOp[]): void {
-  if (mech.program) runProgram(mech.program(cpu, ops));
-  else drain(mech.session(cpu, ops));
+  runProgram(mech.program(cpu, ops));
 }
 
 const WORK = [

@@ -6,13 +6,12 @@ import {
   OpWriter,
   PAGE_SIZE,
   type StepProgram,
-  programMechanism,
   WalkResult,
   type WindowBracket,
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
-import type { X86Arch } from '../arch.js';
+import type { X86MechanismContext, X86MechanismPlugin } from './plugin.js';
 import { MIRROR_ORIGIN } from '../constants.js';
 import { holdOf, resolveTargets } from './targets.js';
 
@@ -22,7 +21,7 @@ import { holdOf, resolveTargets } from './targets.js';
  * switches; the mirror's TLB entries stay behind under wr_mm's PCID, usable only when
  * wr_mm is loaded again.
  */
-export function aliasMmMirror(arch: X86Arch): WriteRareMechanism {
+export function aliasMmMirror(arch: X86MechanismContext): WriteRareMechanism {
   const m = arch.m;
   const w = new WalkResult();
   const brackets: readonly WindowBracket[] = [
@@ -72,11 +71,17 @@ export function aliasMmMirror(arch: X86Arch): WriteRareMechanism {
     const writer = new OpWriter(cpu, ops, arch.mirrorBase - MIRROR_ORIGIN);
     return new BracketWindow(cpu, brackets, writer, ops.length === 0, hold);
   };
-  return programMechanism({
+  return {
     name: 'alias-mm-mirror',
     summary:
       'persistent writable mirror of the write-rare range in wr_mm; the window is two CR3 switches',
     batchable: true,
     program,
-  });
+  };
 }
+
+export const ALIAS_MM_MIRROR: X86MechanismPlugin<'alias-mm-mirror'> = {
+  name: 'alias-mm-mirror',
+  needs: { aliasMm: true, wrPkey: false, mirror: true },
+  create: aliasMmMirror,
+};

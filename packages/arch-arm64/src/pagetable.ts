@@ -13,6 +13,7 @@ import {
 import {
   leafSize,
   MT_NORMAL,
+  OA_LO_MASK,
   outputAddress,
   paHi,
   S1,
@@ -22,6 +23,17 @@ import {
 } from './descriptors.js';
 import { KERNEL_HALF } from './layout.js';
 import { S2P, type Stage2 } from './stage2.js';
+
+/** Index into a level-`level` table of the VA whose u32 halves are `vlo`, `vhi` (bits 39–47, 30–38, 21–29, 12–20). */
+function indexOf(vlo: number, vhi: number, level: number): number {
+  if (level === 3) return (vlo >>> 12) & 511;
+  if (level === 2) return (vlo >>> 21) & 511;
+  if (level === 1) return ((vlo >>> 30) | ((vhi & 0x7f) << 2)) & 511;
+  return (vhi >>> 7) & 511;
+}
+
+/** The offset bits of a 4 KiB page (a local constant: V8 folds it, docs/decisions.md §10). */
+const PAGE_MASK = 0xfff;
 
 /** Arch-private TLBF bits (core reserves bits below 1 << 12). */
 export const A64F = {
@@ -283,6 +295,10 @@ export class Stage1 implements PageTableOps {
     const s2 = this.roots.stage2();
     // The VA travels in `out` (core's rule: no boxed numbers as arguments on a miss).
     const va = out.va;
+    // The VA as two u32 halves, once: a bitwise op on a double above 2^31 is a slow
+    // truncation, and the walk would do several per level.
+    const vlo = va >>> 0;
+    const vhi = (va - vlo) / 4_294_967_296;
     let table = va >= KERNEL_HALF ? this.roots.ttbr1() : this.roots.ttbr0(mm);
     for (let level = 0; level <= 3; level++) {
       // Each table read is an access to an IPA, translated and checked by stage 2.
@@ -294,7 +310,7 @@ export class Stage1 implements PageTableOps {
         }
         table = s2.lastPa;
       }
-      const e = table + (Math.floor(va / 2 ** (39 - 9 * level)) & 511) * 8;
+      const e = table + indexOf(vlo, vhi, level) * 8;
       const w = e >>> 2;
       let lo = u32[w];
       const hi = u32[w + 1];
@@ -313,10 +329,10 @@ export class Stage1 implements PageTableOps {
         return this.fail(out, FAULT.NOT_PRESENT, e);
       }
       this.leafLevel = level;
-      const size = leafSize(level);
+      // Offsets by `&`: levels 1–3 span at most 2^30 (no float modulo on every walk).
+      const off = leafSize(level) - 1;
       const base = outputAddress(lo, hi);
-      let ipa = base - (base % size) + (va % size);
-      ipa -= ipa % PAGE_SIZE;
+      const ipa = base - (lo & OA_LO_MASK & off) + ((vlo & off) - (vlo & PAGE_MASK));
       let perm = S2P.R | S2P.W | S2P.X;
       let pa = ipa;
       let s2none = 0;

@@ -4,12 +4,11 @@ import {
   EV,
   OpWriter,
   type StepProgram,
-  programMechanism,
   type WindowBracket,
   type WriteRareMechanism,
   type WrOp,
 } from '@prmem/core';
-import type { X86Arch } from '../arch.js';
+import type { X86MechanismContext, X86MechanismPlugin } from './plugin.js';
 import { CR0_WP } from '../bits.js';
 import { holdOf, resolveTargets } from './targets.js';
 
@@ -18,7 +17,7 @@ import { holdOf, resolveTargets } from './targets.js';
  * write in place, set it again. While WP is clear the CPU ignores RW=0 for every
  * supervisor write: all read-only memory is writable on this CPU, not just the target.
  */
-export function cr0Wp(arch: X86Arch): WriteRareMechanism {
+export function cr0Wp(arch: X86MechanismContext): WriteRareMechanism {
   const m = arch.m;
   const writeCr0 = (cpu: Cpu, wp: boolean) => {
     const cr0 = cpu.regs.cr0 ?? 0;
@@ -56,11 +55,17 @@ export function cr0Wp(arch: X86Arch): WriteRareMechanism {
     const hold = holdOf(arch, resolveTargets(arch, cpu, ops));
     return new BracketWindow(cpu, brackets, new OpWriter(cpu, ops, 0), ops.length === 0, hold);
   };
-  return programMechanism({
+  return {
     name: 'cr0-wp',
     summary:
       'PaX pax_open_kernel: clear CR0.WP locally; every read-only page is writable on this CPU meanwhile',
     batchable: true,
     program,
-  });
+  };
 }
+
+export const CR0_WP_PLUGIN: X86MechanismPlugin<'cr0-wp'> = {
+  name: 'cr0-wp',
+  needs: { aliasMm: false, wrPkey: false, mirror: false },
+  create: cr0Wp,
+};
