@@ -15,6 +15,7 @@ import { sourceFiles } from './source-files.mjs';
 /**
  * `package-relative file#Class` -> why its fields are `declare`d (docs/decisions.md §9).
  * Anything else with a `declare` field fails the check.
+ * @type {Readonly<Record<string, string>>}
  */
 export const HOT_CLASSES = {
   'packages/core/src/cpu.ts#Cpu': 'the TLB-hit path: TLB arrays and memory views',
