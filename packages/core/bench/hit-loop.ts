@@ -33,4 +33,6 @@ let sum = 0;
 for (let c = 0; c < calls; c++) sum += loop();
 // The loads must have happened: every call reads the word written above once per 1024.
 if (sum !== calls * (N / 1024)) throw new Error(`hit loop read ${sum}, expected ${calls}`);
-console.log(`${plain ? 'plain' : 'sim'} loads: ${calls * N}, memAccess ${m.stats().events.memAccess}`);
+console.log(
+  `${plain ? 'plain' : 'sim'} loads: ${calls * N}, memAccess ${m.stats().events.memAccess}`,
+);

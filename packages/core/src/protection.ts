@@ -28,7 +28,13 @@ export class ProtectionRoom {
     private readonly security: SecurityRoom,
   ) {}
 
-  *protectSteps(start: number, len: number, level: ProtLevel, cpu: number, owner?: AreaOwner): Steps {
+  *protectSteps(
+    start: number,
+    len: number,
+    level: ProtLevel,
+    cpu: number,
+    owner?: AreaOwner,
+  ): Steps {
     checkRange(start, len);
     if (start % PAGE_SIZE !== 0 || len % PAGE_SIZE !== 0 || len === 0) {
       throw new InvalidArgumentError('range', start, 'protection works on whole pages');

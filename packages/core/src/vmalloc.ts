@@ -314,8 +314,7 @@ export class VmallocRoom {
     // Protection is released only here, when the memory goes away (the hypervisor
     // unregisters the range; the direct-map alias becomes writable again).
     if (area.level !== 'rw' && !keep) drain(arch.setProtection(c, area.start, area.end, 'rw'));
-    for (let i = 0; i < area.pfns.length; i++)
-      arch.pt.unmap(kernelMm, area.start + i * PAGE_SIZE);
+    for (let i = 0; i < area.pfns.length; i++) arch.pt.unmap(kernelMm, area.start + i * PAGE_SIZE);
     this.m.counters.charge(cpu, EV.pteWrite, area.pfns.length);
     drain(arch.flushKernelRange(c, area.start, area.end));
     // Table pages the area alone used are empty now: freed, as free_pgd_range() does.

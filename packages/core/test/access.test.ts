@@ -196,8 +196,7 @@ describe('CPU accesses', () => {
           const dv = new DataView(ref.buffer, 8 * k + r);
           cpu.tlb.flushAll();
           cpu.tlb.fill(a.start, cpu.asid + r, decoyPa, rw);
-          const got =
-            size === 2 ? cpu.read16(va) : size === 4 ? cpu.read32(va) : cpu.read64(va);
+          const got = size === 2 ? cpu.read16(va) : size === 4 ? cpu.read32(va) : cpu.read64(va);
           const want =
             size === 2
               ? dv.getUint16(0, true)

@@ -87,12 +87,16 @@ export function checkDeclareFields(root, hot = HOT_CLASSES) {
   const out = [];
   for (const pkg of listPackages(root))
     for (const f of sourceFiles(join(pkg.dir, 'src')))
-      out.push(...declareFindings(relative(root, f).split(sep).join('/'), readFileSync(f, 'utf8'), hot));
+      out.push(
+        ...declareFindings(relative(root, f).split(sep).join('/'), readFileSync(f, 'utf8'), hot),
+      );
   return out;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '../../..'));
+  const root = resolve(
+    process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '../../..'),
+  );
   if (!existsSync(join(root, 'packages'))) throw new Error(`no packages/ under ${root}`);
   const found = checkDeclareFields(root);
   for (const f of found) console.error(f);

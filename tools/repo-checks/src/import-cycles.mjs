@@ -121,7 +121,9 @@ export function checkImportCycles(root) {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '../../..'));
+  const root = resolve(
+    process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '../../..'),
+  );
   if (!existsSync(join(root, 'packages'))) throw new Error(`no packages/ under ${root}`);
   const cycles = checkImportCycles(root);
   for (const c of cycles) console.error(`value-import cycle: ${c}`);

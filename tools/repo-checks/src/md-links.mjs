@@ -12,11 +12,10 @@ import { fileURLToPath } from 'node:url';
 
 /** Markdown files tracked by git (or new and not ignored), fixtures excluded. */
 export function markdownFiles(root) {
-  return execFileSync(
-    'git',
-    ['ls-files', '--cached', '--others', '--exclude-standard', '*.md'],
-    { cwd: root, encoding: 'utf8' },
-  )
+  return execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.md'], {
+    cwd: root,
+    encoding: 'utf8',
+  })
     .split('\n')
     .filter((f) => f && !f.includes('fixtures/') && existsSync(join(root, f)));
 }
@@ -109,7 +108,9 @@ export function checkMarkdownLinks(root) {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '../../..'));
+  const root = resolve(
+    process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '../../..'),
+  );
   const found = checkMarkdownLinks(root);
   for (const f of found) console.error(f);
   console.log(`markdown links: ${found.length === 0 ? 'ok' : `${found.length} broken`}`);

@@ -99,7 +99,7 @@ describe('relative links in Markdown', () => {
     }
   });
 
-  it("slugs headings as GitHub does (punctuation dropped, repeats numbered)", () => {
+  it('slugs headings as GitHub does (punctuation dropped, repeats numbered)', () => {
     const a = anchorsOf('# 8. Write-rare sessions as `step` programs\n## Config\n## Config\n');
     expect([...a]).toEqual(['8-write-rare-sessions-as-step-programs', 'config', 'config-1']);
   });
