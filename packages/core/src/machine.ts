@@ -62,27 +62,29 @@ export interface MachineOptions {
  * their one public face.
  */
 export class Machine {
-  readonly backend: Backend;
-  readonly arch: ArchImpl;
-  readonly layout: MachineLayout;
-  readonly phys: PhysMem;
-  readonly counters: Counters;
-  readonly trace: Trace;
-  readonly kernelMm: Mm;
-  readonly cpuCount: number;
-  readonly seed: number;
-  readonly clockGHz: number;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly; the
+  // write-rare path reads them on every call (docs/decisions.md §9).
+  declare readonly backend: Backend;
+  declare readonly arch: ArchImpl;
+  declare readonly layout: MachineLayout;
+  declare readonly phys: PhysMem;
+  declare readonly counters: Counters;
+  declare readonly trace: Trace;
+  declare readonly kernelMm: Mm;
+  declare readonly cpuCount: number;
+  declare readonly seed: number;
+  declare readonly clockGHz: number;
   /** A deterministic random source (randomized alias bases, ...), seeded from the config. */
-  readonly random: () => number;
-  readonly mechanismName: string;
+  declare readonly random: () => number;
+  declare readonly mechanismName: string;
   private mech: WriteRareMechanism | undefined;
   private readonly cpus: Cpu[] = [];
-  private readonly security: SecurityRoom;
-  private readonly smp: SmpRoom;
-  private readonly mmRoom: MmRoom;
-  private readonly image: ImageRoom;
-  private readonly areas: VmallocRoom;
-  private readonly protection: ProtectionRoom;
+  declare private readonly security: SecurityRoom;
+  declare private readonly smp: SmpRoom;
+  declare private readonly mmRoom: MmRoom;
+  declare private readonly image: ImageRoom;
+  declare private readonly areas: VmallocRoom;
+  declare private readonly protection: ProtectionRoom;
   private readonly scratch = new WalkResult();
 
   constructor(opts: MachineOptions) {

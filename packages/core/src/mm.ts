@@ -8,11 +8,12 @@ export type MmKind = 'kernel' | 'user' | 'wr';
  * the half the mm owns (TTBR1 for the kernel, TTBR0 for others).
  */
 export class Mm {
-  readonly id: number;
-  readonly name: string;
-  readonly kind: MmKind;
-  readonly rootPa: number;
-  readonly asid: number;
+  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
+  declare readonly id: number;
+  declare readonly name: string;
+  declare readonly kind: MmKind;
+  declare readonly rootPa: number;
+  declare readonly asid: number;
 
   constructor(id: number, name: string, kind: MmKind, rootPa: number, asid: number) {
     this.id = id;

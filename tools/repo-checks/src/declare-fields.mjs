@@ -22,6 +22,9 @@ export const HOT_CLASSES = {
   'packages/core/src/tlb.ts#Tlb': 'the TLB arrays every access and fill reads',
   'packages/core/src/phys.ts#PhysMem': "physical memory's arrays",
   'packages/core/src/stats.ts#Counters': 'the event counters every charge writes',
+  'packages/core/src/machine.ts#Machine':
+    'arch, phys, layout, counters, rooms: read by every wrAssign',
+  'packages/core/src/mm.ts#Mm': 'asid and rootPa: read by every mm switch of a window',
   'packages/arch-x86/src/pagetable.ts#X86PageTable': "the walk's view of the tables",
   'packages/arch-x86/src/arch.ts#X86Arch': 'the walk and the alias window read m and pt',
   'packages/arch-x86/src/mech/alias.ts#AliasWindow': 'one per x86 alias-mm wrAssign',
