@@ -1,5 +1,30 @@
 import { PrmemError } from '@prmem/core';
 
+declare module '@prmem/core' {
+  /** arm64's codes: EL2's refusals (`HVC_REFUSAL`) and the arch's own state errors. */
+  interface PrmemErrorCodes {
+    EHVC_UNREGISTERED: true;
+    EHVC_READONLY: true;
+    EHVC_SPANS_RANGES: true;
+    EHVC_OVERFLOW: true;
+    EHVC_OVERLAP: true;
+    EHVC_LESS_RESTRICTIVE: true;
+    EHVC_NOT_MAPPED: true;
+    EHVC_REMAPPED: true;
+    EHVC_BADARG: true;
+    /** EL2 is used before boot set it up. */
+    ENOEL2: true;
+    /** A second kernel mm. */
+    EKERNELMM: true;
+    /** The ASID space is exhausted (no rollover model). */
+    EASID: true;
+    /** An mm is created before the kernel mm. */
+    ENOKERNELMM: true;
+    /** A mechanism other than the one the machine was built for. */
+    EMECHANISM: true;
+  }
+}
+
 /** Why EL2 refused a hypercall. Stable codes: tests and callers match on them. */
 export const HVC_REFUSAL = {
   /** The target does not lie wholly inside a registered range. */

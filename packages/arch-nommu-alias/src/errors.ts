@@ -1,5 +1,12 @@
 import { canonical, PrmemError } from '@prmem/core';
 
+declare module '@prmem/core' {
+  interface PrmemErrorCodes {
+    /** A second mapping of a frame on a VIPT aliasing D-cache (`AliasRefusedError`). */
+    EALIAS: true;
+  }
+}
+
 /**
  * The MMU model refused a second mapping of a frame: on a VIPT aliasing D-cache the two
  * virtual addresses could index different cache sets and see different data.

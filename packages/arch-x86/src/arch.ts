@@ -58,17 +58,17 @@ const {
 } = constants;
 const { USER_END } = layout;
 
-/**
- * The x86-64 architecture bound to one machine: paging, CR3/PCID switches, INVLPG and IPI
- * shootdowns, CR0.WP and PKRS, page protection with the direct-map alias, and the
- * write-rare mechanisms.
- */
 const GIB = 2 ** 30;
 const MIB2 = 2 ** 21;
 /** PCIDs tracked per CPU before the table grows. */
 const SEEN_INITIAL = 16;
 const TIB = 2 ** 40;
 
+/**
+ * The x86-64 architecture bound to one machine: paging, CR3/PCID switches, INVLPG and IPI
+ * shootdowns, CR0.WP and PKRS, page protection with the direct-map alias, and the
+ * write-rare mechanisms.
+ */
 export class X86Arch implements ArchImpl {
   // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
   declare readonly m: Machine;

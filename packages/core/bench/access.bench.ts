@@ -1,7 +1,7 @@
 /**
  * Simulator speed of the hot path: TLB-hit loads against plain typed-array loads, and the
  * TLB-miss walk. Run with `pnpm bench` (or `pnpm --filter @prmem/core bench`).
- * Targets (issue 3): a TLB-hit read32 ≥ 50 M/s and within 4× of Uint32Array reads; a
+ * Targets: a TLB-hit read32 ≥ 50 M/s and within 2.5× of Uint32Array reads (issue 19; 4× in issue 3); a
  * miss walk that does not allocate.
  */
 import { bench, do_not_optimize, run, summary } from 'mitata';
@@ -93,7 +93,7 @@ const base = median(bases);
 const miss = rate(missLoop, 64);
 console.log(`\nTLB-hit read32: ${(hit / 1e6).toFixed(1)} M/s (target >= 50 M/s)`);
 console.log(
-  `Uint32Array read: ${(base / 1e6).toFixed(1)} M/s -> median ratio ${median(ratios).toFixed(2)}x (target <= 4x)`,
+  `Uint32Array read: ${(base / 1e6).toFixed(1)} M/s -> median ratio ${median(ratios).toFixed(2)}x (target <= 2.5x, moonshot 2x)`,
 );
 console.log(`TLB-miss walk read32: ${(miss / 1e6).toFixed(2)} M/s`);
 console.log(

@@ -1,11 +1,66 @@
 /**
+ * Every stable error code, as the keys of an interface: core lists its own here, and a
+ * package that throws codes of its own adds them by declaration merging, so
+ * `PrmemError.code` is the literal union of every code of the packages in the program:
+ *
+ * ```ts
+ * declare module '@prmem/core' {
+ *   interface PrmemErrorCodes {
+ *     EPOOLARG: true;
+ *   }
+ * }
+ * ```
+ */
+export interface PrmemErrorCodes {
+  /** Not a valid virtual address (`BadAddressError`). */
+  EBADADDR: true;
+  /** A bad size or count (`BadSizeError`). */
+  EBADSIZE: true;
+  /** Any other invalid argument (`InvalidArgumentError`). */
+  EINVAL: true;
+  /** Frames, address space, ASIDs or a section exhausted (`OutOfMemoryError`). */
+  ENOMEM: true;
+  /** The configuration failed validation (`ConfigError`). */
+  ECONFIG: true;
+  /** A mechanism the backend does not offer (`UnknownMechanismError`). */
+  EUNKNOWNMECH: true;
+  /** No backend package by that name (`BackendNotFoundError`). */
+  ENOBACKEND: true;
+  /** The MMU refused an access (`PageFault`). */
+  EFAULT: true;
+  /** A write-rare mechanism refused its target (`WrTargetError`). */
+  EWRTARGET: true;
+  /** Static definitions or a second finishBoot() after boot. */
+  EBOOTDONE: true;
+  /** The target is in use: pinned by an open window, still owning areas, running an mm. */
+  EBUSY: true;
+  /** Not the owner's handle, or an alias mm loaded outside its mechanism. */
+  EPERM: true;
+  /** An area freed twice. */
+  EDOUBLEFREE: true;
+  /** A window's frame changed before the window opened. */
+  ESTALE: true;
+  /** Protection moved toward less restrictive. */
+  EPROTDOWNGRADE: true;
+  /** Protection past the ceiling of the memory. */
+  ECEILING: true;
+  /** A step would wait for another CPU with no scheduler to run it. */
+  EDEADLK: true;
+  /** A CPU took a write-rare lock it already holds. */
+  EWRNESTED: true;
+}
+
+/** The literal union of every error code (core's and those packages add). */
+export type PrmemErrorCode = keyof PrmemErrorCodes;
+
+/**
  * Typed errors. Every error has a stable `code` and carries the offending value, so a
  * caller (or a test) can tell exactly what was refused without parsing messages.
  */
 export class PrmemError extends Error {
-  readonly code: string;
+  readonly code: PrmemErrorCode;
   readonly details: Readonly<Record<string, unknown>>;
-  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+  constructor(code: PrmemErrorCode, message: string, details: Record<string, unknown> = {}) {
     super(message);
     this.name = new.target.name;
     this.code = code;
@@ -104,7 +159,7 @@ export class UnknownMechanismError extends PrmemError {
 
 /** The operation is not allowed in the machine's current state (e.g. boot already finished). */
 export class StateError extends PrmemError {
-  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+  constructor(code: PrmemErrorCode, message: string, details: Record<string, unknown> = {}) {
     super(code, message, details);
   }
 }

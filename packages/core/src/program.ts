@@ -67,15 +67,12 @@ export function sessionOf(mech: WriteRareMechanism, cpu: Cpu, ops: readonly WrOp
  * returned once `step` has given `null`.
  */
 export class GeneratorProgram<T = void> implements StepProgram {
-  // `declare`d: assigned first in the constructor, so V8 types the field exactly (docs/decisions.md §9).
-  declare private readonly steps: Steps<T>;
-  declare private done: boolean;
-  declare value: T | undefined;
+  private readonly steps: Steps<T>;
+  private done = false;
+  value: T | undefined = undefined;
 
   constructor(steps: Steps<T>) {
     this.steps = steps;
-    this.done = false;
-    this.value = undefined;
   }
 
   step(): Step | null {

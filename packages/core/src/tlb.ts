@@ -73,9 +73,13 @@ export class Tlb {
   declare readonly rtag: Float64Array;
   /** Fast-path write comparator: equal to `tag` when fast writes are allowed, else NaN. */
   declare readonly wtag: Float64Array;
-  /** Physical address of the frame. */
-  declare readonly pa: Float64Array;
-  /** pa - pageBase, as QEMU's `addend`: the hit path turns a VA into a PA with one add. */
+  /**
+   * Physical address of the frame. An int32 (memory is at most 2 GiB, so every PA is below
+   * 2^31): the hit path forms the PA as `pa | offset` in integer arithmetic, with no
+   * double-to-integer conversion.
+   */
+  declare readonly pa: Int32Array;
+  /** pa - pageBase, as QEMU's `addend` (kept for readers; the hit path uses `pa | offset`). */
   declare readonly addend: Float64Array;
   declare readonly flags: Uint32Array;
   /** Large entries: regionBase + tag (NaN: empty), span in bytes (0: empty), PA, flags. */
@@ -92,7 +96,7 @@ export class Tlb {
     this.tag = new Float64Array(entries).fill(Number.NaN);
     this.rtag = new Float64Array(entries).fill(Number.NaN);
     this.wtag = new Float64Array(entries).fill(Number.NaN);
-    this.pa = new Float64Array(entries);
+    this.pa = new Int32Array(entries);
     this.addend = new Float64Array(entries);
     this.flags = new Uint32Array(entries);
     this.ltag = new Float64Array(LARGE_TLB_ENTRIES).fill(Number.NaN);

@@ -7,6 +7,7 @@ import {
   InvalidArgumentError,
   PAGE_SIZE,
   PageFault,
+  TLBF,
 } from '../src/index.js';
 import { snapshot, toyMachine } from './helpers.js';
 
@@ -169,6 +170,49 @@ describe('CPU accesses', () => {
         }
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it('a misaligned access never hits an entry whose tag is off by its misalignment', async () => {
+    // The hit path folds 4/8-byte alignment into the global compare (`va - (va & 0xffc)`
+    // is pageBase + (va & 3)); the ASID compare needs its own alignment test. A decoy entry
+    // for the same page tagged `asid + r` must never answer an access misaligned by r.
+    const m = await toyMachine({ cpus: 1, tlbEntries: 64 });
+    const cpu = m.cpu(0);
+    const a = m.vmalloc(PAGE_SIZE);
+    const decoy = m.vmalloc(PAGE_SIZE);
+    const ref = new Uint8Array(PAGE_SIZE).map((_, i) => (i * 13 + 5) & 0xff);
+    cpu.writeBytes(a.start, ref);
+    cpu.writeBytes(decoy.start, new Uint8Array(PAGE_SIZE).fill(0xaa));
+    const decoyPa = m.translate(decoy.start);
+    const rw = TLBF.R | TLBF.W | TLBF.D;
+    await fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 7 }),
+        fc.nat({ max: PAGE_SIZE / 8 - 2 }),
+        fc.constantFrom(2, 4, 8),
+        (r, k, size) => {
+          const va = a.start + 8 * k + r;
+          const dv = new DataView(ref.buffer, 8 * k + r);
+          cpu.tlb.flushAll();
+          cpu.tlb.fill(a.start, cpu.asid + r, decoyPa, rw);
+          const got = size === 2 ? cpu.read16(va) : size === 4 ? cpu.read32(va) : cpu.read64(va);
+          const want =
+            size === 2
+              ? dv.getUint16(0, true)
+              : size === 4
+                ? dv.getUint32(0, true)
+                : dv.getBigUint64(0, true);
+          expect(got).toBe(want);
+          cpu.tlb.flushAll();
+          cpu.tlb.fill(a.start, cpu.asid + r, decoyPa, rw);
+          if (size === 2) cpu.write16(va, dv.getUint16(0, true));
+          else if (size === 4) cpu.write32(va, dv.getUint32(0, true));
+          else cpu.write64(va, dv.getBigUint64(0, true));
+          expect(m.peek(decoy.start, PAGE_SIZE)?.every((b) => b === 0xaa)).toBe(true);
+        },
+      ),
+      { numRuns: 200 },
     );
   });
 

@@ -1,4 +1,17 @@
-import { formatUnknown, PrmemError } from '@prmem/core';
+import { formatUnknown, PrmemError, type PrmemErrorCode } from '@prmem/core';
+
+declare module '@prmem/core' {
+  /** The pool's codes (see `PoolError`). */
+  interface PrmemErrorCodes {
+    EPOOLMODE: true;
+    EPOOLDOWNGRADE: true;
+    EPOOLDESTROYED: true;
+    EPOOLTABLE: true;
+    EPOOLARG: true;
+    EOVERFLOW: true;
+    EPOOLCORRUPT: true;
+  }
+}
 
 /**
  * A pool operation refused. Codes: `EPOOLMODE` (the mode does not allow it),
@@ -13,7 +26,7 @@ import { formatUnknown, PrmemError } from '@prmem/core';
 export class PoolError extends PrmemError {
   readonly pool: string;
   readonly value: unknown;
-  constructor(code: string, pool: string, value: unknown, message: string) {
+  constructor(code: PrmemErrorCode, pool: string, value: unknown, message: string) {
     super(code, `pool ${JSON.stringify(pool)}: ${message} (got ${formatUnknown(value)})`, {
       pool,
       value,

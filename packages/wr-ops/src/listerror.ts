@@ -1,5 +1,12 @@
 import { formatUnknown, PrmemError } from '@prmem/core';
 
+declare module '@prmem/core' {
+  interface PrmemErrorCodes {
+    /** A list operation found its neighbours inconsistent (`ListCorruptionError`). */
+    ELISTCORRUPT: true;
+  }
+}
+
 /**
  * A list operation refused because the list is corrupted or the operation would corrupt
  * it (CONFIG_LIST_HARDENED's checks: a double add, a double delete, neighbours that do not

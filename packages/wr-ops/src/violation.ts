@@ -1,5 +1,12 @@
 import { formatUnknown, PrmemError } from '@prmem/core';
 
+declare module '@prmem/core' {
+  interface PrmemErrorCodes {
+    /** A write-rare operation refused its target (`WriteRareViolation`). */
+    EWRVIOLATION: true;
+  }
+}
+
 /**
  * Why a write-rare target was refused.
  * - `read-only`: an RO pool area, `.rodata` or `.data..ro_after_init` (the attack prmem

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The layering rule of docs/architecture.md (DESIGN §1), checked on every workspace
+// The layering rule of docs/architecture.md, checked on every workspace
 // package under packages/* and apps/*:
 //
 //   core       imports no package of ours
