@@ -27,7 +27,6 @@ import {
   prListReplaceInit,
   prListReplaceRcu,
   prListSplice,
-  planBatch,
   prListSpliceInitRcuSteps,
   wrAssign,
   wrBatch,
@@ -41,6 +40,7 @@ import {
   wrRmwSteps,
   WriteRareViolation,
 } from '../src/index.js';
+import { planBatch } from '../src/batch.js';
 import { COMBOS, expectUnchanged, machineState, makeWorld, type World } from './support/combos.js';
 
 function throws(f: () => unknown): unknown {
