@@ -65,6 +65,18 @@ export class PhysMem {
     for (let pfn = this.frameCount - 1; pfn >= 1; pfn--) this.freeStack[this.freeTop++] = pfn;
   }
 
+  /**
+   * Whether any frame of [pa, pa + size) within memory has a flag in `mask` (a table walk
+   * asks before the costly part of a leaf nobody needs).
+   */
+  anyFrameFlag(pa: number, size: number, mask: number): boolean {
+    const flags = this.frameFlags;
+    let pf = 0;
+    for (let off = 0; off < size && pa + off < this.size; off += PAGE_SIZE)
+      pf |= flags[(pa + off) / PAGE_SIZE];
+    return (pf & mask) !== 0;
+  }
+
   get freeFrames(): number {
     return this.freeTop;
   }
