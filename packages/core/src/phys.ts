@@ -70,11 +70,13 @@ export class PhysMem {
    * asks before the costly part of a leaf nobody needs).
    */
   anyFrameFlag(pa: number, size: number, mask: number): boolean {
+    // An address off a page boundary names no frame (nor does NaN).
+    if (!(pa % PAGE_SIZE === 0) || !(size > 0)) return false;
+    const first = pa / PAGE_SIZE;
+    const end = Math.min(first + Math.ceil(size / PAGE_SIZE), this.frameCount);
     const flags = this.frameFlags;
-    let pf = 0;
-    for (let off = 0; off < size && pa + off < this.size; off += PAGE_SIZE)
-      pf |= flags[(pa + off) / PAGE_SIZE];
-    return (pf & mask) !== 0;
+    for (let pfn = Math.max(first, 0); pfn < end; pfn++) if ((flags[pfn] & mask) !== 0) return true;
+    return false;
   }
 
   get freeFrames(): number {
