@@ -395,8 +395,13 @@ export class Stage1 implements PageTableOps {
     return code;
   }
 
-  forEachLeaf(mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void): void {
+  forEachLeaf(
+    mm: Mm,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    frameMask = 0,
+  ): void {
     const s2 = this.roots.stage2();
+    const phys = this.phys;
     const rec = (table: number, level: number, base: number) => {
       for (let i = 0; i < 512; i++) {
         const w = (table + i * 8) >>> 2;
@@ -410,6 +415,8 @@ export class Stage1 implements PageTableOps {
         }
         if (level === 0 || (level === 3 && (lo & S1.TABLE) === 0)) continue;
         const pa = outputAddress(lo, hi);
+        // The stage-2 walk is the costly part: skip it where the caller needs no answer.
+        if (frameMask !== 0 && !phys.anyFrameFlag(pa, leafSize(level), frameMask)) continue;
         let perm = S2P.R | S2P.W | S2P.X;
         if (s2) {
           s2.ipa = pa;
@@ -417,6 +424,7 @@ export class Stage1 implements PageTableOps {
           if (level < 3 && s2.lastLevel === 3) {
             // A block over page-granular stage 2: the translations are per page.
             for (let off = 0; off < leafSize(level); off += PAGE_SIZE) {
+              if (frameMask !== 0 && !phys.anyFrameFlag(pa + off, PAGE_SIZE, frameMask)) continue;
               s2.ipa = pa + off;
               const p = s2.perm();
               fn(va + off, pa + off, (p & S2P.R) === 0 ? 0 : combineFlags(lo, hi, p), 1);

@@ -312,7 +312,13 @@ export class ShortDescriptorTables implements PageTableOps {
     return 0;
   }
 
-  forEachLeaf(mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void): void {
+  forEachLeaf(
+    mm: Mm,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    frameMask = 0,
+  ): void {
+    const phys = this.m.phys;
+    const want = (pa: number) => frameMask === 0 || phys.anyFrameFlag(pa, PAGE_SIZE, frameMask);
     const root = mm.rootPa >>> 2;
     const extra = this.policy.extraFlags;
     for (let i = 0; i < L1_ENTRIES; i++) {
@@ -328,7 +334,8 @@ export class ShortDescriptorTables implements PageTableOps {
             (d & SECT_NG) !== 0,
           ) | extra;
         const pa = (d & SECT_BASE_MASK) >>> 0;
-        for (let j = 0; j < 256; j++) fn(base + j * PAGE_SIZE, pa + j * PAGE_SIZE, f, 1);
+        for (let j = 0; j < 256; j++)
+          if (want(pa + j * PAGE_SIZE)) fn(base + j * PAGE_SIZE, pa + j * PAGE_SIZE, f, 1);
       } else if (type === L1_TYPE_COARSE) {
         const t = ((d & L1_COARSE_BASE_MASK) >>> 0) >>> 2;
         for (let j = 0; j < 256; j++) {
@@ -339,6 +346,7 @@ export class ShortDescriptorTables implements PageTableOps {
           const pa = large
             ? ((p & LPTE_BASE_MASK) >>> 0) + (va & 0xf000)
             : (p & PTE_BASE_MASK) >>> 0;
+          if (!want(pa)) continue;
           const f = permFlags(
             (p & PTE_APX) !== 0,
             (p >>> PTE_AP_SHIFT) & 3,

@@ -460,8 +460,12 @@ export class X86PageTable implements PageTableOps {
     return FAULT.NOT_PRESENT;
   }
 
-  forEachLeaf(mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void): void {
-    this.visit(mm.rootPa, LEVELS, 0, RW, US, 0, 0, ENTRIES, fn);
+  forEachLeaf(
+    mm: Mm,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    frameMask = 0,
+  ): void {
+    this.visit(mm.rootPa, LEVELS, 0, RW, US, 0, 0, ENTRIES, fn, frameMask);
   }
 
   private visit(
@@ -474,6 +478,7 @@ export class X86PageTable implements PageTableOps {
     from: number,
     to: number,
     fn: (va: number, pa: number, flags: number, level: number) => void,
+    frameMask: number,
   ): void {
     const u = this.u32;
     const size = LEVEL_SIZE[level];
@@ -489,9 +494,10 @@ export class X86PageTable implements PageTableOps {
       if (level === 1 || (level < LEVELS && (lo & PS) !== 0)) {
         let pa = entryAddr(lo, hi);
         if (level > 1) pa -= pa % size;
+        if (frameMask !== 0 && !this.m.phys.anyFrameFlag(pa, size, frameMask)) continue;
         fn(va, pa, leafFlags(r, s, x, lo, hi) | ((lo & D) !== 0 ? TLBF.D : 0), level);
       } else if (level > 1) {
-        this.visit(entryAddr(lo, hi), level - 1, va, r, s, x, 0, ENTRIES, fn);
+        this.visit(entryAddr(lo, hi), level - 1, va, r, s, x, 0, ENTRIES, fn, frameMask);
       }
     }
   }

@@ -6,6 +6,8 @@ import { TLBF } from './tlb.js';
 import { WalkResult } from './backend.js';
 import type { Mm } from './mm.js';
 
+const PROT_MASK = PG.PROT_RO | PG.PROT_WR;
+
 export interface AuditFinding {
   /** Where the writable translation was found. */
   readonly where: 'pte' | 'tlb' | 'cpu';
@@ -41,34 +43,40 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
     writable(mm, w.flags);
   for (const mm of m.mms) {
     const isAlias = aliasMms.has(mm);
-    arch.pt.forEachLeaf(mm, (va, pa, f, level) => {
-      // A large leaf maps many frames: the most protected one decides. The frame flags are
-      // read first: most leaves map unprotected memory, and `writable` may cost more.
-      const span = PAGE_SIZE * 512 ** (level - 1);
-      let pf = 0;
-      for (let off = 0; off < span && pa + off < m.phys.size; off += PAGE_SIZE)
-        pf |= flags[(pa + off) / PAGE_SIZE];
-      if ((pf & (PG.PROT_RO | PG.PROT_WR)) === 0 || !writable(mm, f)) return;
-      if ((pf & PG.PROT_RO) !== 0) {
-        out.push({
-          where: 'pte',
-          mm: mm.name,
-          va,
-          pa,
-          level: 'ro',
-          detail: 'writable mapping of a read-only frame',
-        });
-      } else if ((pf & PG.PROT_WR) !== 0 && !isAlias) {
-        out.push({
-          where: 'pte',
-          mm: mm.name,
-          va,
-          pa,
-          level: 'wr',
-          detail: 'writable mapping of a write-rare frame',
-        });
-      }
-    });
+    // The mask lets the walk skip, before its costly part, leaves of unprotected memory:
+    // the callback returns at once for those anyway.
+    arch.pt.forEachLeaf(
+      mm,
+      (va, pa, f, level) => {
+        // A large leaf maps many frames: the most protected one decides. The frame flags are
+        // read first: most leaves map unprotected memory, and `writable` may cost more.
+        const span = PAGE_SIZE * 512 ** (level - 1);
+        let pf = 0;
+        for (let off = 0; off < span && pa + off < m.phys.size; off += PAGE_SIZE)
+          pf |= flags[(pa + off) / PAGE_SIZE];
+        if ((pf & (PG.PROT_RO | PG.PROT_WR)) === 0 || !writable(mm, f)) return;
+        if ((pf & PG.PROT_RO) !== 0) {
+          out.push({
+            where: 'pte',
+            mm: mm.name,
+            va,
+            pa,
+            level: 'ro',
+            detail: 'writable mapping of a read-only frame',
+          });
+        } else if ((pf & PG.PROT_WR) !== 0 && !isAlias) {
+          out.push({
+            where: 'pte',
+            mm: mm.name,
+            va,
+            pa,
+            level: 'wr',
+            detail: 'writable mapping of a write-rare frame',
+          });
+        }
+      },
+      PROT_MASK,
+    );
   }
   for (const cpu of cpus) {
     const inWindow = m.windowOpen(cpu);

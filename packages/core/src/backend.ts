@@ -92,8 +92,16 @@ export interface PageTableOps {
    * allocate: keep VAs out of arguments of non-inlined helpers on this path.
    */
   walk(cpu: Cpu, mm: Mm, write: boolean, out: WalkResult): number;
-  /** Calls `fn` for every present leaf of the mm, in address order. */
-  forEachLeaf(mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void): void;
+  /**
+   * Calls `fn` for every present leaf of the mm, in address order. With a nonzero
+   * `frameMask` it may skip a leaf none of whose frames has a phys frame flag in the mask
+   * (a hint for the audit, which reads the flags again: skipping is never required).
+   */
+  forEachLeaf(
+    mm: Mm,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    frameMask?: number,
+  ): void;
   /** Physical frame numbers of the mm's own tables (the root and below). */
   tableFrames(mm: Mm): number[];
   /** Releases an mm's tables below the shared kernel half (not the root). */

@@ -65,6 +65,20 @@ export class PhysMem {
     for (let pfn = this.frameCount - 1; pfn >= 1; pfn--) this.freeStack[this.freeTop++] = pfn;
   }
 
+  /**
+   * Whether any frame of [pa, pa + size) within memory has a flag in `mask` (a table walk
+   * asks before the costly part of a leaf nobody needs).
+   */
+  anyFrameFlag(pa: number, size: number, mask: number): boolean {
+    // An address off a page boundary names no frame (nor does NaN).
+    if (!(pa % PAGE_SIZE === 0) || !(size > 0)) return false;
+    const first = pa / PAGE_SIZE;
+    const end = Math.min(first + Math.ceil(size / PAGE_SIZE), this.frameCount);
+    const flags = this.frameFlags;
+    for (let pfn = Math.max(first, 0); pfn < end; pfn++) if ((flags[pfn] & mask) !== 0) return true;
+    return false;
+  }
+
   get freeFrames(): number {
     return this.freeTop;
   }

@@ -90,3 +90,31 @@ describe('PhysMem', () => {
     expect(p.freeFrames).toBe(free);
   });
 });
+
+describe('PhysMem.anyFrameFlag', () => {
+  it('answers as a page-by-page scan of the range within memory does', () => {
+    const PAGE = 4096;
+    const pm = new PhysMem(1);
+    const arbPa = fc.oneof(
+      fc.integer({ min: -8, max: 300 }).map((f) => f * PAGE),
+      fc.integer({ min: -PAGE, max: 300 * PAGE }),
+      fc.constantFrom(Number.NaN, 2 ** 40),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 0, max: 0xffff }))),
+        arbPa,
+        fc.oneof(fc.constantFrom(0, PAGE, 512 * PAGE), fc.integer({ min: 1, max: 300 * PAGE })),
+        fc.integer({ min: 0, max: 0xffff }),
+        (set, pa, size, mask) => {
+          pm.frameFlags.fill(0);
+          for (const [pfn, f] of set) pm.frameFlags[pfn] = f;
+          let pf = 0;
+          for (let off = 0; off < size && pa + off < pm.size; off += PAGE)
+            pf |= pm.frameFlags[(pa + off) / PAGE] ?? 0;
+          expect(pm.anyFrameFlag(pa, size, mask)).toBe((pf & mask) !== 0);
+        },
+      ),
+    );
+  });
+});

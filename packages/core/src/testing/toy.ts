@@ -184,15 +184,26 @@ class ToyArch implements ArchImpl {
         out.fault = 0;
         return 0;
       },
-      forEachLeaf: (mm: Mm, fn: (va: number, pa: number, flags: number, level: number) => void) => {
+      forEachLeaf: (
+        mm: Mm,
+        fn: (va: number, pa: number, flags: number, level: number) => void,
+        frameMask = 0,
+      ) => {
+        const u32 = phys.u32;
+        const frameFlags = phys.frameFlags;
         const rec = (table: number, level: number, base: number) => {
+          const step = 2 ** (12 + 9 * (level - 1));
           for (let i = 0; i < 512; i++) {
             const e = entryAt(table, i);
-            const l = lo(e);
+            const l = u32[e >>> 2];
             if (!(l & P)) continue;
-            const va = base + i * 2 ** (12 + 9 * (level - 1));
-            if (level === 1) fn(va, (l & ~0xfff) >>> 0, flagsOf(l, hi(e)), 1);
-            else rec((l & ~0xfff) >>> 0, level - 1, va);
+            const va = base + i * step;
+            if (level === 1) {
+              const pa = (l & ~0xfff) >>> 0;
+              // A page-aligned PA: its frame's flags, if it is in memory at all.
+              if (frameMask === 0 || (frameFlags[pa / PAGE_SIZE] & frameMask) !== 0)
+                fn(va, pa, flagsOf(l, hi(e)), 1);
+            } else rec((l & ~0xfff) >>> 0, level - 1, va);
           }
         };
         rec(mm.rootPa, 4, 0);
