@@ -98,5 +98,6 @@ describe('the fuzzer catches an injected bug', () => {
       noShrink: true,
     });
     expect(ok.failed).toBe(false);
-  });
+    // Three campaigns of up to 6,000 commands: seconds alone, a minute on a loaded host.
+  }, 180_000);
 });

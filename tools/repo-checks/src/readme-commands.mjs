@@ -1,6 +1,8 @@
 // The commands of every README: each ```sh block is a script a reader runs from the
 // repository root. A line ending in `# ci: <command>` is not run by the README test:
-// `<command>` names what .ci/run runs instead (and the test checks that it does).
+// `<command>` names what .ci/run runs instead (and the test checks that it does). A line
+// ending in `# test: <file>` is a command that does not end by itself (a server): the
+// test file named runs it, waits for it to serve, and stops it.
 // Benchmark runs get `--quick` in the test (the README's own commands are unchanged).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ export function readmes(root) {
 }
 
 const CI_MARK = /\s+#\s*ci:\s*(.+?)\s*$/;
+const TEST_MARK = /\s+#\s*test:\s*(.+?)\s*$/;
 
 /**
  * The ```sh (or bash, shell) blocks of a Markdown text: the script as written, the lines
@@ -33,13 +36,16 @@ export function shellBlocks(markdown) {
     const script = m[1];
     const run = [];
     const ci = [];
+    const tested = [];
     for (const line of script.split('\n')) {
       const mark = CI_MARK.exec(line);
+      const test = TEST_MARK.exec(line);
       if (mark) ci.push({ line: line.slice(0, mark.index).trim(), by: mark[1] });
+      else if (test) tested.push({ line: line.slice(0, test.index).trim(), by: test[1] });
       else run.push(line);
     }
     const line = markdown.slice(0, m.index).split('\n').length;
-    out.push({ line, script, run: run.join('\n'), ci });
+    out.push({ line, script, run: run.join('\n'), ci, tested });
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -39,6 +39,16 @@ describe('README commands', () => {
     '$file: "$line" is run by .ci/run ($by)',
     (c) => {
       expect(ciRuns(root, c.by), `.ci/run does not run ${c.by}`).toBe(true);
+    },
+  );
+
+  it.each(blocks.flatMap((b) => b.tested.map((t) => ({ file: b.file, ...t }))))(
+    '$file: "$line" is run by $by',
+    (t) => {
+      const test = join(root, t.by);
+      expect(existsSync(test), `${t.by} does not exist`).toBe(true);
+      // The test reads the README's commands, so what it runs is what the README says.
+      expect(readFileSync(test, 'utf8')).toContain('README.md');
     },
   );
 });
