@@ -182,6 +182,7 @@ export {
   isWrFrame,
   pinWrFrames,
   refuseWrTarget,
+  resolveOneWrFrame,
   resolveWrFrames,
   unpinWrFrames,
   WrTargetError,
