@@ -1,11 +1,5 @@
 import { type Cpu, InvalidArgumentError, type Steps } from '@prmem/core';
-import {
-  type PlannedOp,
-  runOneOpSync,
-  runOneSync,
-  runPlanned,
-  type WrRunResult,
-} from './engine.js';
+import { type PlannedOp, runOneSync, runPlanned, type WrRunResult } from './engine.js';
 import { checkCpu, refuse, validateTarget } from './target.js';
 import { isWrSize, pointerStore, scalarStore, type WrSize } from './values.js';
 
@@ -46,21 +40,14 @@ function planAssign(
   return { op, target: validateTarget(cpu, operation, dst, n, 1, false) };
 }
 
-/**
- * The synchronous forms run the same plan with no scheduler in between (planAssign's
- * checks in its order, with no PlannedOp made: every wrAssign runs here).
- */
-function assign(
+/** The synchronous forms run the same plan with no scheduler in between. */
+const assign = (
   cpu: Cpu,
   dst: number,
   value: number | bigint,
   size: WrSize,
   operation: string,
-): WrRunResult {
-  const n = checkWrSize(cpu, operation, dst, size);
-  const op = scalarStore(dst, value, n);
-  return runOneOpSync(cpu, op, validateTarget(cpu, operation, dst, n, 1, false).protected);
-}
+): WrRunResult => runOneSync(cpu, planAssign(cpu, dst, value, size, operation));
 
 export const wrAssign = (cpu: Cpu, dst: number, value: number | bigint, size: WrSize) =>
   assign(cpu, dst, value, size, 'wrAssign');

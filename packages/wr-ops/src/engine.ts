@@ -149,13 +149,8 @@ export function runPlannedSync(
  * call runs through here.
  */
 export function runOneSync(cpu: Cpu, p: PlannedOp): WrRunResult {
-  return runOneOpSync(cpu, p.op, p.target.protected);
-}
-
-/** `runOneSync` of an op and its target's protection, with no PlannedOp made for them. */
-export function runOneOpSync(cpu: Cpu, op: WrOp, isProtected: boolean): WrRunResult {
-  const ops = [op];
-  if (!isProtected) {
+  const ops = [p.op];
+  if (!p.target.protected) {
     runProgram(work(cpu, ops, false));
     return ONE_PLAIN;
   }
