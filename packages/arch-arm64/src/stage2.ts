@@ -112,9 +112,19 @@ export class Stage2 {
     let perm = 0;
     if (ipa >= 0 && ipa < IPA_LIMIT) {
       const u32 = this.u32;
+      // The IPA as two u32 halves, once (a multiply by 2^-32 is exact): the indices are
+      // then shifts, not a float division per level.
+      const ilo = ipa >>> 0;
+      const ihi = (ipa - ilo) * 2.3283064365386963e-10;
       let table = this.rootPa;
       for (; level <= 3; level++) {
-        const w = (table + ((ipa / SPAN[level]) & 511) * 8) >>> 2;
+        const index =
+          level === 3
+            ? (ilo >>> 12) & 511
+            : level === 2
+              ? (ilo >>> 21) & 511
+              : ((ilo >>> 30) | (ihi << 2)) & 511;
+        const w = (table + index * 8) >>> 2;
         const lo = u32[w];
         const hi = u32[w + 1];
         if ((lo & VALID) === 0) break;

@@ -10,6 +10,7 @@ import {
   FAULT,
   type FaultRecord,
   InvalidArgumentError,
+  type IpiRound,
   type Machine,
   type Mm,
   type MmKind,
@@ -19,6 +20,7 @@ import {
   type ProtLevel,
   type PteProt,
   type Steps,
+  stepsOf,
   TLBF,
   UnknownMechanismError,
   WalkResult,
@@ -189,13 +191,27 @@ export class NommuArch implements ArchImpl {
    * (on_each_cpu, arch/arm/kernel/smp_tlb.c). One step per target CPU.
    */
   flushKernelRange(cpu: Cpu, start: number, end: number): Steps {
-    // The local flush now, the IPIs as the caller steps them: the machine's IPI generator
-    // itself, not one wrapped in another (a resume per IPI saved).
+    return stepsOf(this.flushKernelRangeRound(cpu, start, end));
+  }
+
+  /**
+   * `flushKernelRange` as a step program: the local flush now, the IPIs as the caller
+   * steps (or runs) them, with a handler bound once (a hot window's shootdowns).
+   */
+  flushKernelRangeRound(cpu: Cpu, start: number, end: number): IpiRound {
     this.localFlushKernelRange(cpu, start, end);
-    return this.m.ipi(cpu, this.othersOf(cpu), 'flush_tlb_kernel_range', (t) =>
-      this.localFlushKernelRange(t, start, end),
+    return this.m.ipiRound(
+      cpu,
+      this.othersOf(cpu),
+      'flush_tlb_kernel_range',
+      this.flushOnTarget,
+      start,
+      end,
     );
   }
+
+  private readonly flushOnTarget = (t: Cpu, start: number, end: number): void =>
+    this.localFlushKernelRange(t, start, end);
 
   checkAccess(_cpu: Cpu, flags: number, access: number): number {
     if (access === ACC_WRITE) return (flags & TLBF.W) !== 0 ? 0 : FAULT.WRITE_PROTECT;

@@ -122,6 +122,7 @@ export {
 } from './scheduler.js';
 export { SECTIONS, type Section, type SectionName, type StaticSymbol } from './sections.js';
 export type { SecurityEvent } from './security.js';
+export { IpiRound } from './smp.js';
 export {
   Counters,
   type CpuStats,
@@ -181,6 +182,7 @@ export {
   isWrFrame,
   pinWrFrames,
   refuseWrTarget,
+  resolveOneWrFrame,
   resolveWrFrames,
   unpinWrFrames,
   WrTargetError,

@@ -16,7 +16,7 @@ import { type PtdumpOptions, ptdump } from './ptdump.js';
 import { mulberry32 } from './rng.js';
 import { ImageRoom, type Section, type SectionName, type StaticSymbol } from './sections.js';
 import { type SecurityEvent, SecurityRoom } from './security.js';
-import { SmpRoom } from './smp.js';
+import { type IpiRound, SmpRoom } from './smp.js';
 import { Counters, type MachineStats } from './stats.js';
 import { TracedCounters, Trace } from './trace.js';
 import { tracedMechanism } from './trace-window.js';
@@ -438,6 +438,22 @@ export class Machine {
    */
   ipi(from: Cpu, targets: readonly number[], name: string, handler: (target: Cpu) => void): Steps {
     return this.smp.ipi(from, targets, name, handler);
+  }
+
+  /**
+   * The same IPIs as a step program (`run` delivers them all at once, without the steps'
+   * labels); `handler(target, a, b)` gets `a` and `b` passed through, so a hot caller
+   * binds it once rather than making a closure per round.
+   */
+  ipiRound(
+    from: Cpu,
+    targets: readonly number[],
+    name: string,
+    handler: (target: Cpu, a: number, b: number) => void,
+    a: number,
+    b: number,
+  ): IpiRound {
+    return this.smp.ipiRound(from, targets, name, handler, a, b);
   }
 
   /** A broadcast TLB maintenance instruction (TLBI …IS + DSB ISH): hardware updates every TLB. */

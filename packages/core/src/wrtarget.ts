@@ -90,30 +90,51 @@ export function resolveWrFrames(
   ops: readonly WrOp[],
   kernelStart: number,
 ): number[] {
-  const m = cpu.owner;
   const out: number[] = [];
   for (const op of ops) {
     const len = checkWrOp(cpu, mechanism, op, kernelStart);
     const first = op.va - (op.va % PAGE_SIZE);
-    for (let p = first; p < op.va + len; p += PAGE_SIZE) {
-      if (!m.arch.pt.lookup(m.kernelMm, p, scratch) || scratch.fault !== 0)
-        refuseWrTarget(cpu, mechanism, op.va, len, 'unmapped', `${canonical(p)} is not mapped`);
-      const pfn = scratch.pa / PAGE_SIZE;
-      if (!isWrFrame(cpu, pfn)) {
-        const ro = (m.phys.frameFlags[pfn] & PG.PROT_RO) !== 0;
-        refuseWrTarget(
-          cpu,
-          mechanism,
-          op.va,
-          len,
-          ro ? 'read-only' : 'not-write-rare',
-          ro ? `${canonical(p)} is read-only memory` : `${canonical(p)} is not write-rare memory`,
-        );
-      }
-      out.push(pfn);
-    }
+    for (let p = first; p < op.va + len; p += PAGE_SIZE)
+      out.push(wrFrameOf(cpu, mechanism, op.va, len, p));
   }
   return out;
+}
+
+/**
+ * `resolveWrFrames` of one op, when it lies within one page: its frame, with no array
+ * (every wrAssign). -1 when the op spans pages: only its operands were checked then, and
+ * `resolveWrFrames` does the rest.
+ */
+export function resolveOneWrFrame(
+  cpu: Cpu,
+  mechanism: string,
+  op: WrOp,
+  kernelStart: number,
+): number {
+  const len = checkWrOp(cpu, mechanism, op, kernelStart);
+  const first = op.va - (op.va % PAGE_SIZE);
+  if (op.va + len > first + PAGE_SIZE) return -1;
+  return wrFrameOf(cpu, mechanism, op.va, len, first);
+}
+
+/** The frame of page `p` of the op at `va`, which must be mapped and write-rare. */
+function wrFrameOf(cpu: Cpu, mechanism: string, va: number, len: number, p: number): number {
+  const m = cpu.owner;
+  if (!m.arch.pt.lookup(m.kernelMm, p, scratch) || scratch.fault !== 0)
+    refuseWrTarget(cpu, mechanism, va, len, 'unmapped', `${canonical(p)} is not mapped`);
+  const pfn = scratch.pa / PAGE_SIZE;
+  if (!isWrFrame(cpu, pfn)) {
+    const ro = (m.phys.frameFlags[pfn] & PG.PROT_RO) !== 0;
+    refuseWrTarget(
+      cpu,
+      mechanism,
+      va,
+      len,
+      ro ? 'read-only' : 'not-write-rare',
+      ro ? `${canonical(p)} is read-only memory` : `${canonical(p)} is not write-rare memory`,
+    );
+  }
+  return pfn;
 }
 
 /** Pins frames for an open window (see Machine.pinFrame); all or none. */

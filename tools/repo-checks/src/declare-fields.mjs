@@ -35,6 +35,7 @@ export const HOT_CLASSES = {
   'packages/core/src/wrapply.ts#OpWriter': "one per window: the ops' writer",
   'packages/core/src/window.ts#BracketWindow': 'one per bracket window (cr0-wp, pks, ...)',
   'packages/core/src/window.ts#ProgramSequence': 'one per batched window sequence',
+  'packages/core/src/smp.ts#IpiRound': 'two per nommu direct-remap wrAssign (its shootdowns)',
 };
 
 const isDeclare = (m) => m.modifiers?.some((x) => x.kind === ts.SyntaxKind.DeclareKeyword);

@@ -8,6 +8,7 @@ import {
   opLength,
   PAGE_SIZE,
   ProgramSequence,
+  resolveOneWrFrame,
   resolveWrFrames,
   type StepProgram,
   type WriteRareMechanism,
@@ -101,12 +102,14 @@ export function aliasMm(arch: Arm64MechanismContext): WriteRareMechanism {
     program(cpu: Cpu, ops: readonly WrOp[]): StepProgram {
       // Every target checked before the ops are split into windows (whose page lists a
       // huge length would blow up): a bad op anywhere writes nothing.
-      const pfns = resolveWrFrames(cpu, 'alias-mm', ops, arch.m.layout.userEnd);
       // This CPU's own alias window: two CPUs' windows never map, or tear down, each other's.
       const base = arch.aliasBase + cpu.id * ALIAS_WINDOW_PAGES * PAGE_SIZE;
-      // One op within one page (every wrAssign): one alias, no plan.
-      if (ops.length === 1 && pfns.length === 1)
-        return AliasWindow.single(w, cpu, arch.wrMm, ops, base, pfns[0] * PAGE_SIZE);
+      // One op within one page (every wrAssign): one alias, no plan, no frame array.
+      if (ops.length === 1) {
+        const pfn = resolveOneWrFrame(cpu, 'alias-mm', ops[0], arch.m.layout.userEnd);
+        if (pfn >= 0) return AliasWindow.single(w, cpu, arch.wrMm, ops, base, pfn * PAGE_SIZE);
+      }
+      const pfns = resolveWrFrames(cpu, 'alias-mm', ops, arch.m.layout.userEnd);
       // Each page's frame and its area, resolved once: every window pins exactly these, so
       // a frame that changed while an earlier window ran is refused (ESTALE), not used.
       const frames = new Map<number, { pfn: number; area: number }>();

@@ -1,5 +1,6 @@
 import {
   type Cpu,
+  resolveOneWrFrame,
   resolveWrFrames,
   type Step,
   type StepProgram,
@@ -103,7 +104,10 @@ export function hypAssist(arch: Arm64MechanismContext): WriteRareMechanism {
       'HVC per write: EL2 writes ROWM ranges that are read-only at stage 2 (survives a kernel page-table attack)',
     batchable: false,
     program(cpu: Cpu, ops: readonly WrOp[]): StepProgram {
-      resolveWrFrames(cpu, 'hyp-assist', ops, arch.m.layout.userEnd);
+      // One op in one page (every wrAssign) is checked without a frame array.
+      const userEnd = arch.m.layout.userEnd;
+      if (ops.length !== 1 || resolveOneWrFrame(cpu, 'hyp-assist', ops[0], userEnd) < 0)
+        resolveWrFrames(cpu, 'hyp-assist', ops, userEnd);
       return new HypAssistSession(arch, cpu, ops);
     },
   };

@@ -7,7 +7,12 @@ import type { NommuArch } from '../arch.js';
  */
 export type NommuMechanismContext = Pick<
   NommuArch,
-  'm' | 'setKernelPtes' | 'localFlushKernelRange' | 'flushKernelRange' | 'wrLockOwner'
+  | 'm'
+  | 'setKernelPtes'
+  | 'localFlushKernelRange'
+  | 'flushKernelRange'
+  | 'flushKernelRangeRound'
+  | 'wrLockOwner'
 >;
 
 /**

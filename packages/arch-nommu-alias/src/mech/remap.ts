@@ -1,6 +1,8 @@
 import {
   type Cpu,
+  deadlock,
   drain,
+  type IpiRound,
   frameAreas,
   isWrFrame,
   OpWriter,
@@ -12,7 +14,6 @@ import {
   StateError,
   type Step,
   type StepProgram,
-  type Steps,
   unpinWrFrames,
   type WrOp,
 } from '@prmem/core';
@@ -96,7 +97,7 @@ export class RemapWindow implements StepProgram {
   declare private readonly writer: OpWriter;
   declare private phase: number;
   /** The shootdown being delivered, one IPI per step. */
-  declare private shootdown: Steps | null;
+  declare private shootdown: IpiRound | null;
   /** What is held or changed, for `abort`. */
   declare private locked: boolean;
   declare private pinned: boolean;
@@ -146,7 +147,7 @@ export class RemapWindow implements StepProgram {
           this.arch.setKernelPtes(this.cpu, this.s, this.e, false);
           this.writable = false;
           this.unflushed = true;
-          this.shootdown = this.arch.flushKernelRange(this.cpu, this.s, this.e);
+          this.shootdown = this.arch.flushKernelRangeRound(this.cpu, this.s, this.e);
           this.phase = TIGHTEN_SHOOTDOWN;
           return 'pte: read-only';
         }
@@ -161,6 +162,47 @@ export class RemapWindow implements StepProgram {
           return null;
       }
     }
+  }
+
+  /**
+   * Every remaining step at once, as `step` until null would do them (the synchronous
+   * API's path): the shootdowns are delivered without their step labels.
+   */
+  run(): void {
+    for (;;) {
+      switch (this.phase) {
+        case LOCK: {
+          const label = this.lock();
+          if (this.phase === LOCK) deadlock(label);
+          break;
+        }
+        case RELAX_SHOOTDOWN:
+          this.runShootdown();
+          this.phase = WRITE;
+          break;
+        case WRITE:
+          if (!this.opened) {
+            this.arch.m.openWindow(this.cpu);
+            this.opened = true;
+          }
+          while (this.writer.step() !== null); // stores never wait
+          this.step(); // PTEs read-only, the tightening shootdown started (no IPI yet)
+          break;
+        case TIGHTEN_SHOOTDOWN:
+          this.runShootdown();
+          this.unflushed = false;
+          this.release();
+          return;
+        default:
+          return;
+      }
+    }
+  }
+
+  private runShootdown(): void {
+    const round = this.shootdown;
+    if (round !== null) round.run();
+    this.shootdown = null;
   }
 
   /**
@@ -189,24 +231,23 @@ export class RemapWindow implements StepProgram {
       this.phase = WRITE;
       return 'pte: writable (local flush only)';
     }
-    this.shootdown = arch.flushKernelRange(cpu, this.s, this.e);
+    this.shootdown = arch.flushKernelRangeRound(cpu, this.s, this.e);
     this.phase = RELAX_SHOOTDOWN;
     return 'pte: writable';
   }
 
   /** The next IPI of the shootdown under way, or null when it is over. */
   private nextIpi(): Step | null {
-    const r = (this.shootdown as Steps).next();
-    if (!r.done) return r.value;
-    this.shootdown = null;
-    return null;
+    const label = (this.shootdown as IpiRound).step();
+    if (label === null) this.shootdown = null;
+    return label;
   }
 
   /** An op that threw, or an abandoned schedule: never leave the page writable. */
   abort(): void {
     if (this.phase === DONE) return;
     const { arch, cpu } = this;
-    this.shootdown?.return();
+    this.shootdown?.abort();
     this.shootdown = null;
     if (this.writable) arch.setKernelPtes(cpu, this.s, this.e, false);
     if (this.writable || this.unflushed) drain(arch.flushKernelRange(cpu, this.s, this.e));
