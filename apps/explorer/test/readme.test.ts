@@ -7,7 +7,11 @@ import { APP_DIR } from './browser.js';
 
 const ROOT = join(APP_DIR, '..', '..');
 const readme = readFileSync(join(APP_DIR, 'README.md'), 'utf8');
-const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1].trim());
+// A server command carries `# test: <this file>` (the repository's README test leaves it
+// to this one): the mark is a shell comment, stripped here for the comparison.
+const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) =>
+  m[1].replace(/\s+#\s*test:.*$/gm, '').trim(),
+);
 
 /** Starts a README command in its own process group and waits for `re` in its output. */
 async function startServer(
