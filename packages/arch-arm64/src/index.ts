@@ -6,7 +6,22 @@ import { MECHANISMS } from './mech/index.js';
 
 export { Arm64Arch, LINEAR_MAPS, type LinearMap, MAX_TLBI_OPS } from './arch.js';
 export { arm64Costs, HYPERVISOR_PROFILES, type HypervisorProfile } from './costs.js';
-export * from './descriptors.js';
+export {
+  leafSize,
+  LEVEL_SPAN,
+  MT_NORMAL,
+  OA_HI_MASK,
+  OA_LO_MASK,
+  outputAddress,
+  paHi,
+  S1,
+  S1_HI,
+  S2,
+  S2_HI,
+  S2_MEMATTR_NORMAL_WB,
+  SH_INNER,
+  tableIndex,
+} from './descriptors.js';
 export {
   type AtomicSize,
   El2,

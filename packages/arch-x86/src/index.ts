@@ -22,7 +22,20 @@ export {
 export { X86Arch } from './arch.js';
 export * as bits from './bits.js';
 export { X86_COSTS } from './costs.js';
-export * from './layout.js';
+export {
+  DIRECT_MAP,
+  HIGH_KERNEL,
+  IMAGE_START,
+  KERNEL_START,
+  MODULES_START,
+  USER_END,
+  VMALLOC_END,
+  VMALLOC_START,
+  VMEMMAP_START,
+  WR_END,
+  WR_START,
+  X86_LAYOUT,
+} from './layout.js';
 export {
   MECHANISM_NEEDS,
   MECHANISMS,
