@@ -18,3 +18,4 @@ export {
   sessionSteps,
   type TestRunner,
 } from './conformance/index.js';
+export { type PluginRegistry, pluginConformance } from './conformance/plugins.js';
