@@ -18,4 +18,5 @@ export {
   sessionSteps,
   type TestRunner,
 } from './conformance/index.js';
+export { WORK_EVENTS } from './conformance/mechanism.js';
 export { type PluginRegistry, pluginConformance } from './conformance/plugins.js';

@@ -3,7 +3,7 @@
  * built-in arch package (core's registry; test-only imports, allowed by the layering rule).
  */
 import { type BackendCombo, backendCombos, createMachine, type Machine } from '@prmem/core';
-import { repositoryBackends } from '@prmem/core/testing';
+import { repositoryBackends, WORK_EVENTS } from '@prmem/core/testing';
 import type { Pool } from '../../src/index.js';
 
 export type Combo = BackendCombo;
@@ -35,28 +35,12 @@ export async function machineFor(
   });
 }
 
-/** Counters of work that changes something (reads may legitimately happen on error paths). */
-const WORK = [
-  'pteWrite',
-  'localFlushPage',
-  'localFlushAll',
-  'localFlushAsid',
-  'ipiSent',
-  'tlbiBroadcast',
-  'mmSwitch',
-  'hypercall',
-  'wrWindow',
-  'wrBytes',
-  'cr0Write',
-  'pkrsWrite',
-] as const;
-
 /** Everything an error path must leave as it was: frames, areas, the pool table, work done. */
 export function snapshot(m: Machine) {
   const table = m.liveAreas.find((a) => a.name === 'pmalloc_pool_table');
   const ev = m.stats().events;
   return {
-    work: WORK.map((k) => `${k}=${ev[k]}`).join(' '),
+    work: WORK_EVENTS.map((k) => `${k}=${ev[k]}`).join(' '),
     table: table
       ? table.pfns
           .map((pfn) =>

@@ -6,6 +6,7 @@
 import {
   type Backend,
   type Cpu,
+  type EventName,
   type Machine,
   PageFault,
   PAGE_SIZE,
@@ -30,7 +31,11 @@ export function runStraight(mech: WriteRareMechanism, cpu: Cpu, ops: readonly Wr
   runProgram(mech.program(cpu, ops));
 }
 
-const WORK = [
+/**
+ * Counters of work that changes machine state (reads and TLB fills may happen on a refusal
+ * path): what a refused call must leave unchanged. Test support of other packages reads it.
+ */
+export const WORK_EVENTS = [
   'pteWrite',
   'localFlushPage',
   'localFlushAll',
@@ -43,7 +48,7 @@ const WORK = [
   'wrBytes',
   'cr0Write',
   'pkrsWrite',
-] as const;
+] as const satisfies readonly EventName[];
 
 /** What a refused session must leave as it was (TLB fills of its checks may stay). */
 function state(m: Machine): { memory: Uint8Array; rest: string } {
@@ -52,7 +57,7 @@ function state(m: Machine): { memory: Uint8Array; rest: string } {
   return {
     memory: m.phys.bytes.slice(),
     rest: JSON.stringify({
-      work: WORK.map((k) => events[k] ?? 0),
+      work: WORK_EVENTS.map((k) => events[k] ?? 0),
       free: m.phys.freeFrames,
       windows: cpus.map((c) => m.windowOpen(c)),
       cpus: cpus.map((c) => [c.mm.id, c.asid, c.irqsDisabled, c.preemptCount]),
