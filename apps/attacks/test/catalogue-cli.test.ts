@@ -1,12 +1,19 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import type { MatrixReport } from '../src/index.js';
 
 const pkg = resolve(import.meta.dirname, '..');
 const tsx = resolve(pkg, '../../node_modules/.bin/tsx');
+
+/** A fresh temp folder, removed when the calling test finishes. */
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'attacks-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 function cli(args: string[]) {
   return spawnSync(tsx, ['--conditions=@prmem/source', 'src/cli.ts', ...args], {
@@ -18,7 +25,7 @@ function cli(args: string[]) {
 
 describe('pnpm attacks', () => {
   it('writes the documented JSON and exits 0 when every outcome matches', () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'attacks-')), 'm.json');
+    const out = join(tempDir(), 'm.json');
     const r = cli([
       '--attack',
       'plain-write-rodata,pte-rewrite-wr-pool',
@@ -40,7 +47,7 @@ describe('pnpm attacks', () => {
   });
 
   it('--json prints the report; a bad option exits 2', () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'attacks-')), 'm.json');
+    const out = join(tempDir(), 'm.json');
     const r = cli(['--attack', 'wr-to-rodata', '--combo', 'toy', '--json', '--out', out]);
     expect(r.status).toBe(0);
     expect((JSON.parse(r.stdout) as MatrixReport).results[0].outcome).toBe('detected');

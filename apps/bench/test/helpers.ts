@@ -1,6 +1,7 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onTestFinished } from 'vitest';
 import { type Io, main } from '../src/main.js';
 
 export interface Captured {
@@ -26,6 +27,9 @@ export async function runCli(argv: readonly string[]): Promise<Captured> {
   return { code, stdout, stderr };
 }
 
+/** A fresh folder under the system's temp dir, removed when the calling test finishes. */
 export function tempDir(prefix = 'prmem-bench-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }

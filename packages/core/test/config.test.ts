@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   BackendNotFoundError,
   ConfigError,
@@ -21,6 +21,13 @@ function configError(f: () => unknown): ConfigError {
     throw e;
   }
   throw new Error('expected a ConfigError');
+}
+
+/** A fresh temp folder, removed when the calling test finishes. */
+async function tempDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  onTestFinished(() => rm(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 describe('config', () => {
@@ -111,7 +118,7 @@ describe('config', () => {
   });
 
   it('loads prmem.config.json and reports unreadable or invalid files', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'prmem-cfg-'));
+    const dir = await tempDir('prmem-cfg-');
     await writeFile(join(dir, 'prmem.config.json'), JSON.stringify({ arch: 'arm64', cpus: 2 }));
     const c = await loadConfig(join(dir, 'prmem.config.json'));
     expect(c).toMatchObject({ arch: 'arm64', cpus: 2, configDir: dir });
@@ -125,7 +132,7 @@ describe('config', () => {
   });
 
   it("resolves a third party's backend package from the config file's folder", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'prmem-plugin-'));
+    const dir = await tempDir('prmem-plugin-');
     const pkg = join(dir, 'node_modules', 'prmem-backend-fake');
     await mkdir(pkg, { recursive: true });
     await writeFile(
@@ -215,7 +222,7 @@ describe('the browser-safe main entry and the Node entry', () => {
   });
 
   it("the Node entry's createMachine resolves a package from the config file's folder", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'prmem-node-'));
+    const dir = await tempDir('prmem-node-');
     const pkg = join(dir, 'node_modules', 'prmem-backend-toyish');
     await mkdir(pkg, { recursive: true });
     await writeFile(

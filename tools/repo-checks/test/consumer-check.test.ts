@@ -3,7 +3,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
   declaredTypes,
   entryPoints,
@@ -13,6 +13,13 @@ import {
 
 const fixtures = fileURLToPath(new URL('../fixtures/consumer', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
+
+/** A fresh temp folder, removed when the calling test finishes. */
+function tempDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
 
 // A consumer project outside the workspace, with the fixture packages "installed" by
 // copying them into node_modules (the same layout npm gives after extracting tarballs).
@@ -79,7 +86,7 @@ describe('consumer check', () => {
 describe('package hygiene in the consumer check', () => {
   it('names missing manifest fields and a missing LICENSE', async () => {
     const { hygieneProblems } = await import('../src/consumer-check.mjs');
-    const dir = mkdtempSync(join(tmpdir(), 'prmem-hygiene-'));
+    const dir = tempDir('prmem-hygiene-');
     expect(hygieneProblems(dir, { name: 'x', license: 'MIT', keywords: [] })).toEqual([
       'package.json has no repository',
       'package.json has no homepage',
@@ -101,7 +108,7 @@ describe('package hygiene in the consumer check', () => {
 
   it('finds source maps whose sources are not shipped, and accepts embedded ones', async () => {
     const { sourceMapProblems } = await import('../src/consumer-check.mjs');
-    const dir = mkdtempSync(join(tmpdir(), 'prmem-maps-'));
+    const dir = tempDir('prmem-maps-');
     mkdirSync(join(dir, 'dist'));
     mkdirSync(join(dir, 'src'));
     writeFileSync(join(dir, 'dist', 'a.js.map'), JSON.stringify({ sources: ['../src/a.ts'] }));
@@ -118,7 +125,7 @@ describe('package hygiene in the consumer check', () => {
 
   it('runs publint and attw on a tarball and reports what they find', async () => {
     const { lintTarballs } = await import('../src/consumer-check.mjs');
-    const dir = mkdtempSync(join(tmpdir(), 'prmem-lint-'));
+    const dir = tempDir('prmem-lint-');
     const pkg = join(dir, 'package');
     mkdirSync(pkg);
     // `main` names a file the tarball lacks (publint); the ESM entry is typed by a .d.cts,

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { checkDeclareFields, declareFindings } from '../src/declare-fields.mjs';
 import { checkImportCycles, findCycles, valueImports } from '../src/import-cycles.mjs';
 import { anchorsOf, brokenLinks, checkMarkdownLinks } from '../src/md-links.mjs';
+import { checkTempDirs, tempDirFindings } from '../src/temp-dirs.mjs';
 
 const repoRoot = fileURLToPath(new URL('../../..', import.meta.url));
 
@@ -102,5 +103,26 @@ describe('relative links in Markdown', () => {
   it('slugs headings as GitHub does (punctuation dropped, repeats numbered)', () => {
     const a = anchorsOf('# 8. Write-rare sessions as `step` programs\n## Config\n## Config\n');
     expect([...a]).toEqual(['8-write-rare-sessions-as-step-programs', 'config', 'config-1']);
+  });
+});
+
+describe('temporary folders are removed', () => {
+  it('every one made in the repository is', () => {
+    expect(checkTempDirs(repoRoot)).toEqual([]);
+  });
+
+  it('reports a folder never kept, and one kept but never removed', () => {
+    // Built from parts so that this file does not itself contain the calls it describes.
+    const make = 'mkdtemp' + 'Sync(';
+    const src = [
+      `const out = join(${make}join(tmpdir(), 'a-')), 'm.json');`,
+      `const kept = ${make}'b-');`,
+      `const gone = await ${make}'c-');`,
+      'onTestFinished(() => rmSync(gone, { recursive: true, force: true }));',
+    ].join('\n');
+    expect(tempDirFindings('x/test/t.ts', src).map((f) => f.split(' ')[0])).toEqual([
+      'x/test/t.ts:1',
+      'x/test/t.ts:2',
+    ]);
   });
 });
