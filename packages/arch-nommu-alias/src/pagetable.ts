@@ -317,8 +317,10 @@ export class ShortDescriptorTables implements PageTableOps {
     fn: (va: number, pa: number, flags: number, level: number) => void,
     frameMask = 0,
   ): void {
-    const phys = this.m.phys;
-    const want = (pa: number) => frameMask === 0 || phys.anyFrameFlag(pa, PAGE_SIZE, frameMask);
+    if (frameMask !== 0) {
+      this.scanMasked(mm, fn, frameMask);
+      return;
+    }
     const root = mm.rootPa >>> 2;
     const extra = this.policy.extraFlags;
     for (let i = 0; i < L1_ENTRIES; i++) {
@@ -334,8 +336,7 @@ export class ShortDescriptorTables implements PageTableOps {
             (d & SECT_NG) !== 0,
           ) | extra;
         const pa = (d & SECT_BASE_MASK) >>> 0;
-        for (let j = 0; j < 256; j++)
-          if (want(pa + j * PAGE_SIZE)) fn(base + j * PAGE_SIZE, pa + j * PAGE_SIZE, f, 1);
+        for (let j = 0; j < 256; j++) fn(base + j * PAGE_SIZE, pa + j * PAGE_SIZE, f, 1);
       } else if (type === L1_TYPE_COARSE) {
         const t = ((d & L1_COARSE_BASE_MASK) >>> 0) >>> 2;
         for (let j = 0; j < 256; j++) {
@@ -346,7 +347,6 @@ export class ShortDescriptorTables implements PageTableOps {
           const pa = large
             ? ((p & LPTE_BASE_MASK) >>> 0) + (va & 0xf000)
             : (p & PTE_BASE_MASK) >>> 0;
-          if (!want(pa)) continue;
           const f = permFlags(
             (p & PTE_APX) !== 0,
             (p >>> PTE_AP_SHIFT) & 3,
@@ -354,6 +354,62 @@ export class ShortDescriptorTables implements PageTableOps {
             (p & PTE_NG) !== 0,
           );
           fn(va, pa, f | extra, 1);
+        }
+      }
+    }
+  }
+
+  /**
+   * `forEachLeaf` for the audit: only pages whose frame has a flag of `mask`, tested
+   * before the flags are decoded. Nearly every section page and small page maps
+   * unprotected memory: those cost a load and a test each. Every PA here is page-aligned
+   * and below 4 GiB, so its frame is `pa >>> 12` if that is in memory.
+   */
+  private scanMasked(
+    mm: Mm,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    mask: number,
+  ): void {
+    const u = this.u32;
+    const frameFlags = this.m.phys.frameFlags;
+    const frames = this.m.phys.frameCount;
+    const root = mm.rootPa >>> 2;
+    const extra = this.policy.extraFlags;
+    for (let i = 0; i < L1_ENTRIES; i++) {
+      const d = u[root + i];
+      const type = d & L1_TYPE_MASK;
+      const base = i * 2 ** 20;
+      if (type === L1_TYPE_SECTION && (d & SECT_SUPER) === 0) {
+        const first = (d >>> 20) << 8;
+        const end = Math.min(first + 256, frames);
+        for (let pfn = first; pfn < end; pfn++) {
+          if ((frameFlags[pfn] & mask) === 0) continue;
+          const f =
+            permFlags(
+              (d & SECT_APX) !== 0,
+              (d >>> SECT_AP_SHIFT) & 3,
+              (d & SECT_XN) !== 0,
+              (d & SECT_NG) !== 0,
+            ) | extra;
+          fn(base + (pfn - first) * PAGE_SIZE, pfn * PAGE_SIZE, f, 1);
+        }
+      } else if (type === L1_TYPE_COARSE) {
+        const t = ((d & L1_COARSE_BASE_MASK) >>> 0) >>> 2;
+        // A table is 1 KiB-aligned and memory is whole pages: all of it is in memory or none.
+        if (t >= u.length) continue;
+        for (let j = 0; j < 256; j++) {
+          const p = u[t + j];
+          if ((p & 3) === 0) continue;
+          const large = (p & 3) === 1;
+          const pfn = large ? ((p >>> 16) << 4) + (j & 0xf) : p >>> 12;
+          if (pfn >= frames || (frameFlags[pfn] & mask) === 0) continue;
+          const f = permFlags(
+            (p & PTE_APX) !== 0,
+            (p >>> PTE_AP_SHIFT) & 3,
+            large ? (p & LPTE_XN) !== 0 : (p & PTE_XN) !== 0,
+            (p & PTE_NG) !== 0,
+          );
+          fn(base + j * PAGE_SIZE, pfn * PAGE_SIZE, f | extra, 1);
         }
       }
     }

@@ -465,7 +465,74 @@ export class X86PageTable implements PageTableOps {
     fn: (va: number, pa: number, flags: number, level: number) => void,
     frameMask = 0,
   ): void {
-    this.visit(mm.rootPa, LEVELS, 0, RW, US, 0, 0, ENTRIES, fn, frameMask);
+    if (frameMask !== 0) this.scanMasked(mm.rootPa, LEVELS, 0, RW, US, 0, fn, frameMask);
+    else this.visit(mm.rootPa, LEVELS, 0, RW, US, 0, 0, ENTRIES, fn);
+  }
+
+  /**
+   * `visit` for the audit: only leaves with a frame flag of `mask`, read before anything
+   * else. Word indexes into the table, no per-entry helper: nearly every entry is empty or
+   * maps unprotected memory, and those cost a load and a test or two each. It reads what
+   * `visit` reads, including a table address above 4 GiB taken modulo 2^32 as `visit`'s
+   * `>>> 2` does (the hardware walk faults there; the audit may over-report, never miss).
+   */
+  private scanMasked(
+    table: number,
+    level: number,
+    base: number,
+    rw: number,
+    us: number,
+    nx: number,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    mask: number,
+  ): void {
+    const u = this.u32;
+    const w0 = table >>> 2;
+    // Tables are page-aligned and memory is whole pages: all of it is in memory or none.
+    if (w0 >= u.length) return;
+    const phys = this.m.phys;
+    const frameFlags = phys.frameFlags;
+    const frames = phys.frameCount;
+    const size = LEVEL_SIZE[level];
+    for (let i = 0; i < ENTRIES; i++) {
+      const w = w0 + 2 * i;
+      const lo = u[w];
+      if ((lo & P) === 0) continue;
+      const hi = u[w + 1];
+      if (level === 1) {
+        // Memory ends below 4 GiB: a frame address with high bits has no flags.
+        if ((hi & ADDR_HI_MASK) !== 0) continue;
+        const pfn = lo >>> 12;
+        if (pfn >= frames || (frameFlags[pfn] & mask) === 0) continue;
+        fn(
+          base + i * size,
+          (lo & ADDR_LO_MASK) >>> 0,
+          leafFlags(rw & lo, us & lo, nx | (hi & NX_HI), lo, hi) | ((lo & D) !== 0 ? TLBF.D : 0),
+          1,
+        );
+      } else if (level < LEVELS && (lo & PS) !== 0) {
+        let pa = entryAddr(lo, hi);
+        pa -= pa % size;
+        if (!phys.anyFrameFlag(pa, size, mask)) continue;
+        fn(
+          base + i * size,
+          pa,
+          leafFlags(rw & lo, us & lo, nx | (hi & NX_HI), lo, hi) | ((lo & D) !== 0 ? TLBF.D : 0),
+          level,
+        );
+      } else {
+        this.scanMasked(
+          entryAddr(lo, hi),
+          level - 1,
+          base + i * size,
+          rw & lo,
+          us & lo,
+          nx | (hi & NX_HI),
+          fn,
+          mask,
+        );
+      }
+    }
   }
 
   private visit(
@@ -478,7 +545,6 @@ export class X86PageTable implements PageTableOps {
     from: number,
     to: number,
     fn: (va: number, pa: number, flags: number, level: number) => void,
-    frameMask: number,
   ): void {
     const u = this.u32;
     const size = LEVEL_SIZE[level];
@@ -494,10 +560,9 @@ export class X86PageTable implements PageTableOps {
       if (level === 1 || (level < LEVELS && (lo & PS) !== 0)) {
         let pa = entryAddr(lo, hi);
         if (level > 1) pa -= pa % size;
-        if (frameMask !== 0 && !this.m.phys.anyFrameFlag(pa, size, frameMask)) continue;
         fn(va, pa, leafFlags(r, s, x, lo, hi) | ((lo & D) !== 0 ? TLBF.D : 0), level);
       } else if (level > 1) {
-        this.visit(entryAddr(lo, hi), level - 1, va, r, s, x, 0, ENTRIES, fn, frameMask);
+        this.visit(entryAddr(lo, hi), level - 1, va, r, s, x, 0, ENTRIES, fn);
       }
     }
   }

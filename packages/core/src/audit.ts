@@ -19,42 +19,40 @@ export interface AuditFinding {
   readonly detail: string;
 }
 
+/** The frame flags of [pa, pa + size) OR-ed: the most protected frame decides. */
+function flagsOver(m: Machine, pa: number, size: number): number {
+  const flags = m.phys.frameFlags;
+  const end = m.phys.size;
+  let pf = 0;
+  for (let off = 0; off < size && pa + off < end; off += PAGE_SIZE)
+    pf |= flags[(pa + off) / PAGE_SIZE];
+  return pf;
+}
+
 /**
  * Every writable translation — in any mm's tables or any CPU's TLB — to a frame that is
  * protected, except a mechanism's own aliases of write-rare frames while they are in use
  * by an open window on their CPU.
+ *
+ * It runs after every fuzzer command, so it skips early what cannot be a finding: the
+ * table walk is asked only for leaves of protected frames (`forEachLeaf`'s mask), and a
+ * TLB entry of unprotected frames is dropped before the architecture's hooks unless it
+ * could be a stale alias entry. The hooks it calls are pure, so the order changes nothing.
  */
 export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding[] {
   const out: AuditFinding[] = [];
-  const flags = m.phys.frameFlags;
   const arch = m.arch;
-  const aliasMms = new Set(arch.aliasMms?.() ?? []);
-  const aliasAsids = new Set([...aliasMms].map((mm) => mm.asid));
-  const writable = (mm: Parameters<NonNullable<typeof arch.leafWritable>>[0], f: number) =>
+  const aliasMms = arch.aliasMms?.() ?? [];
+  const writable = (mm: Mm, f: number) =>
     arch.leafWritable ? arch.leafWritable(mm, f) : (f & TLBF.W) !== 0;
-  const byAsid = new Map<number, Mm>();
-  for (const mm of m.mms) if (!byAsid.has(mm.asid)) byAsid.set(mm.asid, mm);
-  const w = new WalkResult();
-  /** Whether `mm`'s tables still map `va` writable to `pa` (what the entry caches). */
-  const tablesAgree = (mm: Mm, va: number, pa: number): boolean =>
-    arch.pt.lookup(mm, va, w) &&
-    w.fault === 0 &&
-    m.translate(va, mm) - (va % PAGE_SIZE) === pa &&
-    writable(mm, w.flags);
   for (const mm of m.mms) {
-    const isAlias = aliasMms.has(mm);
-    // The mask lets the walk skip, before its costly part, leaves of unprotected memory:
-    // the callback returns at once for those anyway.
+    const isAlias = aliasMms.includes(mm);
     arch.pt.forEachLeaf(
       mm,
       (va, pa, f, level) => {
-        // A large leaf maps many frames: the most protected one decides. The frame flags are
-        // read first: most leaves map unprotected memory, and `writable` may cost more.
-        const span = PAGE_SIZE * 512 ** (level - 1);
-        let pf = 0;
-        for (let off = 0; off < span && pa + off < m.phys.size; off += PAGE_SIZE)
-          pf |= flags[(pa + off) / PAGE_SIZE];
-        if ((pf & (PG.PROT_RO | PG.PROT_WR)) === 0 || !writable(mm, f)) return;
+        // The walk may pass leaves the mask does not cover: the flags are read again here.
+        const pf = flagsOver(m, pa, PAGE_SIZE * 512 ** (level - 1));
+        if ((pf & PROT_MASK) === 0 || !writable(mm, f)) return;
         if ((pf & PG.PROT_RO) !== 0) {
           out.push({
             where: 'pte',
@@ -64,7 +62,7 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
             level: 'ro',
             detail: 'writable mapping of a read-only frame',
           });
-        } else if ((pf & PG.PROT_WR) !== 0 && !isAlias) {
+        } else if (!isAlias) {
           out.push({
             where: 'pte',
             mm: mm.name,
@@ -78,9 +76,26 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
       PROT_MASK,
     );
   }
+  let w: WalkResult | undefined;
+  /** Whether `mm`'s tables still map `va` writable to `pa` (what the entry caches). */
+  const tablesAgree = (mm: Mm, va: number, pa: number): boolean => {
+    w ??= new WalkResult();
+    return (
+      arch.pt.lookup(mm, va, w) &&
+      w.fault === 0 &&
+      m.translate(va, mm) - (va % PAGE_SIZE) === pa &&
+      writable(mm, w.flags)
+    );
+  };
+  /** The first mm with this ASID, if it is an alias mm (what a non-global entry caches). */
+  const aliasOwner = (asid: number): Mm | undefined => {
+    for (const mm of m.mms) if (mm.asid === asid) return aliasMms.includes(mm) ? mm : undefined;
+    return undefined;
+  };
+  const aliasAsid = (asid: number): boolean => aliasMms.some((mm) => mm.asid === asid);
   for (const cpu of cpus) {
     const inWindow = m.windowOpen(cpu);
-    if (aliasMms.has(cpu.mm) && !inWindow) {
+    if (aliasMms.includes(cpu.mm) && !inWindow) {
       out.push({
         where: 'cpu',
         cpu: cpu.id,
@@ -90,42 +105,41 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
         detail: `alias mm ${cpu.mm.name} loaded outside a write-rare window`,
       });
     }
-    for (const e of cpu.tlb.entries()) {
+    cpu.tlb.forEachEntry((va, asid, pa, flags, size) => {
+      const global = asid < 0;
+      const pf = flagsOver(m, pa, size);
+      // Unprotected frames: a finding only if the entry may be a stale alias entry.
+      if ((pf & PROT_MASK) === 0 && (global || inWindow || !aliasAsid(asid))) return;
       // An entry of another context that the CPU must flush before it could use it is dead.
-      if (!e.global && e.asid !== cpu.asid && arch.asidLive?.(cpu, e.asid) === false) continue;
-      if (!writable(cpu.mm, e.flags)) continue;
-      // A large entry maps many frames: the most protected one decides.
-      let pf = 0;
-      for (let off = 0; off < e.size && e.pa + off < m.phys.size; off += PAGE_SIZE)
-        pf |= flags[(e.pa + off) / PAGE_SIZE];
+      if (!global && asid !== cpu.asid && arch.asidLive?.(cpu, asid) === false) return;
+      if (!writable(cpu.mm, flags)) return;
       // A writable alias entry must still be what its alias mm maps: a stale one (the
       // alias moved to another frame, or is gone) writes wherever it points, in the next
       // window on this CPU — whatever frame that is now. (Inside the CPU's own window
       // the entry may lag its PTE for a step: pte_clear comes before the INVLPG.)
-      const owner = e.global || inWindow ? undefined : byAsid.get(e.asid);
-      if (owner && aliasMms.has(owner) && !tablesAgree(owner, e.va, e.pa)) {
+      const owner = global || inWindow ? undefined : aliasOwner(asid);
+      if (owner && !tablesAgree(owner, va, pa)) {
         out.push({
           where: 'tlb',
           cpu: cpu.id,
           mm: owner.name,
-          va: e.va,
-          pa: e.pa,
+          va,
+          pa,
           level: (pf & PG.PROT_RO) !== 0 ? 'ro' : 'wr',
           detail: `stale writable alias entry: ${owner.name} no longer maps it there`,
         });
-        continue;
+        return;
       }
       // A non-global entry tagged with an alias mm's ASID, on a CPU running another mm, is
       // dormant: usable only in the next window on this CPU. That is fine for a write-rare
       // frame, but not for one made read-only since: the next window could write it.
-      if (!e.global && e.asid !== cpu.asid && aliasAsids.has(e.asid) && (pf & PG.PROT_RO) === 0)
-        continue;
+      if (!global && asid !== cpu.asid && aliasAsid(asid) && (pf & PG.PROT_RO) === 0) return;
       if ((pf & PG.PROT_RO) !== 0) {
         out.push({
           where: 'tlb',
           cpu: cpu.id,
-          va: e.va,
-          pa: e.pa,
+          va,
+          pa,
           level: 'ro',
           detail: 'writable TLB entry for a read-only frame',
         });
@@ -133,13 +147,13 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
         out.push({
           where: 'tlb',
           cpu: cpu.id,
-          va: e.va,
-          pa: e.pa,
+          va,
+          pa,
           level: 'wr',
           detail: 'writable TLB entry for a write-rare frame outside a window',
         });
       }
-    }
+    });
     for (const d of arch.auditCpu?.(cpu, inWindow) ?? []) {
       out.push({ where: 'cpu', cpu: cpu.id, va: 0, pa: 0, level: 'ro', detail: d });
     }

@@ -88,6 +88,9 @@ export function toyBackend(opts: ToyOptions = {}): Backend {
   };
 }
 
+/** Bytes an entry of each level maps (index: level). */
+const LEVEL_SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
+
 const idx = (va: number, level: number) => Math.floor(va / 2 ** (12 + 9 * (level - 1))) % 512;
 
 class ToyArch implements ArchImpl {
@@ -126,6 +129,35 @@ class ToyArch implements ArchImpl {
         table = (lo(e) & ~0xfff) >>> 0;
       }
       return entryAt(table, idx(va, 1));
+    };
+    /**
+     * The audit's walk: only leaves whose frame carries a flag of `mask`. Integer indexes
+     * over the typed arrays and no closure per table, so the empty entries and the leaves
+     * of unprotected memory that make up nearly every table cost a load and a test each.
+     */
+    const scanMasked = (
+      table: number,
+      level: number,
+      base: number,
+      fn: (va: number, pa: number, flags: number, level: number) => void,
+      mask: number,
+    ): void => {
+      const u32 = phys.u32;
+      const frameFlags = phys.frameFlags;
+      const frames = phys.frameCount;
+      // A table outside memory reads as empty, as the plain walk's out-of-range loads do.
+      if (table + PAGE_SIZE > phys.size) return;
+      const w0 = table >>> 2;
+      const step = LEVEL_SPAN[level];
+      for (let i = 0; i < 512; i++) {
+        const l = u32[w0 + 2 * i];
+        if ((l & P) === 0) continue;
+        if (level === 1) {
+          const pfn = l >>> 12;
+          if (pfn >= frames || (frameFlags[pfn] & mask) === 0) continue;
+          fn(base + i * step, (l & ~0xfff) >>> 0, flagsOf(l, u32[w0 + 2 * i + 1]), 1);
+        } else scanMasked((l & ~0xfff) >>> 0, level - 1, base + i * step, fn, mask);
+      }
     };
     // A new entry is clean: the walk sets A, and D on a write it allows, as x86's MMU does.
     const encode = (pa: number, prot: PteProt, ad = 0) =>
@@ -189,8 +221,11 @@ class ToyArch implements ArchImpl {
         fn: (va: number, pa: number, flags: number, level: number) => void,
         frameMask = 0,
       ) => {
+        if (frameMask !== 0) {
+          scanMasked(mm.rootPa, 4, 0, fn, frameMask);
+          return;
+        }
         const u32 = phys.u32;
-        const frameFlags = phys.frameFlags;
         const rec = (table: number, level: number, base: number) => {
           const step = 2 ** (12 + 9 * (level - 1));
           for (let i = 0; i < 512; i++) {
@@ -198,12 +233,8 @@ class ToyArch implements ArchImpl {
             const l = u32[e >>> 2];
             if (!(l & P)) continue;
             const va = base + i * step;
-            if (level === 1) {
-              const pa = (l & ~0xfff) >>> 0;
-              // A page-aligned PA: its frame's flags, if it is in memory at all.
-              if (frameMask === 0 || (frameFlags[pa / PAGE_SIZE] & frameMask) !== 0)
-                fn(va, pa, flagsOf(l, hi(e)), 1);
-            } else rec((l & ~0xfff) >>> 0, level - 1, va);
+            if (level === 1) fn(va, (l & ~0xfff) >>> 0, flagsOf(l, hi(e)), 1);
+            else rec((l & ~0xfff) >>> 0, level - 1, va);
           }
         };
         rec(mm.rootPa, 4, 0);
