@@ -1,6 +1,7 @@
 import {
   type Cpu,
   FAULT,
+  type LeafMemo,
   type Mm,
   PAGE_SIZE,
   PG,
@@ -400,11 +401,13 @@ export class Stage1 implements PageTableOps {
     mm: Mm,
     fn: (va: number, pa: number, flags: number, level: number) => void,
     frameMask = 0,
+    memo?: LeafMemo,
   ): void {
     const s2 = this.roots.stage2();
     if (frameMask !== 0) {
-      this.scanMasked(this.roots.ttbr0(mm), 0, 0, s2, fn, frameMask);
-      if (mm.kind === 'kernel') this.scanMasked(this.roots.ttbr1(), 0, 0, s2, fn, frameMask);
+      const mo = memo?.frameMask === frameMask ? memo : undefined;
+      this.scanMasked(this.roots.ttbr0(mm), 0, 0, s2, fn, frameMask, mo);
+      if (mm.kind === 'kernel') this.scanMasked(this.roots.ttbr1(), 0, 0, s2, fn, frameMask, mo);
       return;
     }
     const rec = (table: number, level: number, base: number) => {
@@ -454,6 +457,7 @@ export class Stage1 implements PageTableOps {
     s2: Stage2 | undefined,
     fn: (va: number, pa: number, flags: number, level: number) => void,
     mask: number,
+    memo?: LeafMemo,
   ): void {
     const u = this.u32;
     const w0 = table >>> 2;
@@ -463,24 +467,38 @@ export class Stage1 implements PageTableOps {
     const frameFlags = phys.frameFlags;
     const frames = phys.frameCount;
     const span = leafSize(level);
-    for (let i = 0; i < 512; i++) {
+    // Imported constants in locals: each use of an imported binding is a module-cell load.
+    const valid = S1.VALID;
+    const tableBit = S1.TABLE;
+    const oaHi = OA_HI_MASK;
+    // With a memo: an unchanged table is visited at the slots its last scan picked. The
+    // picks are the stage-1 side only; stage 2 is asked again for each leaf below.
+    const cached = memo?.slotsOf(w0 * 4, level, PAGE_SIZE);
+    const picks = cached === undefined ? memo?.pickBuffer(level, 512) : undefined;
+    let picked = 0;
+    const n = cached === undefined ? 512 : cached.length;
+    for (let k = 0; k < n; k++) {
+      const i = cached === undefined ? k : cached[k];
       const w = w0 + 2 * i;
       const lo = u[w];
-      if ((lo & S1.VALID) === 0) continue;
+      if ((lo & valid) === 0) continue;
       const hi = u[w + 1];
-      if (level < 3 && (lo & S1.TABLE) !== 0) {
-        this.scanMasked(outputAddress(lo, hi), level + 1, base + i * span, s2, fn, mask);
+      if (level < 3 && (lo & tableBit) !== 0) {
+        if (picks !== undefined) picks[picked++] = i;
+        this.scanMasked(outputAddress(lo, hi), level + 1, base + i * span, s2, fn, mask, memo);
         continue;
       }
-      if (level === 0 || (level === 3 && (lo & S1.TABLE) === 0)) continue;
+      if (level === 0 || (level === 3 && (lo & tableBit) === 0)) continue;
       if (level === 3) {
         // Memory ends below 4 GiB: an output address with high bits has no frame flags.
-        if ((hi & OA_HI_MASK) !== 0) continue;
+        if ((hi & oaHi) !== 0) continue;
         const pfn = lo >>> 12;
         if (pfn >= frames || (frameFlags[pfn] & mask) === 0) continue;
       } else if (!phys.anyFrameFlag(outputAddress(lo, hi), span, mask)) continue;
+      if (picks !== undefined) picks[picked++] = i;
       this.leafWithStage2(base + i * span, outputAddress(lo, hi), lo, hi, level, s2, fn, mask);
     }
+    if (picks !== undefined) memo?.keepSlots(w0 * 4, level, PAGE_SIZE, picks, picked);
   }
 
   /** One stage-1 leaf of frames the mask wants: its stage-2 permissions, per page if need be. */

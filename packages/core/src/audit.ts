@@ -5,6 +5,7 @@ import { PG } from './phys.js';
 import { TLBF } from './tlb.js';
 import { WalkResult } from './backend.js';
 import type { Mm } from './mm.js';
+import { LeafMemo } from './leafmemo.js';
 
 const PROT_MASK = PG.PROT_RO | PG.PROT_WR;
 
@@ -29,13 +30,17 @@ function flagsOver(m: Machine, pa: number, size: number): number {
   return pf;
 }
 
+/** Each machine's last audit memo: only the audit holds it, so only the audit feeds it. */
+const lastMemo = new WeakMap<Machine, LeafMemo>();
+
 /**
  * Every writable translation — in any mm's tables or any CPU's TLB — to a frame that is
  * protected, except a mechanism's own aliases of write-rare frames while they are in use
  * by an open window on their CPU.
  *
  * It runs after every fuzzer command, so it skips early what cannot be a finding: the
- * table walk is asked only for leaves of protected frames (`forEachLeaf`'s mask), and a
+ * table walk is asked only for leaves of protected frames (`forEachLeaf`'s mask), once
+ * per subtree the mms share (its memo: nothing writes memory while the audit runs), and a
  * TLB entry of unprotected frames is dropped before the architecture's hooks unless it
  * could be a stale alias entry. The hooks it calls are pure, so the order changes nothing.
  */
@@ -45,6 +50,10 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
   const aliasMms = arch.aliasMms?.() ?? [];
   const writable = (mm: Mm, f: number) =>
     arch.leafWritable ? arch.leafWritable(mm, f) : (f & TLBF.W) !== 0;
+  // The mms share their kernel half: each shared subtree is walked once per audit; and a
+  // table unchanged since the last audit is visited only where that audit's scan looked.
+  const memo = new LeafMemo(PROT_MASK, lastMemo.get(m) ?? m.phys);
+  lastMemo.set(m, memo);
   for (const mm of m.mms) {
     const isAlias = aliasMms.includes(mm);
     arch.pt.forEachLeaf(
@@ -74,6 +83,7 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
         }
       },
       PROT_MASK,
+      memo,
     );
   }
   let w: WalkResult | undefined;

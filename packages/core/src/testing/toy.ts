@@ -13,6 +13,7 @@ import {
   type Cpu,
   EV,
   FAULT,
+  type LeafMemo,
   type Machine,
   type Mm,
   type MmKind,
@@ -141,6 +142,7 @@ class ToyArch implements ArchImpl {
       base: number,
       fn: (va: number, pa: number, flags: number, level: number) => void,
       mask: number,
+      memo?: LeafMemo,
     ): void => {
       const u32 = phys.u32;
       const frameFlags = phys.frameFlags;
@@ -149,14 +151,53 @@ class ToyArch implements ArchImpl {
       if (table + PAGE_SIZE > phys.size) return;
       const w0 = table >>> 2;
       const step = LEVEL_SPAN[level];
-      for (let i = 0; i < 512; i++) {
+      // With a memo: an unchanged table is visited at the slots its last scan picked.
+      const cached = memo?.slotsOf(table, level, PAGE_SIZE);
+      const picks = cached === undefined ? memo?.pickBuffer(level, 512) : undefined;
+      let picked = 0;
+      const n = cached === undefined ? 512 : cached.length;
+      for (let k = 0; k < n; k++) {
+        const i = cached === undefined ? k : cached[k];
         const l = u32[w0 + 2 * i];
         if ((l & P) === 0) continue;
         if (level === 1) {
           const pfn = l >>> 12;
           if (pfn >= frames || (frameFlags[pfn] & mask) === 0) continue;
+          if (picks !== undefined) picks[picked++] = i;
           fn(base + i * step, (l & ~0xfff) >>> 0, flagsOf(l, u32[w0 + 2 * i + 1]), 1);
-        } else scanMasked((l & ~0xfff) >>> 0, level - 1, base + i * step, fn, mask);
+        } else {
+          if (picks !== undefined) picks[picked++] = i;
+          scanMasked((l & ~0xfff) >>> 0, level - 1, base + i * step, fn, mask, memo);
+        }
+      }
+      if (picks !== undefined) memo?.keepSlots(table, level, PAGE_SIZE, picks, picked);
+    };
+    /** The root level of `scanMasked` with a memo: a root entry seen in another mm replays. */
+    const scanRoot = (
+      root: number,
+      fn: (va: number, pa: number, flags: number, level: number) => void,
+      mask: number,
+      memo: LeafMemo,
+    ): void => {
+      const u32 = phys.u32;
+      if (root + PAGE_SIZE > phys.size) return;
+      const record = (va: number, pa: number, f: number, level: number) => {
+        memo.add(va, pa, f, level);
+        fn(va, pa, f, level);
+      };
+      const w0 = root >>> 2;
+      for (let i = 0; i < 512; i++) {
+        const l = u32[w0 + 2 * i];
+        if ((l & P) === 0) continue;
+        const h = u32[w0 + 2 * i + 1];
+        const r = memo.find(i, l, h);
+        if (r >= 0) {
+          memo.replay(r, fn);
+          continue;
+        }
+        memo.begin(i, l, h);
+        scanMasked((l & ~0xfff) >>> 0, 3, i * LEVEL_SPAN[4], record, mask, memo);
+        memo.end();
       }
     };
     // A new entry is clean: the walk sets A, and D on a write it allows, as x86's MMU does.
@@ -220,7 +261,12 @@ class ToyArch implements ArchImpl {
         mm: Mm,
         fn: (va: number, pa: number, flags: number, level: number) => void,
         frameMask = 0,
+        memo?: LeafMemo,
       ) => {
+        if (frameMask !== 0 && memo !== undefined && memo.frameMask === frameMask) {
+          scanRoot(mm.rootPa, fn, frameMask, memo);
+          return;
+        }
         if (frameMask !== 0) {
           scanMasked(mm.rootPa, 4, 0, fn, frameMask);
           return;
