@@ -1,5 +1,6 @@
 import { PAGE_SIZE } from './addr.js';
 import type { Cpu } from './cpu.js';
+import type { Backend } from './backend.js';
 import type { Machine } from './machine.js';
 import { PG } from './phys.js';
 import { TLBF } from './tlb.js';
@@ -30,8 +31,13 @@ function flagsOver(m: Machine, pa: number, size: number): number {
   return pf;
 }
 
-/** Each machine's last audit memo: only the audit holds it, so only the audit feeds it. */
-const lastMemo = new WeakMap<Machine, LeafMemo>();
+/**
+ * The last audit's memo per backend and memory size: the next audit, of this machine or of
+ * the next one built the same way (the fuzzer and the explorer build hundreds, each from
+ * the same boot), finds its unchanged tables' scans there. Only the audit holds these, so
+ * only the audit feeds them.
+ */
+const lastMemos = new WeakMap<Backend, Map<number, LeafMemo>>();
 
 /**
  * Every writable translation — in any mm's tables or any CPU's TLB — to a frame that is
@@ -52,8 +58,10 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
     arch.leafWritable ? arch.leafWritable(mm, f) : (f & TLBF.W) !== 0;
   // The mms share their kernel half: each shared subtree is walked once per audit; and a
   // table unchanged since the last audit is visited only where that audit's scan looked.
-  const memo = new LeafMemo(PROT_MASK, lastMemo.get(m) ?? m.phys);
-  lastMemo.set(m, memo);
+  let memos = lastMemos.get(m.backend);
+  if (memos === undefined) lastMemos.set(m.backend, (memos = new Map()));
+  const memo = new LeafMemo(PROT_MASK, m.phys, memos.get(m.phys.frameCount));
+  memos.set(m.phys.frameCount, memo);
   for (const mm of m.mms) {
     const isAlias = aliasMms.includes(mm);
     arch.pt.forEachLeaf(

@@ -17,7 +17,9 @@ const compareBytes: ((a: Uint8Array, b: Uint8Array) => number) | undefined =
 
 /** What one scan of a table picked, and the table's bytes when it did. */
 interface TableScan {
-  readonly view: Uint8Array;
+  /** The table in the memory `phys` (the store serves machine after machine). */
+  view: Uint8Array;
+  phys: PhysMem;
   readonly snapshot: Uint8Array;
   slots: Int32Array;
   /** The protected-frame generation of the scan (see `TableScans.sync`). */
@@ -38,8 +40,9 @@ class TableScans {
   /** The frame flags at the last sync, to see whether any frame's mask bits changed. */
   readonly flags: Uint16Array;
   readonly flagBytes: Uint8Array;
-  /** The live frame flags as bytes, for the compare. */
-  readonly nowBytes: Uint8Array;
+  /** The memory served, and its live frame flags as bytes for the compare. */
+  phys: PhysMem;
+  nowBytes: Uint8Array;
   gen = 0;
   mask = 0;
   /** Scratch for a scan's picks, one per kind (a walk has one scan of a kind at a time). */
@@ -47,11 +50,38 @@ class TableScans {
   private slab = new Uint8Array(0);
   private slabUsed = 0;
 
-  constructor(readonly phys: PhysMem) {
+  constructor(phys: PhysMem) {
+    this.phys = phys;
     this.flags = new Uint16Array(phys.frameFlags);
     this.flagBytes = new Uint8Array(this.flags.buffer);
     const now = phys.frameFlags;
     this.nowBytes = new Uint8Array(now.buffer, now.byteOffset, now.byteLength);
+  }
+
+  /**
+   * Serves `phys` from now on: a machine of the same size (and backend, the caller's
+   * concern). The kept scans stay: they are checked against this memory's bytes.
+   */
+  bind(phys: PhysMem): void {
+    if (phys === this.phys) return;
+    if (phys.frameCount !== this.flags.length)
+      throw new InvalidArgumentError(
+        'memory',
+        phys.frameCount,
+        `must have ${this.flags.length} frames`,
+      );
+    this.phys = phys;
+    const now = phys.frameFlags;
+    this.nowBytes = new Uint8Array(now.buffer, now.byteOffset, now.byteLength);
+  }
+
+  /** The scan's view of its table, moved to the memory now served. */
+  viewOf(t: TableScan, table: number): Uint8Array {
+    if (t.phys !== this.phys) {
+      t.view = this.phys.bytes.subarray(table, table + t.view.length);
+      t.phys = this.phys;
+    }
+    return t.view;
   }
 
   /** A snapshot of `view`, from the current slab. */
@@ -112,19 +142,22 @@ export class LeafMemo {
   private readonly scans: TableScans | undefined = undefined;
 
   /**
-   * With `from`, table scans are kept for the next memo: a fresh store for this memory
-   * (a PhysMem), or the store of an earlier memo (see `slotsOf`). Only a holder of that
-   * earlier memo can reach its store: what another memo keeps is its own.
+   * With `phys`, table scans of that memory are kept for the next memo: in a fresh store,
+   * or in the store of `previous` (which may have served another machine of the same
+   * size and backend; see `slotsOf`). Only a holder of `previous` can reach its store:
+   * what another memo keeps is its own.
    */
-  constructor(frameMask: number, from?: PhysMem | LeafMemo) {
+  constructor(frameMask: number, phys?: PhysMem, previous?: LeafMemo) {
     checkWord('frame mask', frameMask);
     if (frameMask === 0) throw new InvalidArgumentError('frame mask', frameMask, 'must be nonzero');
-    if (from !== undefined && !(from instanceof PhysMem) && !(from instanceof LeafMemo))
-      throw new InvalidArgumentError('memo source', from, 'must be a PhysMem or a LeafMemo');
+    if (phys !== undefined && !(phys instanceof PhysMem))
+      throw new InvalidArgumentError('memory', phys, 'must be a PhysMem');
+    if (previous !== undefined && !(previous instanceof LeafMemo))
+      throw new InvalidArgumentError('previous memo', previous, 'must be a LeafMemo');
     this.frameMask = frameMask;
-    if (compareBytes === undefined || from === undefined) return;
-    const s = from instanceof LeafMemo ? from.scans : new TableScans(from);
-    if (s === undefined) return;
+    if (compareBytes === undefined || phys === undefined) return;
+    const s = previous?.scans ?? new TableScans(phys);
+    s.bind(phys);
     s.sync(frameMask, compareBytes);
     this.scans = s;
   }
@@ -178,14 +211,16 @@ export class LeafMemo {
    * The slots the last scan of the `size`-byte table at `table` picked, in order, if its
    * bytes and the flagged frames are unchanged since; otherwise undefined (scan it, then
    * `keepSlots`). `kind` (0 to 15) tells scans with different picks apart: a table's
-   * level, as one table can be reached at two levels.
+   * level, as one table can be reached at two levels. A walk that keeps picks must make
+   * them from the kind, the table's bytes, the frame flags under the mask and the memory
+   * size alone: they serve the next machine of the same backend too.
    */
   slotsOf(table: number, kind: number, size: number): Int32Array | undefined {
     const s = this.scans;
     if (s === undefined || compareBytes === undefined) return undefined;
     const t = s.byTable.get(table * KINDS + kind);
     if (t === undefined || t.gen !== s.gen || t.view.length !== size) return undefined;
-    return compareBytes(t.view, t.snapshot) === 0 ? t.slots : undefined;
+    return compareBytes(s.viewOf(t, table), t.snapshot) === 0 ? t.slots : undefined;
   }
 
   /**
@@ -225,9 +260,10 @@ export class LeafMemo {
     let t = s.byTable.get(table * KINDS + kind);
     if (t === undefined || t.view.length !== size) {
       const view = bytes.subarray(table, table + size);
-      t = { view, snapshot: s.snapshotOf(view), slots: new Int32Array(n), gen: s.gen };
+      const snapshot = s.snapshotOf(view);
+      t = { view, phys: s.phys, snapshot, slots: new Int32Array(n), gen: s.gen };
       s.byTable.set(table * KINDS + kind, t);
-    } else t.snapshot.set(t.view);
+    } else t.snapshot.set(s.viewOf(t, table));
     if (t.slots.length !== n) t.slots = new Int32Array(n);
     for (let i = 0; i < n; i++) t.slots[i] = slots[i];
     t.gen = s.gen;
