@@ -51,6 +51,8 @@ export const KERNEL_PML4_FIRST = ENTRIES / 2;
 
 /** A scan that keeps no picks writes none (see `scanMasked`). */
 const NO_PICKS = new Int32Array(0);
+/** The memo's scan kind of a root table walked by `scanRoot` (levels are 1 to 4). */
+const ROOT_KIND = LEVELS + 1;
 
 /** Bits a protection change leaves alone (CPA clears/sets only what it is asked to). */
 const KEEP_LO = (A | D | PS | 0x18 /* PWT PCD */ | 0xe00) >>> 0;
@@ -494,9 +496,17 @@ export class X86PageTable implements PageTableOps {
       fn(va, pa, f, level);
     };
     const size = LEVEL_SIZE[LEVELS];
-    for (let i = 0; i < ENTRIES; i++) {
+    // The root's present slots, as a table's in `scanMasked` (a kind of their own).
+    const cached = memo.slotsOf(w0 * 4, ROOT_KIND, PAGE_SIZE);
+    const picks =
+      (cached === undefined ? memo.pickBuffer(ROOT_KIND, ENTRIES) : undefined) ?? NO_PICKS;
+    let picked = 0;
+    const n = cached === undefined ? ENTRIES : cached.length;
+    for (let k = 0; k < n; k++) {
+      const i = cached === undefined ? k : cached[k];
       const lo = u[w0 + 2 * i];
       if ((lo & P) === 0) continue;
+      if (picks !== NO_PICKS) picks[picked++] = i;
       const hi = u[w0 + 2 * i + 1];
       const r = memo.find(i, lo, hi);
       if (r >= 0) {
@@ -509,6 +519,7 @@ export class X86PageTable implements PageTableOps {
       this.scanMasked(t, LEVELS - 1, i * size, RW & lo, US & lo, hi & NX_HI, record, mask, memo);
       memo.end();
     }
+    if (picks !== NO_PICKS) memo.keepSlots(w0 * 4, ROOT_KIND, PAGE_SIZE, picks, picked);
   }
 
   /**

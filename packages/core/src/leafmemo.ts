@@ -98,6 +98,23 @@ class TableScans {
     return snap;
   }
 
+  /** Whether some frame's bits in `mask` differ from the snapshot (two frames a word). */
+  private changed(mask: number): boolean {
+    const now = this.phys.frameFlags;
+    const was = this.flags;
+    let i = 0;
+    if (now.byteOffset % 4 === 0) {
+      const a = new Uint32Array(now.buffer, now.byteOffset, now.length >>> 1);
+      const b = new Uint32Array(was.buffer, 0, was.length >>> 1);
+      const m16 = mask & 0xffff;
+      const m2 = (m16 | (m16 << 16)) >>> 0;
+      for (let w = 0; w < a.length; w++) if (((a[w] ^ b[w]) & m2) !== 0) return true;
+      i = a.length * 2;
+    }
+    for (; i < now.length; i++) if (((now[i] ^ was[i]) & mask) !== 0) return true;
+    return false;
+  }
+
   /** Starts a pass with `mask`: a new generation if any frame's bits in it changed. */
   sync(mask: number, compare: (a: Uint8Array, b: Uint8Array) => number): void {
     const now = this.phys.frameFlags;
@@ -105,15 +122,7 @@ class TableScans {
       this.mask = mask;
       this.gen++;
     } else if (compare(this.nowBytes, this.flagBytes) === 0) return;
-    else {
-      const was = this.flags;
-      for (let i = 0; i < now.length; i++) {
-        if (((now[i] ^ was[i]) & mask) !== 0) {
-          this.gen++;
-          break;
-        }
-      }
-    }
+    else if (this.changed(mask)) this.gen++;
     this.flags.set(now);
   }
 }

@@ -186,9 +186,16 @@ class ToyArch implements ArchImpl {
         fn(va, pa, f, level);
       };
       const w0 = root >>> 2;
-      for (let i = 0; i < 512; i++) {
+      // The root's present slots, as a table's in `scanMasked` (a kind of their own: 5).
+      const cached = memo.slotsOf(root, 5, PAGE_SIZE);
+      const picks = cached === undefined ? memo.pickBuffer(5, 512) : undefined;
+      let picked = 0;
+      const n = cached === undefined ? 512 : cached.length;
+      for (let k = 0; k < n; k++) {
+        const i = cached === undefined ? k : cached[k];
         const l = u32[w0 + 2 * i];
         if ((l & P) === 0) continue;
+        if (picks !== undefined) picks[picked++] = i;
         const h = u32[w0 + 2 * i + 1];
         const r = memo.find(i, l, h);
         if (r >= 0) {
@@ -199,6 +206,7 @@ class ToyArch implements ArchImpl {
         scanMasked((l & ~0xfff) >>> 0, 3, i * LEVEL_SPAN[4], record, mask, memo);
         memo.end();
       }
+      if (picks !== undefined) memo.keepSlots(root, 5, PAGE_SIZE, picks, picked);
     };
     // A new entry is clean: the walk sets A, and D on a write it allows, as x86's MMU does.
     const encode = (pa: number, prot: PteProt, ad = 0) =>
