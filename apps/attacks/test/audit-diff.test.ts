@@ -93,10 +93,15 @@ describe('the audit that skips unprotected leaves agrees with the full audit', (
 /**
  * What an attacker with raw memory, TLB and register access plants, behind every table
  * walker's back: an entry's bytes copied into a random slot of a random table frame (any
- * level), a protection flag set on a random frame (often one mapped writable), writable
+ * level), a protection flag set on a random frame (often one mapped writable) or on every
+ * frame an mm maps writable, writable
  * TLB entries of protected frames under any tag, and CPU state (registers, the loaded mm).
  */
 const rawPlantArb = fc.oneof(
+  // Every frame some leaf of an mm maps writable made read-only: each such leaf a finding.
+  fc.record({ kind: fc.constant('all' as const), mm: fc.nat() }),
+  // A writable 2 MiB block over protected frames, where the table code can map blocks.
+  fc.record({ kind: fc.constant('block' as const), slot: fc.nat({ max: 511 }), frame: fc.nat() }),
   fc.record({
     kind: fc.constant('entry' as const),
     mm: fc.nat(),
@@ -104,6 +109,9 @@ const rawPlantArb = fc.oneof(
     table: fc.nat(),
     slot: fc.nat({ max: 511 }),
     protect: fc.boolean(),
+    // One attribute bit flipped (0-11 of the low word): a page entry may become a block,
+    // a table or a different kind of entry in any format.
+    flip: fc.option(fc.nat({ max: 11 }), { nil: undefined }),
   }),
   fc.record({
     kind: fc.constant('flag' as const),
@@ -146,6 +154,24 @@ function writableLeaves(m: Machine, mm: Machine['mms'][number]): number[] {
 function plantRaw(m: Machine, p: RawPlant, prot: readonly number[]): boolean {
   const flags = m.phys.frameFlags;
   const w = new WalkResult();
+  if (p.kind === 'all') {
+    const mm = m.mms[p.mm % m.mms.length];
+    m.arch.pt.forEachLeaf(mm, (_va, pa, f, level) => {
+      if ((f & TLBF.W) === 0) return;
+      for (let off = 0; off < 4096 * 512 ** (level - 1) && pa + off < m.phys.size; off += 4096)
+        flags[(pa + off) / 4096] |= PG.PROT_RO;
+    });
+    return false;
+  }
+  if (p.kind === 'block') {
+    const pt = m.arch.pt as { mapBlock?: (...a: unknown[]) => number };
+    if (pt.mapBlock === undefined || prot.length === 0) return false;
+    const pa = prot[p.frame % prot.length] * 4096;
+    // A 2 MiB slot high in the kernel half, away from what the machine maps.
+    const va = 2 ** 48 - 2 ** 39 + p.slot * 2 ** 21;
+    pt.mapBlock(m.kernelMm, va, pa - (pa % 2 ** 21), 2, { write: true, exec: false, global: true });
+    return false;
+  }
   if (p.kind === 'entry' || p.kind === 'flag') {
     // Among the mms with writable leaves (arm64's user and alias mms have none at boot).
     const withLeaves = m.mms.filter((x) => writableLeaves(m, x).length > 0);
@@ -159,6 +185,7 @@ function plantRaw(m: Machine, p: RawPlant, prot: readonly number[]): boolean {
       const tables = m.mms.flatMap((x) => m.arch.pt.tableFrames(x));
       const to = tables[p.table % tables.length] * 4096 + p.slot * 8;
       m.phys.bytes.copyWithin(to, w.leafPa, w.leafPa + 8);
+      if (p.flip !== undefined) m.phys.bytes[to + (p.flip >> 3)] ^= 1 << (p.flip & 7);
       if (p.protect) flags[pfn] |= PG.PROT_RO;
       return false;
     }
@@ -193,7 +220,7 @@ describe('the audit agrees with the full audit after raw plants in tables, TLBs 
         fc.asyncProperty(
           preludeArb,
           fc.array(opArb(3, combo.userMm), { maxLength: 8 }),
-          fc.array(rawPlantArb, { minLength: 6, maxLength: 14 }),
+          fc.array(rawPlantArb, { minLength: 8, maxLength: 20 }),
           async (prelude, ops, plants) => {
             const w = await createWorld(combo, { cpus: 3 });
             const m = w.m;
