@@ -9,6 +9,11 @@ import type { Mm } from './mm.js';
 import { LeafMemo } from './leafmemo.js';
 
 const PROT_MASK = PG.PROT_RO | PG.PROT_WR;
+/**
+ * `PAGE_SIZE * 512 ** (level - 1)`, the bytes a leaf of walk level 0–4 spans, as a table:
+ * a power with a variable exponent is a slow Math.pow call, once per leaf.
+ */
+const LEAF_SPAN: readonly number[] = [0, 1, 2, 3, 4].map((l) => PAGE_SIZE * 512 ** (l - 1));
 
 export interface AuditFinding {
   /** Where the writable translation was found. */
@@ -59,40 +64,44 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
   // The mms share their kernel half: each shared subtree is walked once per audit; and a
   // table unchanged since the last audit is visited only where that audit's scan looked.
   let memos = lastMemos.get(m.backend);
-  if (memos === undefined) lastMemos.set(m.backend, (memos = new Map()));
+  if (memos === undefined) {
+    memos = new Map();
+    lastMemos.set(m.backend, memos);
+  }
   const memo = new LeafMemo(PROT_MASK, m.phys, memos.get(m.phys.frameCount));
   memos.set(m.phys.frameCount, memo);
-  for (const mm of m.mms) {
-    const isAlias = aliasMms.includes(mm);
-    arch.pt.forEachLeaf(
-      mm,
-      (va, pa, f, level) => {
-        // The walk may pass leaves the mask does not cover: the flags are read again here.
-        const pf = flagsOver(m, pa, PAGE_SIZE * 512 ** (level - 1));
-        if ((pf & PROT_MASK) === 0 || !writable(mm, f)) return;
-        if ((pf & PG.PROT_RO) !== 0) {
-          out.push({
-            where: 'pte',
-            mm: mm.name,
-            va,
-            pa,
-            level: 'ro',
-            detail: 'writable mapping of a read-only frame',
-          });
-        } else if (!isAlias) {
-          out.push({
-            where: 'pte',
-            mm: mm.name,
-            va,
-            pa,
-            level: 'wr',
-            detail: 'writable mapping of a write-rare frame',
-          });
-        }
-      },
-      PROT_MASK,
-      memo,
-    );
+  // One callback for every mm (a closure per mm would be an allocation per mm and audit).
+  let mm = m.kernelMm;
+  let isAlias = false;
+  const onLeaf = (va: number, pa: number, f: number, level: number) => {
+    // The walk may pass leaves the mask does not cover: the flags are read again here.
+    const span = LEAF_SPAN[level] ?? PAGE_SIZE * 512 ** (level - 1);
+    const pf = flagsOver(m, pa, span);
+    if ((pf & PROT_MASK) === 0 || !writable(mm, f)) return;
+    if ((pf & PG.PROT_RO) !== 0) {
+      out.push({
+        where: 'pte',
+        mm: mm.name,
+        va,
+        pa,
+        level: 'ro',
+        detail: 'writable mapping of a read-only frame',
+      });
+    } else if (!isAlias) {
+      out.push({
+        where: 'pte',
+        mm: mm.name,
+        va,
+        pa,
+        level: 'wr',
+        detail: 'writable mapping of a write-rare frame',
+      });
+    }
+  };
+  for (const each of m.mms) {
+    mm = each;
+    isAlias = aliasMms.includes(each);
+    arch.pt.forEachLeaf(each, onLeaf, PROT_MASK, memo);
   }
   let w: WalkResult | undefined;
   /** Whether `mm`'s tables still map `va` writable to `pa` (what the entry caches). */
@@ -111,8 +120,61 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
     return undefined;
   };
   const aliasAsid = (asid: number): boolean => aliasMms.some((mm) => mm.asid === asid);
-  for (const cpu of cpus) {
-    const inWindow = m.windowOpen(cpu);
+  // One callback for every CPU's TLB, as for the leaves.
+  let cpu = cpus[0];
+  let inWindow = false;
+  const onEntry = (va: number, asid: number, pa: number, flags: number, size: number) => {
+    const global = asid < 0;
+    const pf = flagsOver(m, pa, size);
+    // Unprotected frames: a finding only if the entry may be a stale alias entry.
+    if ((pf & PROT_MASK) === 0 && (global || inWindow || !aliasAsid(asid))) return;
+    // An entry of another context that the CPU must flush before it could use it is dead.
+    if (!global && asid !== cpu.asid && arch.asidLive?.(cpu, asid) === false) return;
+    if (!writable(cpu.mm, flags)) return;
+    // A writable alias entry must still be what its alias mm maps: a stale one (the
+    // alias moved to another frame, or is gone) writes wherever it points, in the next
+    // window on this CPU — whatever frame that is now. (Inside the CPU's own window
+    // the entry may lag its PTE for a step: pte_clear comes before the INVLPG.)
+    const owner = global || inWindow ? undefined : aliasOwner(asid);
+    if (owner && !tablesAgree(owner, va, pa)) {
+      out.push({
+        where: 'tlb',
+        cpu: cpu.id,
+        mm: owner.name,
+        va,
+        pa,
+        level: (pf & PG.PROT_RO) !== 0 ? 'ro' : 'wr',
+        detail: `stale writable alias entry: ${owner.name} no longer maps it there`,
+      });
+      return;
+    }
+    // A non-global entry tagged with an alias mm's ASID, on a CPU running another mm, is
+    // dormant: usable only in the next window on this CPU. That is fine for a write-rare
+    // frame, but not for one made read-only since: the next window could write it.
+    if (!global && asid !== cpu.asid && aliasAsid(asid) && (pf & PG.PROT_RO) === 0) return;
+    if ((pf & PG.PROT_RO) !== 0) {
+      out.push({
+        where: 'tlb',
+        cpu: cpu.id,
+        va,
+        pa,
+        level: 'ro',
+        detail: 'writable TLB entry for a read-only frame',
+      });
+    } else if ((pf & PG.PROT_WR) !== 0 && !inWindow) {
+      out.push({
+        where: 'tlb',
+        cpu: cpu.id,
+        va,
+        pa,
+        level: 'wr',
+        detail: 'writable TLB entry for a write-rare frame outside a window',
+      });
+    }
+  };
+  for (const each of cpus) {
+    cpu = each;
+    inWindow = m.windowOpen(each);
     if (aliasMms.includes(cpu.mm) && !inWindow) {
       out.push({
         where: 'cpu',
@@ -123,55 +185,7 @@ export function auditProtections(m: Machine, cpus: readonly Cpu[]): AuditFinding
         detail: `alias mm ${cpu.mm.name} loaded outside a write-rare window`,
       });
     }
-    cpu.tlb.forEachEntry((va, asid, pa, flags, size) => {
-      const global = asid < 0;
-      const pf = flagsOver(m, pa, size);
-      // Unprotected frames: a finding only if the entry may be a stale alias entry.
-      if ((pf & PROT_MASK) === 0 && (global || inWindow || !aliasAsid(asid))) return;
-      // An entry of another context that the CPU must flush before it could use it is dead.
-      if (!global && asid !== cpu.asid && arch.asidLive?.(cpu, asid) === false) return;
-      if (!writable(cpu.mm, flags)) return;
-      // A writable alias entry must still be what its alias mm maps: a stale one (the
-      // alias moved to another frame, or is gone) writes wherever it points, in the next
-      // window on this CPU — whatever frame that is now. (Inside the CPU's own window
-      // the entry may lag its PTE for a step: pte_clear comes before the INVLPG.)
-      const owner = global || inWindow ? undefined : aliasOwner(asid);
-      if (owner && !tablesAgree(owner, va, pa)) {
-        out.push({
-          where: 'tlb',
-          cpu: cpu.id,
-          mm: owner.name,
-          va,
-          pa,
-          level: (pf & PG.PROT_RO) !== 0 ? 'ro' : 'wr',
-          detail: `stale writable alias entry: ${owner.name} no longer maps it there`,
-        });
-        return;
-      }
-      // A non-global entry tagged with an alias mm's ASID, on a CPU running another mm, is
-      // dormant: usable only in the next window on this CPU. That is fine for a write-rare
-      // frame, but not for one made read-only since: the next window could write it.
-      if (!global && asid !== cpu.asid && aliasAsid(asid) && (pf & PG.PROT_RO) === 0) return;
-      if ((pf & PG.PROT_RO) !== 0) {
-        out.push({
-          where: 'tlb',
-          cpu: cpu.id,
-          va,
-          pa,
-          level: 'ro',
-          detail: 'writable TLB entry for a read-only frame',
-        });
-      } else if ((pf & PG.PROT_WR) !== 0 && !inWindow) {
-        out.push({
-          where: 'tlb',
-          cpu: cpu.id,
-          va,
-          pa,
-          level: 'wr',
-          detail: 'writable TLB entry for a write-rare frame outside a window',
-        });
-      }
-    });
+    cpu.tlb.forEachEntry(onEntry);
     for (const d of arch.auditCpu?.(cpu, inWindow) ?? []) {
       out.push({ where: 'cpu', cpu: cpu.id, va: 0, pa: 0, level: 'ro', detail: d });
     }
