@@ -1,6 +1,7 @@
 import {
   type Cpu,
   FAULT,
+  type LeafMemo,
   type Mm,
   PAGE_SIZE,
   PG,
@@ -13,6 +14,7 @@ import {
 import {
   leafSize,
   MT_NORMAL,
+  OA_HI_MASK,
   OA_LO_MASK,
   outputAddress,
   paHi,
@@ -399,9 +401,15 @@ export class Stage1 implements PageTableOps {
     mm: Mm,
     fn: (va: number, pa: number, flags: number, level: number) => void,
     frameMask = 0,
+    memo?: LeafMemo,
   ): void {
     const s2 = this.roots.stage2();
-    const phys = this.phys;
+    if (frameMask !== 0) {
+      const mo = memo?.frameMask === frameMask ? memo : undefined;
+      this.scanMasked(this.roots.ttbr0(mm), 0, 0, s2, fn, frameMask, mo);
+      if (mm.kind === 'kernel') this.scanMasked(this.roots.ttbr1(), 0, 0, s2, fn, frameMask, mo);
+      return;
+    }
     const rec = (table: number, level: number, base: number) => {
       for (let i = 0; i < 512; i++) {
         const w = (table + i * 8) >>> 2;
@@ -415,8 +423,6 @@ export class Stage1 implements PageTableOps {
         }
         if (level === 0 || (level === 3 && (lo & S1.TABLE) === 0)) continue;
         const pa = outputAddress(lo, hi);
-        // The stage-2 walk is the costly part: skip it where the caller needs no answer.
-        if (frameMask !== 0 && !phys.anyFrameFlag(pa, leafSize(level), frameMask)) continue;
         let perm = S2P.R | S2P.W | S2P.X;
         if (s2) {
           s2.ipa = pa;
@@ -424,7 +430,6 @@ export class Stage1 implements PageTableOps {
           if (level < 3 && s2.lastLevel === 3) {
             // A block over page-granular stage 2: the translations are per page.
             for (let off = 0; off < leafSize(level); off += PAGE_SIZE) {
-              if (frameMask !== 0 && !phys.anyFrameFlag(pa + off, PAGE_SIZE, frameMask)) continue;
               s2.ipa = pa + off;
               const p = s2.perm();
               fn(va + off, pa + off, (p & S2P.R) === 0 ? 0 : combineFlags(lo, hi, p), 1);
@@ -436,6 +441,93 @@ export class Stage1 implements PageTableOps {
       }
     };
     for (const root of this.rootsOf(mm)) rec(root, 0, 0);
+  }
+
+  /**
+   * The walk of `forEachLeaf` for the audit: only leaves with a frame flag of `mask`, read
+   * before the stage-2 walk. Word indexes into the table and no closure: nearly every
+   * entry is invalid or maps unprotected memory, and those cost a load and a test or two.
+   * It reads what the plain walk reads, including a table address above 4 GiB taken modulo
+   * 2^32 as its `>>> 2` does (the audit may over-report there, never miss).
+   */
+  private scanMasked(
+    table: number,
+    level: number,
+    base: number,
+    s2: Stage2 | undefined,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    mask: number,
+    memo?: LeafMemo,
+  ): void {
+    const u = this.u32;
+    const w0 = table >>> 2;
+    // Tables are page-aligned and memory is whole pages: all of it is in memory or none.
+    if (w0 >= u.length) return;
+    const phys = this.phys;
+    const frameFlags = phys.frameFlags;
+    const frames = phys.frameCount;
+    const span = leafSize(level);
+    // Imported constants in locals: each use of an imported binding is a module-cell load.
+    const valid = S1.VALID;
+    const tableBit = S1.TABLE;
+    const oaHi = OA_HI_MASK;
+    // With a memo: an unchanged table is visited at the slots its last scan picked. The
+    // picks are the stage-1 side only; stage 2 is asked again for each leaf below.
+    const cached = memo?.slotsOf(w0 * 4, level, PAGE_SIZE);
+    const picks = cached === undefined ? memo?.pickBuffer(level, 512) : undefined;
+    let picked = 0;
+    const n = cached === undefined ? 512 : cached.length;
+    for (let k = 0; k < n; k++) {
+      const i = cached === undefined ? k : cached[k];
+      const w = w0 + 2 * i;
+      const lo = u[w];
+      if ((lo & valid) === 0) continue;
+      const hi = u[w + 1];
+      if (level < 3 && (lo & tableBit) !== 0) {
+        if (picks !== undefined) picks[picked++] = i;
+        this.scanMasked(outputAddress(lo, hi), level + 1, base + i * span, s2, fn, mask, memo);
+        continue;
+      }
+      if (level === 0 || (level === 3 && (lo & tableBit) === 0)) continue;
+      if (level === 3) {
+        // Memory ends below 4 GiB: an output address with high bits has no frame flags.
+        if ((hi & oaHi) !== 0) continue;
+        const pfn = lo >>> 12;
+        if (pfn >= frames || (frameFlags[pfn] & mask) === 0) continue;
+      } else if (!phys.anyFrameFlag(outputAddress(lo, hi), span, mask)) continue;
+      if (picks !== undefined) picks[picked++] = i;
+      this.leafWithStage2(base + i * span, outputAddress(lo, hi), lo, hi, level, s2, fn, mask);
+    }
+    if (picks !== undefined) memo?.keepSlots(w0 * 4, level, PAGE_SIZE, picks, picked);
+  }
+
+  /** One stage-1 leaf of frames the mask wants: its stage-2 permissions, per page if need be. */
+  private leafWithStage2(
+    va: number,
+    pa: number,
+    lo: number,
+    hi: number,
+    level: number,
+    s2: Stage2 | undefined,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    mask: number,
+  ): void {
+    let perm = S2P.R | S2P.W | S2P.X;
+    if (s2) {
+      s2.ipa = pa;
+      perm = s2.perm();
+      if (level < 3 && s2.lastLevel === 3) {
+        // A block over page-granular stage 2: the translations are per page.
+        for (let off = 0; off < leafSize(level); off += PAGE_SIZE) {
+          if (!this.phys.anyFrameFlag(pa + off, PAGE_SIZE, mask)) continue;
+          s2.ipa = pa + off;
+          const p = s2.perm();
+          fn(va + off, pa + off, (p & S2P.R) === 0 ? 0 : combineFlags(lo, hi, p), 1);
+        }
+        return;
+      }
+    }
+    fn(va, pa, (perm & S2P.R) === 0 ? 0 : combineFlags(lo, hi, perm), 4 - level);
   }
 
   tableFrames(mm: Mm): number[] {

@@ -3,6 +3,7 @@ import {
   type Cpu,
   FAULT,
   InvalidArgumentError,
+  type LeafMemo,
   type Machine,
   type Mm,
   PAGE_SIZE,
@@ -316,9 +317,12 @@ export class ShortDescriptorTables implements PageTableOps {
     mm: Mm,
     fn: (va: number, pa: number, flags: number, level: number) => void,
     frameMask = 0,
+    memo?: LeafMemo,
   ): void {
-    const phys = this.m.phys;
-    const want = (pa: number) => frameMask === 0 || phys.anyFrameFlag(pa, PAGE_SIZE, frameMask);
+    if (frameMask !== 0) {
+      this.scanMasked(mm, fn, frameMask, memo?.frameMask === frameMask ? memo : undefined);
+      return;
+    }
     const root = mm.rootPa >>> 2;
     const extra = this.policy.extraFlags;
     for (let i = 0; i < L1_ENTRIES; i++) {
@@ -334,8 +338,7 @@ export class ShortDescriptorTables implements PageTableOps {
             (d & SECT_NG) !== 0,
           ) | extra;
         const pa = (d & SECT_BASE_MASK) >>> 0;
-        for (let j = 0; j < 256; j++)
-          if (want(pa + j * PAGE_SIZE)) fn(base + j * PAGE_SIZE, pa + j * PAGE_SIZE, f, 1);
+        for (let j = 0; j < 256; j++) fn(base + j * PAGE_SIZE, pa + j * PAGE_SIZE, f, 1);
       } else if (type === L1_TYPE_COARSE) {
         const t = ((d & L1_COARSE_BASE_MASK) >>> 0) >>> 2;
         for (let j = 0; j < 256; j++) {
@@ -346,7 +349,6 @@ export class ShortDescriptorTables implements PageTableOps {
           const pa = large
             ? ((p & LPTE_BASE_MASK) >>> 0) + (va & 0xf000)
             : (p & PTE_BASE_MASK) >>> 0;
-          if (!want(pa)) continue;
           const f = permFlags(
             (p & PTE_APX) !== 0,
             (p >>> PTE_AP_SHIFT) & 3,
@@ -357,6 +359,117 @@ export class ShortDescriptorTables implements PageTableOps {
         }
       }
     }
+  }
+
+  /**
+   * `forEachLeaf` for the audit: only pages whose frame has a flag of `mask`, tested
+   * before the flags are decoded. Nearly every section page and small page maps
+   * unprotected memory: those cost a load and a test each. With a memo, an L1 entry
+   * another mm of the memo had at the same index (the kernel half) replays its leaves.
+   */
+  private scanMasked(
+    mm: Mm,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    mask: number,
+    memo: LeafMemo | undefined,
+  ): void {
+    const u = this.u32;
+    const root = mm.rootPa >>> 2;
+    const record = (va: number, pa: number, f: number, level: number) => {
+      memo?.add(va, pa, f, level);
+      fn(va, pa, f, level);
+    };
+    // Imported constants in locals: each use of an imported binding is a module-cell load.
+    const typeMask = L1_TYPE_MASK;
+    const section = L1_TYPE_SECTION;
+    const coarse = L1_TYPE_COARSE;
+    const superSection = SECT_SUPER;
+    // With a memo: an unchanged L1 table is visited at the slots its last scan picked.
+    const cached = memo?.slotsOf(mm.rootPa, 0, L1_ENTRIES * 4);
+    const picks = cached === undefined ? memo?.pickBuffer(0, L1_ENTRIES) : undefined;
+    let picked = 0;
+    const n = cached === undefined ? L1_ENTRIES : cached.length;
+    for (let k = 0; k < n; k++) {
+      const i = cached === undefined ? k : cached[k];
+      const d = u[root + i];
+      const type = d & typeMask;
+      if (type === 0 || !((type === section && (d & superSection) === 0) || type === coarse))
+        continue;
+      if (picks !== undefined) picks[picked++] = i;
+      if (memo === undefined) {
+        this.scanL1Entry(i, d, fn, mask);
+        continue;
+      }
+      const r = memo.find(i, d, 0);
+      if (r >= 0) {
+        memo.replay(r, fn);
+        continue;
+      }
+      memo.begin(i, d, 0);
+      this.scanL1Entry(i, d, record, mask, memo);
+      memo.end();
+    }
+    if (picks !== undefined) memo?.keepSlots(mm.rootPa, 0, L1_ENTRIES * 4, picks, picked);
+  }
+
+  /**
+   * The pages of L1 entry `i` (a section or a coarse table) whose frame has a flag of
+   * `mask`. Every PA here is page-aligned and below 4 GiB, so its frame is `pa >>> 12`
+   * if that is in memory.
+   */
+  private scanL1Entry(
+    i: number,
+    d: number,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    mask: number,
+    memo?: LeafMemo,
+  ): void {
+    const u = this.u32;
+    const frameFlags = this.m.phys.frameFlags;
+    const frames = this.m.phys.frameCount;
+    const extra = this.policy.extraFlags;
+    const base = i * 2 ** 20;
+    if ((d & L1_TYPE_MASK) === L1_TYPE_SECTION) {
+      const first = (d >>> 20) << 8;
+      const end = Math.min(first + 256, frames);
+      for (let pfn = first; pfn < end; pfn++) {
+        if ((frameFlags[pfn] & mask) === 0) continue;
+        const f =
+          permFlags(
+            (d & SECT_APX) !== 0,
+            (d >>> SECT_AP_SHIFT) & 3,
+            (d & SECT_XN) !== 0,
+            (d & SECT_NG) !== 0,
+          ) | extra;
+        fn(base + (pfn - first) * PAGE_SIZE, pfn * PAGE_SIZE, f, 1);
+      }
+      return;
+    }
+    const t = ((d & L1_COARSE_BASE_MASK) >>> 0) >>> 2;
+    // A table is 1 KiB-aligned and memory is whole pages: all of it is in memory or none.
+    if (t >= u.length) return;
+    // With a memo: an unchanged table is visited at the slots its last scan picked.
+    const cached = memo?.slotsOf(t * 4, 1, 1024);
+    const picks = cached === undefined ? memo?.pickBuffer(1, 256) : undefined;
+    let picked = 0;
+    const n = cached === undefined ? 256 : cached.length;
+    for (let k = 0; k < n; k++) {
+      const j = cached === undefined ? k : cached[k];
+      const p = u[t + j];
+      if ((p & 3) === 0) continue;
+      const large = (p & 3) === 1;
+      const pfn = large ? ((p >>> 16) << 4) + (j & 0xf) : p >>> 12;
+      if (pfn >= frames || (frameFlags[pfn] & mask) === 0) continue;
+      if (picks !== undefined) picks[picked++] = j;
+      const f = permFlags(
+        (p & PTE_APX) !== 0,
+        (p >>> PTE_AP_SHIFT) & 3,
+        large ? (p & LPTE_XN) !== 0 : (p & PTE_XN) !== 0,
+        (p & PTE_NG) !== 0,
+      );
+      fn(base + j * PAGE_SIZE, pfn * PAGE_SIZE, f | extra, 1);
+    }
+    if (picks !== undefined) memo?.keepSlots(t * 4, 1, 1024, picks, picked);
   }
 
   tableFrames(mm: Mm): number[] {

@@ -3,6 +3,7 @@ import {
   BadAddressError,
   type Cpu,
   InvalidArgumentError,
+  type LeafMemo,
   type Machine,
   type Mm,
   type PageTableOps,
@@ -47,6 +48,11 @@ const { USER_END } = layout;
 
 /** The PML4 slot where the kernel half starts (entries 256–511 are shared by every mm). */
 export const KERNEL_PML4_FIRST = ENTRIES / 2;
+
+/** A scan that keeps no picks writes none (see `scanMasked`). */
+const NO_PICKS = new Int32Array(0);
+/** The memo's scan kind of a root table walked by `scanRoot` (levels are 1 to 4). */
+const ROOT_KIND = LEVELS + 1;
 
 /** Bits a protection change leaves alone (CPA clears/sets only what it is asked to). */
 const KEEP_LO = (A | D | PS | 0x18 /* PWT PCD */ | 0xe00) >>> 0;
@@ -464,8 +470,137 @@ export class X86PageTable implements PageTableOps {
     mm: Mm,
     fn: (va: number, pa: number, flags: number, level: number) => void,
     frameMask = 0,
+    memo?: LeafMemo,
   ): void {
-    this.visit(mm.rootPa, LEVELS, 0, RW, US, 0, 0, ENTRIES, fn, frameMask);
+    if (frameMask === 0) this.visit(mm.rootPa, LEVELS, 0, RW, US, 0, 0, ENTRIES, fn);
+    else if (memo === undefined || memo.frameMask !== frameMask)
+      this.scanMasked(mm.rootPa, LEVELS, 0, RW, US, 0, fn, frameMask);
+    else this.scanRoot(mm.rootPa, fn, frameMask, memo);
+  }
+
+  /**
+   * The PML4 level of `scanMasked` with a memo: a PML4 entry another mm of the memo had
+   * at the same index (the shared kernel half) replays that walk's leaves.
+   */
+  private scanRoot(
+    root: number,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    mask: number,
+    memo: LeafMemo,
+  ): void {
+    const u = this.u32;
+    const w0 = root >>> 2;
+    if (w0 >= u.length) return;
+    const record = (va: number, pa: number, f: number, level: number) => {
+      memo.add(va, pa, f, level);
+      fn(va, pa, f, level);
+    };
+    const size = LEVEL_SIZE[LEVELS];
+    // The root's present slots, as a table's in `scanMasked` (a kind of their own).
+    const cached = memo.slotsOf(w0 * 4, ROOT_KIND, PAGE_SIZE);
+    const picks =
+      (cached === undefined ? memo.pickBuffer(ROOT_KIND, ENTRIES) : undefined) ?? NO_PICKS;
+    let picked = 0;
+    const n = cached === undefined ? ENTRIES : cached.length;
+    for (let k = 0; k < n; k++) {
+      const i = cached === undefined ? k : cached[k];
+      const lo = u[w0 + 2 * i];
+      if ((lo & P) === 0) continue;
+      if (picks !== NO_PICKS) picks[picked++] = i;
+      const hi = u[w0 + 2 * i + 1];
+      const r = memo.find(i, lo, hi);
+      if (r >= 0) {
+        memo.replay(r, fn);
+        continue;
+      }
+      // PS means nothing in a PML4E to this walk (as in `visit`): always a table.
+      memo.begin(i, lo, hi);
+      const t = entryAddr(lo, hi);
+      this.scanMasked(t, LEVELS - 1, i * size, RW & lo, US & lo, hi & NX_HI, record, mask, memo);
+      memo.end();
+    }
+    if (picks !== NO_PICKS) memo.keepSlots(w0 * 4, ROOT_KIND, PAGE_SIZE, picks, picked);
+  }
+
+  /**
+   * `visit` for the audit: only leaves with a frame flag of `mask`, read before anything
+   * else. Word indexes into the table, no per-entry helper: nearly every entry is empty or
+   * maps unprotected memory, and those cost a load and a test or two each. With a memo,
+   * a table unchanged since its last scan (and the flagged frames too) is visited at the
+   * slots that scan picked only. It reads what `visit` reads, including a table address
+   * above 4 GiB taken modulo 2^32 as `visit`'s `>>> 2` does (the hardware walk faults
+   * there; the audit may over-report, never miss).
+   */
+  private scanMasked(
+    table: number,
+    level: number,
+    base: number,
+    rw: number,
+    us: number,
+    nx: number,
+    fn: (va: number, pa: number, flags: number, level: number) => void,
+    mask: number,
+    memo?: LeafMemo,
+  ): void {
+    const u = this.u32;
+    const w0 = table >>> 2;
+    // Tables are page-aligned and memory is whole pages: all of it is in memory or none.
+    if (w0 >= u.length) return;
+    const phys = this.m.phys;
+    const frameFlags = phys.frameFlags;
+    const frames = phys.frameCount;
+    const size = LEVEL_SIZE[level];
+    const cached = memo?.slotsOf(w0 * 4, level, PAGE_SIZE);
+    // The slots this scan picks, kept for the next (only when it scans them all).
+    const picks = (cached === undefined ? memo?.pickBuffer(level, ENTRIES) : undefined) ?? NO_PICKS;
+    let picked = 0;
+    const n = cached === undefined ? ENTRIES : cached.length;
+    for (let k = 0; k < n; k++) {
+      const i = cached === undefined ? k : cached[k];
+      const w = w0 + 2 * i;
+      const lo = u[w];
+      if ((lo & P) === 0) continue;
+      const hi = u[w + 1];
+      if (level === 1) {
+        // Memory ends below 4 GiB: a frame address with high bits has no flags.
+        if ((hi & ADDR_HI_MASK) !== 0) continue;
+        const pfn = lo >>> 12;
+        if (pfn >= frames || (frameFlags[pfn] & mask) === 0) continue;
+        if (picks !== NO_PICKS) picks[picked++] = i;
+        fn(
+          base + i * size,
+          (lo & ADDR_LO_MASK) >>> 0,
+          leafFlags(rw & lo, us & lo, nx | (hi & NX_HI), lo, hi) | ((lo & D) !== 0 ? TLBF.D : 0),
+          1,
+        );
+      } else if (level < LEVELS && (lo & PS) !== 0) {
+        let pa = entryAddr(lo, hi);
+        pa -= pa % size;
+        if (!phys.anyFrameFlag(pa, size, mask)) continue;
+        if (picks !== NO_PICKS) picks[picked++] = i;
+        fn(
+          base + i * size,
+          pa,
+          leafFlags(rw & lo, us & lo, nx | (hi & NX_HI), lo, hi) | ((lo & D) !== 0 ? TLBF.D : 0),
+          level,
+        );
+      } else {
+        if (picks !== NO_PICKS) picks[picked++] = i;
+        const t = entryAddr(lo, hi);
+        this.scanMasked(
+          t,
+          level - 1,
+          base + i * size,
+          rw & lo,
+          us & lo,
+          nx | (hi & NX_HI),
+          fn,
+          mask,
+          memo,
+        );
+      }
+    }
+    if (picks !== NO_PICKS) memo?.keepSlots(w0 * 4, level, PAGE_SIZE, picks, picked);
   }
 
   private visit(
@@ -478,7 +613,6 @@ export class X86PageTable implements PageTableOps {
     from: number,
     to: number,
     fn: (va: number, pa: number, flags: number, level: number) => void,
-    frameMask: number,
   ): void {
     const u = this.u32;
     const size = LEVEL_SIZE[level];
@@ -494,10 +628,9 @@ export class X86PageTable implements PageTableOps {
       if (level === 1 || (level < LEVELS && (lo & PS) !== 0)) {
         let pa = entryAddr(lo, hi);
         if (level > 1) pa -= pa % size;
-        if (frameMask !== 0 && !this.m.phys.anyFrameFlag(pa, size, frameMask)) continue;
         fn(va, pa, leafFlags(r, s, x, lo, hi) | ((lo & D) !== 0 ? TLBF.D : 0), level);
       } else if (level > 1) {
-        this.visit(entryAddr(lo, hi), level - 1, va, r, s, x, 0, ENTRIES, fn, frameMask);
+        this.visit(entryAddr(lo, hi), level - 1, va, r, s, x, 0, ENTRIES, fn);
       }
     }
   }

@@ -5,6 +5,7 @@
 import type { CostTable, EventName } from './costs.js';
 import type { Cpu } from './cpu.js';
 import type { FaultRecord } from './fault.js';
+import type { LeafMemo } from './leafmemo.js';
 import type { Machine } from './machine.js';
 import type { Mm, MmKind } from './mm.js';
 import type { StepProgram } from './program.js';
@@ -96,11 +97,14 @@ export interface PageTableOps {
    * Calls `fn` for every present leaf of the mm, in address order. With a nonzero
    * `frameMask` it may skip a leaf none of whose frames has a phys frame flag in the mask
    * (a hint for the audit, which reads the flags again: skipping is never required).
+   * With a memo of that mask it may replay what an earlier walk of the same memo
+   * delivered below a root entry of the same index and value (see `LeafMemo`).
    */
   forEachLeaf(
     mm: Mm,
     fn: (va: number, pa: number, flags: number, level: number) => void,
     frameMask?: number,
+    memo?: LeafMemo,
   ): void;
   /** Physical frame numbers of the mm's own tables (the root and below). */
   tableFrames(mm: Mm): number[];

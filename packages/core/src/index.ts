@@ -16,6 +16,7 @@ export {
   VA_LIMIT,
 } from './addr.js';
 export { type AuditFinding, auditProtections } from './audit.js';
+export { LeafMemo } from './leafmemo.js';
 export {
   type ArchImpl,
   type Backend,

@@ -342,6 +342,29 @@ export class Tlb {
     return n;
   }
 
+  /**
+   * Every valid entry, as `entries()` yields them but as numbers (asid -1: global), with
+   * no object per entry: the audit runs after every fuzzer command.
+   */
+  forEachEntry(
+    fn: (va: number, asid: number, pa: number, flags: number, size: number) => void,
+  ): void {
+    const tags = this.tag;
+    for (let i = 0; i < this.size; i++) {
+      const t = tags[i];
+      if (!(t >= 0)) continue;
+      const tag = t & PAGE_MASK;
+      fn(t - tag, tag === GLOBAL_TAG ? -1 : tag, this.pa[i], this.flags[i], PAGE_SIZE);
+    }
+    for (let li = 0; li < LARGE_TLB_ENTRIES; li++) {
+      const span = this.lspan[li];
+      if (span === 0) continue;
+      const t = this.ltag[li];
+      const tag = t & PAGE_MASK;
+      fn(t - tag, tag === GLOBAL_TAG ? -1 : tag, this.lpa[li], this.lflags[li], span);
+    }
+  }
+
   /** Valid entries, for audits and dumps (cold path). */
   *entries(): Generator<TlbEntry> {
     for (let i = 0; i < this.size; i++) {

@@ -212,3 +212,36 @@ describe('Tlb', () => {
     expect(tlb.lookup(base, 9)).toBe(i); // global: any ASID
   });
 });
+
+describe('Tlb.forEachEntry', () => {
+  it('passes what entries() yields, in the same order, large entries included', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            large: fc.boolean(),
+            va: fc.nat({ max: 2 ** 24 }),
+            asid: fc.nat({ max: 0xffe }),
+            pa: fc.nat({ max: 2 ** 18 }),
+            flags: fc.nat({ max: 0xfff }),
+            level: fc.constantFrom(2, 3),
+          }),
+          { maxLength: 40 },
+        ),
+        fc.array(fc.nat({ max: 2 ** 24 }), { maxLength: 8 }),
+        (fills, flushes) => {
+          const t = new Tlb(64);
+          for (const f of fills) {
+            if (f.large) t.fillLarge(f.va * 4096, f.asid, f.pa * 4096, f.flags, f.level);
+            else t.fill(f.va * 4096, f.asid, f.pa * 4096, f.flags);
+          }
+          for (const va of flushes) t.flushPageAllAsids(va * 4096);
+          const want = [...t.entries()].map((e) => [e.va, e.asid, e.pa, e.flags, e.size]);
+          const got: number[][] = [];
+          t.forEachEntry((va, asid, pa, flags, size) => got.push([va, asid, pa, flags, size]));
+          expect(got).toEqual(want);
+        },
+      ),
+    );
+  });
+});

@@ -13,6 +13,7 @@ import {
   type Cpu,
   EV,
   FAULT,
+  type LeafMemo,
   type Machine,
   type Mm,
   type MmKind,
@@ -88,6 +89,9 @@ export function toyBackend(opts: ToyOptions = {}): Backend {
   };
 }
 
+/** Bytes an entry of each level maps (index: level). */
+const LEVEL_SPAN = [0, 2 ** 12, 2 ** 21, 2 ** 30, 2 ** 39];
+
 const idx = (va: number, level: number) => Math.floor(va / 2 ** (12 + 9 * (level - 1))) % 512;
 
 class ToyArch implements ArchImpl {
@@ -126,6 +130,83 @@ class ToyArch implements ArchImpl {
         table = (lo(e) & ~0xfff) >>> 0;
       }
       return entryAt(table, idx(va, 1));
+    };
+    /**
+     * The audit's walk: only leaves whose frame carries a flag of `mask`. Integer indexes
+     * over the typed arrays and no closure per table, so the empty entries and the leaves
+     * of unprotected memory that make up nearly every table cost a load and a test each.
+     */
+    const scanMasked = (
+      table: number,
+      level: number,
+      base: number,
+      fn: (va: number, pa: number, flags: number, level: number) => void,
+      mask: number,
+      memo?: LeafMemo,
+    ): void => {
+      const u32 = phys.u32;
+      const frameFlags = phys.frameFlags;
+      const frames = phys.frameCount;
+      // A table outside memory reads as empty, as the plain walk's out-of-range loads do.
+      if (table + PAGE_SIZE > phys.size) return;
+      const w0 = table >>> 2;
+      const step = LEVEL_SPAN[level];
+      // With a memo: an unchanged table is visited at the slots its last scan picked.
+      const cached = memo?.slotsOf(table, level, PAGE_SIZE);
+      const picks = cached === undefined ? memo?.pickBuffer(level, 512) : undefined;
+      let picked = 0;
+      const n = cached === undefined ? 512 : cached.length;
+      for (let k = 0; k < n; k++) {
+        const i = cached === undefined ? k : cached[k];
+        const l = u32[w0 + 2 * i];
+        if ((l & P) === 0) continue;
+        if (level === 1) {
+          const pfn = l >>> 12;
+          if (pfn >= frames || (frameFlags[pfn] & mask) === 0) continue;
+          if (picks !== undefined) picks[picked++] = i;
+          fn(base + i * step, (l & ~0xfff) >>> 0, flagsOf(l, u32[w0 + 2 * i + 1]), 1);
+        } else {
+          if (picks !== undefined) picks[picked++] = i;
+          scanMasked((l & ~0xfff) >>> 0, level - 1, base + i * step, fn, mask, memo);
+        }
+      }
+      if (picks !== undefined) memo?.keepSlots(table, level, PAGE_SIZE, picks, picked);
+    };
+    /** The root level of `scanMasked` with a memo: a root entry seen in another mm replays. */
+    const scanRoot = (
+      root: number,
+      fn: (va: number, pa: number, flags: number, level: number) => void,
+      mask: number,
+      memo: LeafMemo,
+    ): void => {
+      const u32 = phys.u32;
+      if (root + PAGE_SIZE > phys.size) return;
+      const record = (va: number, pa: number, f: number, level: number) => {
+        memo.add(va, pa, f, level);
+        fn(va, pa, f, level);
+      };
+      const w0 = root >>> 2;
+      // The root's present slots, as a table's in `scanMasked` (a kind of their own: 5).
+      const cached = memo.slotsOf(root, 5, PAGE_SIZE);
+      const picks = cached === undefined ? memo.pickBuffer(5, 512) : undefined;
+      let picked = 0;
+      const n = cached === undefined ? 512 : cached.length;
+      for (let k = 0; k < n; k++) {
+        const i = cached === undefined ? k : cached[k];
+        const l = u32[w0 + 2 * i];
+        if ((l & P) === 0) continue;
+        if (picks !== undefined) picks[picked++] = i;
+        const h = u32[w0 + 2 * i + 1];
+        const r = memo.find(i, l, h);
+        if (r >= 0) {
+          memo.replay(r, fn);
+          continue;
+        }
+        memo.begin(i, l, h);
+        scanMasked((l & ~0xfff) >>> 0, 3, i * LEVEL_SPAN[4], record, mask, memo);
+        memo.end();
+      }
+      if (picks !== undefined) memo.keepSlots(root, 5, PAGE_SIZE, picks, picked);
     };
     // A new entry is clean: the walk sets A, and D on a write it allows, as x86's MMU does.
     const encode = (pa: number, prot: PteProt, ad = 0) =>
@@ -188,9 +269,17 @@ class ToyArch implements ArchImpl {
         mm: Mm,
         fn: (va: number, pa: number, flags: number, level: number) => void,
         frameMask = 0,
+        memo?: LeafMemo,
       ) => {
+        if (frameMask !== 0 && memo !== undefined && memo.frameMask === frameMask) {
+          scanRoot(mm.rootPa, fn, frameMask, memo);
+          return;
+        }
+        if (frameMask !== 0) {
+          scanMasked(mm.rootPa, 4, 0, fn, frameMask);
+          return;
+        }
         const u32 = phys.u32;
-        const frameFlags = phys.frameFlags;
         const rec = (table: number, level: number, base: number) => {
           const step = 2 ** (12 + 9 * (level - 1));
           for (let i = 0; i < 512; i++) {
@@ -198,12 +287,8 @@ class ToyArch implements ArchImpl {
             const l = u32[e >>> 2];
             if (!(l & P)) continue;
             const va = base + i * step;
-            if (level === 1) {
-              const pa = (l & ~0xfff) >>> 0;
-              // A page-aligned PA: its frame's flags, if it is in memory at all.
-              if (frameMask === 0 || (frameFlags[pa / PAGE_SIZE] & frameMask) !== 0)
-                fn(va, pa, flagsOf(l, hi(e)), 1);
-            } else rec((l & ~0xfff) >>> 0, level - 1, va);
+            if (level === 1) fn(va, (l & ~0xfff) >>> 0, flagsOf(l, hi(e)), 1);
+            else rec((l & ~0xfff) >>> 0, level - 1, va);
           }
         };
         rec(mm.rootPa, 4, 0);
