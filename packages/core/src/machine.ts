@@ -4,7 +4,7 @@ import { WalkResult } from './backend.js';
 import { costVector, type EventName } from './costs.js';
 import { drain } from './drain.js';
 import { Cpu } from './cpu.js';
-import { InvalidArgumentError, UnknownMechanismError } from './errors.js';
+import { InvalidArgumentError, StateError, UnknownMechanismError } from './errors.js';
 import { type AuditFinding, auditProtections } from './audit.js';
 import { resetMachineStats, machineStats } from './machine-stats.js';
 import type { Mm, MmKind } from './mm.js';
@@ -86,6 +86,7 @@ export class Machine {
   declare private readonly areas: VmallocRoom;
   declare private readonly protection: ProtectionRoom;
   private readonly scratch = new WalkResult();
+  private isDisposed = false;
 
   constructor(opts: MachineOptions) {
     const cpus = opts.cpus ?? 1;
@@ -172,7 +173,8 @@ export class Machine {
   // ---- CPUs and mms ------------------------------------------------------------------
 
   cpu(i: number): Cpu {
-    if (!Number.isInteger(i) || i < 0 || i >= this.cpuCount) {
+    if (!Number.isInteger(i) || i < 0 || i >= this.cpuCount || this.isDisposed) {
+      this.alive();
       throw new InvalidArgumentError('cpu', i, `must be an integer in [0, ${this.cpuCount})`);
     }
     return this.cpus[i];
@@ -202,6 +204,7 @@ export class Machine {
   }
 
   createMm(kind: MmKind, name: string): Mm {
+    this.alive();
     return this.arch.createMm(kind, name);
   }
 
@@ -295,6 +298,7 @@ export class Machine {
 
   /** Allocates and maps a virtually contiguous area (RW), all or nothing. */
   vmalloc(size: number, opts: VmallocOptions = {}): VmapArea {
+    this.alive();
     return this.areas.vmalloc(size, opts);
   }
 
@@ -359,10 +363,12 @@ export class Machine {
    * changing anything.
    */
   protect(start: number, len: number, level: ProtLevel, cpu = 0, owner?: AreaOwner): void {
+    this.alive();
     drain(this.protection.protectSteps(start, len, level, cpu, owner));
   }
 
   protectSteps(start: number, len: number, level: ProtLevel, cpu = 0, owner?: AreaOwner): Steps {
+    this.alive();
     return this.protection.protectSteps(start, len, level, cpu, owner);
   }
 
@@ -501,6 +507,7 @@ export class Machine {
   }
 
   auditProtections(): AuditFinding[] {
+    this.alive();
     return auditProtections(this, this.cpus);
   }
 
@@ -509,6 +516,7 @@ export class Machine {
    * has one and no range is asked; otherwise the generic run-per-line format.
    */
   ptdump(mm: Mm = this.kernelMm, opts: PtdumpOptions = {}): string {
+    this.alive();
     if (this.arch.ptdump && opts.start === undefined && opts.end === undefined)
       return this.arch.ptdump(mm);
     return ptdump(this, mm, opts);
@@ -516,5 +524,35 @@ export class Machine {
 
   toChromeTrace() {
     return this.trace.toChromeTrace(this.cpuCount);
+  }
+
+  // ---- lifetime ----------------------------------------------------------------------
+
+  /**
+   * Ends the machine: its physical memory goes to the next machine of the same size
+   * (moved, not copied, and zeroed there, so that one reads exactly as new memory). A
+   * program that builds machine after machine (a fuzzer, a sweep) calls it when done
+   * with one: allocating the memory was most of building a machine. Afterwards the
+   * machine's entry points refuse (`EDISPOSED`), every view of its memory is detached,
+   * and every TLB is empty, so an access through a `Cpu` kept from before walks empty
+   * tables and faults. A second call does nothing.
+   */
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
+    for (const cpu of this.cpus) cpu.tlb.flushAll();
+    this.phys.release();
+  }
+
+  get disposed(): boolean {
+    return this.isDisposed;
+  }
+
+  private alive(): void {
+    if (this.isDisposed)
+      throw new StateError(
+        'EDISPOSED',
+        `machine ${this.backend.name}/${this.mechanismName} was disposed`,
+      );
   }
 }

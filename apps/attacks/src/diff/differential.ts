@@ -29,17 +29,22 @@ export async function runProgram(
 ): Promise<Snapshot> {
   const cpus = opts.cpus ?? DEFAULT_CPUS;
   const w = await createWorld(combo, { cpus, memoryMiB: opts.memoryMiB ?? 16 });
-  const model = newModel(cpus);
-  const steps: StepRecord[] = [];
-  for (const op of [...prelude, ...ops]) {
-    if (!applicable(model, op)) continue;
-    steps.push(execute(model, w, op));
-    checkInvariants(model, w);
+  try {
+    const model = newModel(cpus);
+    const steps: StepRecord[] = [];
+    for (const op of [...prelude, ...ops]) {
+      if (!applicable(model, op)) continue;
+      steps.push(execute(model, w, op));
+      checkInvariants(model, w);
+    }
+    const allocs = model.allocs.map((a, i) =>
+      model.pools[a.pool].destroyed ? null : w.m.peek(w.allocs[i], a.bytes.length),
+    );
+    return { combo: combo.label, steps, allocs };
+  } finally {
+    // The copies above outlive it; its memory goes to the next program's machine.
+    w.m.dispose();
   }
-  const allocs = model.allocs.map((a, i) =>
-    model.pools[a.pool].destroyed ? null : w.m.peek(w.allocs[i], a.bytes.length),
-  );
-  return { combo: combo.label, steps, allocs };
 }
 
 /** Undefined if every snapshot equals the first, else the first difference. */

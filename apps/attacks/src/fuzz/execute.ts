@@ -22,6 +22,7 @@ import {
   wrMemcpy,
   wrMemset,
 } from '@prmem/wr-ops';
+import { MemorySnapshot } from './memsnap.js';
 import * as M from './model.js';
 import { describeOp, type Op, type WrPart } from './ops.js';
 import { diffBytes, type World } from './world.js';
@@ -258,7 +259,7 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
       // refusal may change nothing at all.
       const strict = op.what !== 'meta-slot';
       const before = freeze(m, w, strict);
-      const bytes = freezeBytes(m);
+      memory.take(m.phys.bytes);
       let refused: unknown;
       try {
         call();
@@ -267,7 +268,7 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
         refused = e;
       }
       if (refused === undefined) throw new FuzzFailure(`${text}: the attacker's call went through`);
-      const d = compareFrozen(m, bytes, before, freeze(m, w, strict));
+      const d = compareFrozen(m, before, freeze(m, w, strict));
       if (d)
         throw new FuzzFailure(
           `${text}: refused (${(refused as PrmemError).code}) but changed ${d}`,
@@ -337,11 +338,8 @@ function lowerCall(
   }
 }
 
-/**
- * Physical memory before a refused call, kept in one buffer reused by every check: a copy
- * per check (16 MiB, twice per op) was most of the fuzzer's time and garbage.
- */
-let shadow: Uint8Array | undefined;
+/** Physical memory before a refused call: one snapshot, reused by every check. */
+const memory = new MemorySnapshot();
 
 /** What a refused call must leave as it was (security events aside). */
 function freeze(m: Machine, w: World, strict: boolean) {
@@ -359,21 +357,13 @@ function freeze(m: Machine, w: World, strict: boolean) {
   };
 }
 
-/** Copies physical memory into the shadow buffer (before the call). */
-function freezeBytes(m: Machine): Uint8Array {
-  const bytes = m.phys.bytes;
-  if (shadow?.length !== bytes.length) shadow = new Uint8Array(bytes.length);
-  shadow.set(bytes);
-  return shadow;
-}
-
 function compareFrozen(
   m: Machine,
-  bytes: Uint8Array,
   a: ReturnType<typeof freeze>,
   b: ReturnType<typeof freeze>,
 ): string | undefined {
-  if (Buffer.compare(bytes, m.phys.bytes) !== 0) return 'physical memory';
+  const pa = memory.firstChange(m.phys.bytes);
+  if (pa >= 0) return `physical memory (first at pa 0x${pa.toString(16)})`;
   if (Buffer.compare(Buffer.from(a.flags.buffer), Buffer.from(b.flags.buffer)) !== 0)
     return 'frame flags';
   for (const k of ['free', 'areas', 'pools', 'cpus', 'stats', 'tlbs'] as const)

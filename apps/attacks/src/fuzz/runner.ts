@@ -88,15 +88,20 @@ export function fuzzProperty(
   return fc.asyncProperty(preludeArb, commands, async (prelude, cmds) => {
     const world = await createWorld(combo, { cpus, memoryMiB: opts.memoryMiB ?? 16 });
     counters.runs++;
-    fc.modelRun(() => {
-      const model = newModel(cpus);
-      for (const op of prelude) {
-        execute(model, world, op);
-        checkInvariants(model, world);
-        counters.commands++;
-      }
-      return { model, real: world };
-    }, cmds);
+    try {
+      fc.modelRun(() => {
+        const model = newModel(cpus);
+        for (const op of prelude) {
+          execute(model, world, op);
+          checkInvariants(model, world);
+          counters.commands++;
+        }
+        return { model, real: world };
+      }, cmds);
+    } finally {
+      // The next program's machine gets this one's memory (most of building one).
+      world.m.dispose();
+    }
   });
 }
 
