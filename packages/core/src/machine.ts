@@ -1,5 +1,12 @@
 import { checkRange, checkVa, PAGE_SIZE } from './addr.js';
-import type { ArchImpl, Backend, ProtLevel, Steps, WriteRareMechanism } from './backend.js';
+import type {
+  ArchImpl,
+  Backend,
+  ProtLevel,
+  PteProt,
+  Steps,
+  WriteRareMechanism,
+} from './backend.js';
 import { WalkResult } from './backend.js';
 import { costVector, type EventName } from './costs.js';
 import { drain } from './drain.js';
@@ -29,6 +36,9 @@ export { type MachineLayout, poolLayout } from './pool-layout.js';
 export { SECTIONS, type Section, type SectionName, type StaticSymbol } from './sections.js';
 export type { SecurityEvent } from './security.js';
 export { RESERVE_GRANULE, VaReserve, type VfreeOptions, type VmallocOptions } from './vmalloc.js';
+
+/** The direct map's protection: RW, NX, global (one object, for every frame). */
+const PAGE_KERNEL: PteProt = { write: true, exec: false, global: true };
 
 /** The resolved machine options (see config.ts for the user-facing schema). */
 export interface MachineOptions {
@@ -161,13 +171,9 @@ export class Machine {
       return;
     }
     const { directMap } = this.layout;
-    for (let pfn = 0; pfn < this.phys.frameCount; pfn++) {
-      this.arch.pt.map(this.kernelMm, directMap + pfn * PAGE_SIZE, pfn * PAGE_SIZE, {
-        write: true,
-        exec: false,
-        global: true,
-      });
-    }
+    const pt = this.arch.pt;
+    for (let pfn = 0; pfn < this.phys.frameCount; pfn++)
+      pt.map(this.kernelMm, directMap + pfn * PAGE_SIZE, pfn * PAGE_SIZE, PAGE_KERNEL);
   }
 
   // ---- CPUs and mms ------------------------------------------------------------------
