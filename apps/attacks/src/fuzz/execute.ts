@@ -6,7 +6,6 @@
 import {
   type Cpu,
   drain,
-  type Machine,
   PAGE_SIZE,
   PageFault,
   PrmemError,
@@ -22,7 +21,7 @@ import {
   wrMemcpy,
   wrMemset,
 } from '@prmem/wr-ops';
-import { MemorySnapshot } from './memsnap.js';
+import { compareFrozen, freeze, freezeMemory } from './frozen.js';
 import * as M from './model.js';
 import { describeOp, type Op, type WrPart } from './ops.js';
 import { diffBytes, type World } from './world.js';
@@ -259,7 +258,7 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
       // refusal may change nothing at all.
       const strict = op.what !== 'meta-slot';
       const before = freeze(m, w, strict);
-      memory.take(m.phys.bytes);
+      freezeMemory(m);
       let refused: unknown;
       try {
         call();
@@ -336,39 +335,6 @@ function lowerCall(
     case 'meta-slot':
       return () => cpu.write32(pool.slotVa + 20, 2);
   }
-}
-
-/** Physical memory before a refused call: one snapshot, reused by every check. */
-const memory = new MemorySnapshot();
-
-/** What a refused call must leave as it was (security events aside). */
-function freeze(m: Machine, w: World, strict: boolean) {
-  const cpus = Array.from({ length: m.cpuCount }, (_, i) => m.cpu(i));
-  return {
-    flags: m.phys.frameFlags.slice(),
-    free: m.phys.freeFrames,
-    areas: JSON.stringify(m.liveAreas.map((a) => [a.id, a.level, a.flags])),
-    pools: JSON.stringify(w.pools.map((p) => [p.destroyed, p.areas.length])),
-    cpus: JSON.stringify(
-      cpus.map((c) => [c.mm.id, c.asid, c.irqsDisabled, c.preemptCount, m.windowOpen(c)]),
-    ),
-    stats: strict ? JSON.stringify(m.stats()) : '',
-    tlbs: strict ? JSON.stringify(cpus.map((c) => [...c.tlb.entries()])) : '',
-  };
-}
-
-function compareFrozen(
-  m: Machine,
-  a: ReturnType<typeof freeze>,
-  b: ReturnType<typeof freeze>,
-): string | undefined {
-  const pa = memory.firstChange(m.phys.bytes);
-  if (pa >= 0) return `physical memory (first at pa 0x${pa.toString(16)})`;
-  if (Buffer.compare(Buffer.from(a.flags.buffer), Buffer.from(b.flags.buffer)) !== 0)
-    return 'frame flags';
-  for (const k of ['free', 'areas', 'pools', 'cpus', 'stats', 'tlbs'] as const)
-    if (a[k] !== b[k]) return k;
-  return undefined;
 }
 
 function wrPart(cpu: Cpu, w: World, part: WrPart, r: M.Resolved): void {
