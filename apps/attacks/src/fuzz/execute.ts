@@ -3,14 +3,7 @@
  * machine does it; any difference is a FuzzFailure. Used by the fc.commands runner, the
  * differential test and the CLI alike.
  */
-import {
-  type Cpu,
-  drain,
-  PAGE_SIZE,
-  PageFault,
-  PrmemError,
-  sessionOf,
-} from '@prmem/core';
+import { type Cpu, drain, PAGE_SIZE, PageFault, PrmemError, sessionOf } from '@prmem/core';
 import { createPool, type Pool, PoolError } from '@prmem/pool';
 import {
   WriteRareViolation,
