@@ -78,6 +78,9 @@ describe('the fuzzer catches an injected bug', () => {
     expect(r.error).toMatch(/auditProtections.*writable TLB entry|expected fault, got ok/);
     expect(r.counterexample).toMatch(/protect|makeReadOnly|alloc/);
     expect(formatFailure(r)).toContain(`--seed ${r.seed} --runs ${r.numRuns} --max-commands 30`);
+    // The default machine size is not repeated; any other is part of the replay.
+    expect(formatFailure(r)).not.toContain('--memory');
+    expect(formatFailure({ ...r, memoryMiB: 16 })).toMatch(/--max-commands 30 --memory 16$/);
     // The printed seed and run count replay exactly that failure.
     const again = await runFuzz(bug, {
       seed: r.seed,

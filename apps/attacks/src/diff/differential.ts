@@ -28,7 +28,7 @@ export async function runProgram(
   opts: { cpus?: number; memoryMiB?: number } = {},
 ): Promise<Snapshot> {
   const cpus = opts.cpus ?? DEFAULT_CPUS;
-  const w = await createWorld(combo, { cpus, memoryMiB: opts.memoryMiB ?? 16 });
+  const w = await createWorld(combo, { cpus, memoryMiB: opts.memoryMiB });
   try {
     const model = newModel(cpus);
     const steps: StepRecord[] = [];
@@ -84,7 +84,7 @@ export interface DiffCounters {
 export function differentialProperty(
   combos: readonly Combo[],
   counters: DiffCounters,
-  opts: { maxOps?: number; cpus?: number } = {},
+  opts: { maxOps?: number; cpus?: number; memoryMiB?: number } = {},
 ) {
   const cpus = opts.cpus ?? DEFAULT_CPUS;
   const userMm = combos.every((c) => c.userMm);
@@ -95,7 +95,7 @@ export function differentialProperty(
   return fc.asyncProperty(preludeArb, program, async (prelude, ops) => {
     const snaps: Snapshot[] = [];
     for (const c of combos) {
-      const s = await runProgram(c, prelude, ops, { cpus });
+      const s = await runProgram(c, prelude, ops, { cpus, memoryMiB: opts.memoryMiB });
       counters.ops += s.steps.length;
       snaps.push(s);
     }

@@ -3,9 +3,9 @@
  * zero. Memory is taken in 64 KiB chunks: a zero chunk is only marked (one native
  * compare with a zero chunk), any other is copied. Checking compares every chunk again,
  * with zero or with its copy, so every byte is compared with its value at the snapshot.
- * A fuzz machine touches a few hundred KiB of its 16 MiB; the rest is pages the host
- * never backed (see core's `Machine.dispose`), which read at cache speed, where a full
- * copy and compare wrote 16 MiB and read 32 MiB per refused call.
+ * A fuzz program touches a few hundred KiB of memory; the rest is pages the host never
+ * backed (see core's `Machine.dispose`), which read at cache speed, where a full copy
+ * and compare wrote all of memory and read it twice per refused call.
  */
 
 const CHUNK = 64 * 1024;

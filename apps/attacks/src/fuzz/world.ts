@@ -23,13 +23,20 @@ export interface World {
 }
 
 export const DEFAULT_CPUS = 3;
+/**
+ * Physical memory of a fuzz machine. A program of 40 commands uses at most ~100 frames,
+ * all from the bottom of memory (the allocator hands out the lowest PFN first); the rest
+ * is only direct-mapped, and every refused-call check, zeroing and audit paid for it
+ * (docs/decisions.md, "Fuzz machines of 4 MiB").
+ */
+export const DEFAULT_MEMORY_MIB = 4;
 
 export async function createWorld(combo: Combo, opts: WorldOptions = {}): Promise<World> {
   const m = await createMachine({
     arch: combo.backend,
     mechanism: combo.mechanism,
     cpus: opts.cpus ?? DEFAULT_CPUS,
-    memoryMiB: opts.memoryMiB ?? 16,
+    memoryMiB: opts.memoryMiB ?? DEFAULT_MEMORY_MIB,
     seed: opts.seed ?? 1,
     // The model says a pointer into a destroyed pool faults: hold every freed range back
     // (the catalogue's use-after-destroy shows what reuse does instead).
