@@ -127,13 +127,16 @@ for (const combo of combos) {
 
 if (combos.length > 1) {
   const counters: DiffCounters = { programs: 0, ops: 0 };
-  const d = await fc.check(differentialProperty(combos, counters, { maxOps: maxCommands, memoryMiB: opts.memory }), {
-    seed,
-    numRuns: 1_000_000,
-    interruptAfterTimeLimit: diffMs,
-    markInterruptAsFailure: false,
-    endOnFailure: true,
-  });
+  const d = await fc.check(
+    differentialProperty(combos, counters, { maxOps: maxCommands, memoryMiB: opts.memory }),
+    {
+      seed,
+      numRuns: 1_000_000,
+      interruptAfterTimeLimit: diffMs,
+      markInterruptAsFailure: false,
+      endOnFailure: true,
+    },
+  );
   commands += counters.ops;
   console.log(
     `  diff    ${'all selected'.padEnd(34)} ${d.failed ? 'FAIL' : 'ok  '} ${String(counters.programs).padStart(6)} programs ${String(counters.ops).padStart(8)} ops`,
