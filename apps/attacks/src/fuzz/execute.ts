@@ -107,7 +107,8 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
       model.cpu = op.cpu;
       return done(M.OK);
     case 'mm':
-      m.switchMm(cpu, op.user ? w.userMm : m.kernelMm);
+      if (op.user && !w.userMm) throw new FuzzFailure(`${text}: this world has no user mm`);
+      m.switchMm(cpu, op.user && w.userMm ? w.userMm : m.kernelMm);
       return done(M.OK);
     case 'create': {
       const align = 2 ** op.alignLog2;

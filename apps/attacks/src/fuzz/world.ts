@@ -16,8 +16,13 @@ export interface World {
   readonly pools: Pool[];
   /** Allocation addresses by model index. */
   readonly allocs: number[];
-  /** An ordinary user address space, to switch a CPU away from init_mm. */
-  readonly userMm: Mm;
+  /**
+   * An ordinary user address space, to switch a CPU away from init_mm; none where the
+   * fuzzer never switches to one (`Combo.userMm`: the toy, whose user mm would be a
+   * copy of the kernel half's top level, sharing every table below it, never loaded —
+   * each audit walked those tables a second time for nothing).
+   */
+  readonly userMm: Mm | undefined;
   /** Quarantined frames before the run (boot never quarantines; kept for the balance). */
   readonly quarantinedAtStart: number;
 }
@@ -44,7 +49,7 @@ export async function createWorld(combo: Combo, opts: WorldOptions = {}): Promis
   });
   // Static protections on, so every audit also covers .rodata and friends.
   m.finishBoot();
-  const userMm = m.createMm('user', 'fuzz-user');
+  const userMm = combo.userMm ? m.createMm('user', 'fuzz-user') : undefined;
   return { combo, m, pools: [], allocs: [], userMm, quarantinedAtStart: countQuarantined(m) };
 }
 
