@@ -179,7 +179,7 @@ export class Machine {
   // ---- CPUs and mms ------------------------------------------------------------------
 
   cpu(i: number): Cpu {
-    if (!Number.isInteger(i) || i < 0 || i >= this.cpuCount || this.isDisposed) {
+    if (!Number.isInteger(i) || i < 0 || i >= this.cpuCount || this.disposed) {
       this.alive();
       throw new InvalidArgumentError('cpu', i, `must be an integer in [0, ${this.cpuCount})`);
     }
@@ -550,12 +550,13 @@ export class Machine {
     this.phys.release();
   }
 
+  /** Whether `dispose` ran (or the memory was released behind the machine's back). */
   get disposed(): boolean {
-    return this.isDisposed;
+    return this.isDisposed || this.phys.released;
   }
 
   private alive(): void {
-    if (this.isDisposed)
+    if (this.disposed)
       throw new StateError(
         'EDISPOSED',
         `machine ${this.backend.name}/${this.mechanismName} was disposed`,

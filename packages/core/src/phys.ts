@@ -140,7 +140,9 @@ export class PhysMem {
    * Gives the memory to the next `PhysMem` of the same size (zeroed when it is taken).
    * The memory moves (a transfer, no copy): every view of it, this object's and any a
    * caller kept, is detached — reads as empty, cannot reach the next owner's memory.
-   * A second call does nothing.
+   * A second call does nothing. `Machine.dispose` is the way to call it: it also empties
+   * the TLBs, which still name frames of this memory.
+   * @internal
    */
   release(): void {
     const buf = this.buffer;

@@ -192,5 +192,10 @@ describe('Machine.dispose: memory recycled for the next machine', () => {
     expect(m.peek(a.start, 4)).toBeNull();
     m.dispose(); // a second call does nothing
     expect(m.disposed).toBe(true);
+    // Memory released behind the machine's back counts as disposed too.
+    const n = await toyMachine({ memoryMiB: MIB });
+    n.phys.release();
+    expect(n.disposed).toBe(true);
+    expect(() => n.cpu(0)).toThrow(expect.objectContaining({ code: 'EDISPOSED' }));
   });
 });
