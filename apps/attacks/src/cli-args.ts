@@ -26,6 +26,16 @@ export function intAtLeast(min: number): (value: string) => number {
   };
 }
 
+/** An integer option in [min, max]. */
+export function intInRange(min: number, max: number): (value: string) => number {
+  const atLeast = intAtLeast(min);
+  return (value) => {
+    const n = atLeast(value);
+    if (n > max) throw new InvalidArgumentError(`It must be an integer from ${min} to ${max}.`);
+    return n;
+  };
+}
+
 /** A comma-separated list option. */
 export function csv(value: string): string[] {
   const items = value
@@ -124,6 +134,8 @@ export interface FuzzOptions {
   readonly mechanism?: string;
   readonly runs?: number;
   readonly maxCommands: number;
+  /** Physical memory of each fuzz machine, MiB. */
+  readonly memory: number;
   readonly shrink: boolean;
   readonly injectBug: boolean;
 }
@@ -131,6 +143,7 @@ export interface FuzzOptions {
 export function parseFuzzArgs(
   argv: readonly string[],
   defaultMaxCommands: number,
+  defaultMemoryMiB = 4,
 ): Parsed<FuzzOptions> {
   const cmd = new Command('prmem-fuzz')
     .description(
@@ -142,6 +155,12 @@ export function parseFuzzArgs(
     .option('--mechanism <name>', 'only this mechanism (alias-mm, hyp-assist, direct-remap, …)')
     .option('--runs <n>', 'fuzz programs per combo instead of a time budget', intAtLeast(1))
     .option('--max-commands <n>', 'commands per fuzz program', intAtLeast(1), defaultMaxCommands)
+    .option(
+      '--memory <MiB>',
+      'physical memory of each fuzz machine (4 to 2048)',
+      intInRange(4, 2048),
+      defaultMemoryMiB,
+    )
     .option('--no-shrink', 'report a failure without shrinking it')
     .option(
       '--inject-bug',
@@ -165,6 +184,7 @@ Examples:
       mechanism?: string;
       runs?: number;
       maxCommands: number;
+      memory: number;
       shrink: boolean;
       injectBug: boolean;
     }>();

@@ -12,8 +12,9 @@ import { type DiffCounters, differentialProperty } from './diff/differential.js'
 import { exploreCombo, expectsWindow } from './explore/windows.js';
 import { type Combo, injectedBugCombos, loadCombos, selectCombos } from './fuzz/combos.js';
 import { DEFAULT_MAX_COMMANDS, formatFailure, runFuzz } from './fuzz/runner.js';
+import { DEFAULT_MEMORY_MIB } from './fuzz/world.js';
 
-const parsed = parseFuzzArgs(process.argv.slice(2), DEFAULT_MAX_COMMANDS);
+const parsed = parseFuzzArgs(process.argv.slice(2), DEFAULT_MAX_COMMANDS, DEFAULT_MEMORY_MIB);
 if (parsed.kind === 'exit') {
   process.stdout.write(parsed.stdout);
   process.stderr.write(parsed.stderr);
@@ -57,7 +58,9 @@ let schedules = 0;
 /** Commands per second of each combo's fuzzing (machines built, checks run: all in). */
 const rates: { label: string; rate: number }[] = [];
 const t0 = performance.now();
-console.log(`prmem fuzz: seed ${seed}, ${seconds} s, ${combos.length} backend/mechanism(s)`);
+console.log(
+  `prmem fuzz: seed ${seed}, ${seconds} s, ${combos.length} backend/mechanism(s), ${opts.memory} MiB machines`,
+);
 
 for (const combo of combos) {
   const cpu0 = process.cpuUsage();
@@ -65,6 +68,7 @@ for (const combo of combos) {
     seed,
     numRuns: runs ?? 1_000_000,
     maxCommands,
+    memoryMiB: opts.memory,
     timeLimitMs: runs === undefined ? fuzzMs : undefined,
     noShrink: values['no-shrink'],
   });
@@ -123,13 +127,16 @@ for (const combo of combos) {
 
 if (combos.length > 1) {
   const counters: DiffCounters = { programs: 0, ops: 0 };
-  const d = await fc.check(differentialProperty(combos, counters, { maxOps: maxCommands }), {
-    seed,
-    numRuns: 1_000_000,
-    interruptAfterTimeLimit: diffMs,
-    markInterruptAsFailure: false,
-    endOnFailure: true,
-  });
+  const d = await fc.check(
+    differentialProperty(combos, counters, { maxOps: maxCommands, memoryMiB: opts.memory }),
+    {
+      seed,
+      numRuns: 1_000_000,
+      interruptAfterTimeLimit: diffMs,
+      markInterruptAsFailure: false,
+      endOnFailure: true,
+    },
+  );
   commands += counters.ops;
   console.log(
     `  diff    ${'all selected'.padEnd(34)} ${d.failed ? 'FAIL' : 'ok  '} ${String(counters.programs).padStart(6)} programs ${String(counters.ops).padStart(8)} ops`,

@@ -27,6 +27,8 @@ describe('pnpm attacks / pnpm fuzz arguments', () => {
       kind: 'run',
       opts: { seconds: 5, shrink: false, backend: 'arm64', maxCommands: 40, injectBug: false },
     });
+    expect(parseFuzzArgs([], 40, 4)).toMatchObject({ opts: { memory: 4 } });
+    expect(parseFuzzArgs(['--memory', '16'], 40, 4)).toMatchObject({ opts: { memory: 16 } });
   });
 
   it.each([
@@ -34,6 +36,8 @@ describe('pnpm attacks / pnpm fuzz arguments', () => {
     [['--seconds', '0'], /--seconds <n>' argument '0' is invalid\. It must be an integer ≥ 1\./],
     [['--seed', '-1'], /argument '-1' is invalid/],
     [['--runs', '2.5'], /argument '2\.5' is invalid/],
+    [['--memory', '3'], /--memory <MiB>' argument '3' is invalid\. It must be an integer ≥ 4\./],
+    [['--memory', '4096'], /argument '4096' is invalid\. It must be an integer from 4 to 2048\./],
     [['extra'], /too many arguments/],
   ])('fuzz %j: one line, exit 2', (argv, message) => {
     const r = parseFuzzArgs(argv, 40);

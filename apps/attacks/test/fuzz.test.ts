@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { injectedBugCombos, loadCombos } from '../src/fuzz/combos.js';
+import { execute, FuzzFailure } from '../src/fuzz/execute.js';
 import * as M from '../src/fuzz/model.js';
 import { formatFailure, runFuzz } from '../src/fuzz/runner.js';
+import { createWorld } from '../src/fuzz/world.js';
 
 const COMBOS = await loadCombos();
 
@@ -11,6 +13,17 @@ describe('model-based fuzzing (fixed seeds, small runs)', () => {
     const names = new Set(COMBOS.map((c) => c.backend.name));
     expect(names.has('toy')).toBe(true);
     expect(COMBOS.length).toBeGreaterThan(names.size - 1);
+  });
+
+  it('builds a user mm exactly where programs switch to one, and refuses a switch elsewhere', async () => {
+    for (const combo of [...COMBOS, ...injectedBugCombos()]) {
+      const w = await createWorld(combo);
+      expect(w.userMm !== undefined).toBe(combo.userMm);
+      expect(w.m.mms.filter((mm) => mm.kind === 'user').length).toBe(combo.userMm ? 1 : 0);
+      if (!combo.userMm)
+        expect(() => execute(M.newModel(3), w, { k: 'mm', user: true })).toThrow(FuzzFailure);
+      w.m.dispose();
+    }
   });
 
   for (const combo of COMBOS) {
@@ -78,6 +91,9 @@ describe('the fuzzer catches an injected bug', () => {
     expect(r.error).toMatch(/auditProtections.*writable TLB entry|expected fault, got ok/);
     expect(r.counterexample).toMatch(/protect|makeReadOnly|alloc/);
     expect(formatFailure(r)).toContain(`--seed ${r.seed} --runs ${r.numRuns} --max-commands 30`);
+    // The default machine size is not repeated; any other is part of the replay.
+    expect(formatFailure(r)).not.toContain('--memory');
+    expect(formatFailure({ ...r, memoryMiB: 16 })).toMatch(/--max-commands 30 --memory 16$/);
     // The printed seed and run count replay exactly that failure.
     const again = await runFuzz(bug, {
       seed: r.seed,

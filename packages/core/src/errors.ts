@@ -48,6 +48,8 @@ export interface PrmemErrorCodes {
   EDEADLK: true;
   /** A CPU took a write-rare lock it already holds. */
   EWRNESTED: true;
+  /** The machine was disposed (`Machine.dispose`): its memory belongs to another. */
+  EDISPOSED: true;
 }
 
 /** The literal union of every error code (core's and those packages add). */

@@ -1,10 +1,17 @@
 import { checkRange, checkVa, PAGE_SIZE } from './addr.js';
-import type { ArchImpl, Backend, ProtLevel, Steps, WriteRareMechanism } from './backend.js';
+import type {
+  ArchImpl,
+  Backend,
+  ProtLevel,
+  PteProt,
+  Steps,
+  WriteRareMechanism,
+} from './backend.js';
 import { WalkResult } from './backend.js';
 import { costVector, type EventName } from './costs.js';
 import { drain } from './drain.js';
 import { Cpu } from './cpu.js';
-import { InvalidArgumentError, UnknownMechanismError } from './errors.js';
+import { InvalidArgumentError, StateError, UnknownMechanismError } from './errors.js';
 import { type AuditFinding, auditProtections } from './audit.js';
 import { resetMachineStats, machineStats } from './machine-stats.js';
 import type { Mm, MmKind } from './mm.js';
@@ -29,6 +36,9 @@ export { type MachineLayout, poolLayout } from './pool-layout.js';
 export { SECTIONS, type Section, type SectionName, type StaticSymbol } from './sections.js';
 export type { SecurityEvent } from './security.js';
 export { RESERVE_GRANULE, VaReserve, type VfreeOptions, type VmallocOptions } from './vmalloc.js';
+
+/** The direct map's protection: RW, NX, global (one object, for every frame). */
+const PAGE_KERNEL: PteProt = { write: true, exec: false, global: true };
 
 /** The resolved machine options (see config.ts for the user-facing schema). */
 export interface MachineOptions {
@@ -86,6 +96,7 @@ export class Machine {
   declare private readonly areas: VmallocRoom;
   declare private readonly protection: ProtectionRoom;
   private readonly scratch = new WalkResult();
+  private isDisposed = false;
 
   constructor(opts: MachineOptions) {
     const cpus = opts.cpus ?? 1;
@@ -160,19 +171,16 @@ export class Machine {
       return;
     }
     const { directMap } = this.layout;
-    for (let pfn = 0; pfn < this.phys.frameCount; pfn++) {
-      this.arch.pt.map(this.kernelMm, directMap + pfn * PAGE_SIZE, pfn * PAGE_SIZE, {
-        write: true,
-        exec: false,
-        global: true,
-      });
-    }
+    const pt = this.arch.pt;
+    for (let pfn = 0; pfn < this.phys.frameCount; pfn++)
+      pt.map(this.kernelMm, directMap + pfn * PAGE_SIZE, pfn * PAGE_SIZE, PAGE_KERNEL);
   }
 
   // ---- CPUs and mms ------------------------------------------------------------------
 
   cpu(i: number): Cpu {
-    if (!Number.isInteger(i) || i < 0 || i >= this.cpuCount) {
+    if (!Number.isInteger(i) || i < 0 || i >= this.cpuCount || this.disposed) {
+      this.alive();
       throw new InvalidArgumentError('cpu', i, `must be an integer in [0, ${this.cpuCount})`);
     }
     return this.cpus[i];
@@ -202,6 +210,7 @@ export class Machine {
   }
 
   createMm(kind: MmKind, name: string): Mm {
+    this.alive();
     return this.arch.createMm(kind, name);
   }
 
@@ -295,6 +304,7 @@ export class Machine {
 
   /** Allocates and maps a virtually contiguous area (RW), all or nothing. */
   vmalloc(size: number, opts: VmallocOptions = {}): VmapArea {
+    this.alive();
     return this.areas.vmalloc(size, opts);
   }
 
@@ -359,10 +369,12 @@ export class Machine {
    * changing anything.
    */
   protect(start: number, len: number, level: ProtLevel, cpu = 0, owner?: AreaOwner): void {
+    this.alive();
     drain(this.protection.protectSteps(start, len, level, cpu, owner));
   }
 
   protectSteps(start: number, len: number, level: ProtLevel, cpu = 0, owner?: AreaOwner): Steps {
+    this.alive();
     return this.protection.protectSteps(start, len, level, cpu, owner);
   }
 
@@ -501,6 +513,7 @@ export class Machine {
   }
 
   auditProtections(): AuditFinding[] {
+    this.alive();
     return auditProtections(this, this.cpus);
   }
 
@@ -509,6 +522,7 @@ export class Machine {
    * has one and no range is asked; otherwise the generic run-per-line format.
    */
   ptdump(mm: Mm = this.kernelMm, opts: PtdumpOptions = {}): string {
+    this.alive();
     if (this.arch.ptdump && opts.start === undefined && opts.end === undefined)
       return this.arch.ptdump(mm);
     return ptdump(this, mm, opts);
@@ -516,5 +530,36 @@ export class Machine {
 
   toChromeTrace() {
     return this.trace.toChromeTrace(this.cpuCount);
+  }
+
+  // ---- lifetime ----------------------------------------------------------------------
+
+  /**
+   * Ends the machine: its physical memory goes to the next machine of the same size
+   * (moved, not copied, and zeroed there, so that one reads exactly as new memory). A
+   * program that builds machine after machine (a fuzzer, a sweep) calls it when done
+   * with one: allocating the memory was most of building a machine. Afterwards the
+   * machine's entry points refuse (`EDISPOSED`), every view of its memory is detached,
+   * and every TLB is empty, so an access through a `Cpu` kept from before walks empty
+   * tables and faults. A second call does nothing.
+   */
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
+    for (const cpu of this.cpus) cpu.tlb.flushAll();
+    this.phys.release();
+  }
+
+  /** Whether `dispose` ran (or the memory was released behind the machine's back). */
+  get disposed(): boolean {
+    return this.isDisposed || this.phys.released;
+  }
+
+  private alive(): void {
+    if (this.disposed)
+      throw new StateError(
+        'EDISPOSED',
+        `machine ${this.backend.name}/${this.mechanismName} was disposed`,
+      );
   }
 }

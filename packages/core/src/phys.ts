@@ -25,6 +25,52 @@ export const PG_PROTECTED = PG.PROT_WR | PG.PROT_RO;
 export type FrameUse = 'pagetable' | 'image' | 'vmalloc' | 'other';
 
 /**
+ * Memory of released machines, kept for the next `PhysMem` of the same size: allocating
+ * and zeroing 16-64 MiB was most of building a machine, and the garbage collector's
+ * largest cost where a program builds one machine after another (the fuzzer, per
+ * program). Bounded, so a burst of releases keeps no more than this.
+ */
+const spares: ArrayBuffer[] = [];
+let spareBytes = 0;
+const SPARE_LIMIT = 256 * 1024 * 1024;
+
+/** Zeroing granule of a reused memory: 16 frames, one native compare each. */
+const ZERO_CHUNK = 64 * 1024;
+// Node's Buffer compares natively; a browser has none, and fills everything instead.
+const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+const zeroChunk = NodeBuffer?.alloc(ZERO_CHUNK);
+
+/**
+ * Zeroes a reused memory. With a native compare only the chunks that are not zero are
+ * written: the pages a machine never touched stay unbacked by the host (they read as the
+ * host's shared zero page), so a whole-memory compare of them stays cheap.
+ */
+function zeroMemory(buf: ArrayBuffer): void {
+  const bytes = new Uint8Array(buf);
+  if (!NodeBuffer || !zeroChunk || buf.byteLength % ZERO_CHUNK !== 0) {
+    bytes.fill(0);
+    return;
+  }
+  const b = NodeBuffer.from(buf);
+  for (let off = 0; off < buf.byteLength; off += ZERO_CHUNK)
+    if (b.compare(zeroChunk, 0, ZERO_CHUNK, off, off + ZERO_CHUNK) !== 0)
+      bytes.fill(0, off, off + ZERO_CHUNK);
+}
+
+/** A released memory of exactly `size` bytes, zeroed, or undefined. */
+function takeSpare(size: number): ArrayBuffer | undefined {
+  for (let i = spares.length - 1; i >= 0; i--) {
+    const buf = spares[i];
+    if (buf.byteLength !== size) continue;
+    spares.splice(i, 1);
+    spareBytes -= size;
+    zeroMemory(buf);
+    return buf;
+  }
+  return undefined;
+}
+
+/**
  * Simulated physical memory: one ArrayBuffer, 4 KiB frames, a deterministic frame
  * allocator and per-frame metadata in typed arrays (flags, owner, area link).
  */
@@ -43,6 +89,9 @@ export class PhysMem {
   /** The vmap area that uses the frame (page->private), -1 if none. */
   declare readonly frameArea: Int32Array;
   declare private readonly freeStack: Int32Array;
+  /** Whether the memory is a released machine's, zeroed (it reads exactly as a new one). */
+  declare readonly recycled: boolean;
+  declare private readonly buffer: ArrayBuffer;
   private freeTop: number;
 
   constructor(memoryMiB: number) {
@@ -50,7 +99,8 @@ export class PhysMem {
       throw new BadSizeError(memoryMiB, 'memoryMiB must be an integer in [1, 2048]');
     }
     this.size = memoryMiB * 1024 * 1024;
-    const buf = new ArrayBuffer(this.size);
+    const spare = takeSpare(this.size);
+    const buf = spare ?? new ArrayBuffer(this.size);
     this.bytes = new Uint8Array(buf);
     this.u32 = new Uint32Array(buf);
     this.view = new DataView(buf);
@@ -59,6 +109,8 @@ export class PhysMem {
     this.frameOwner = new Int32Array(this.frameCount).fill(-1);
     this.frameArea = new Int32Array(this.frameCount).fill(-1);
     this.freeStack = new Int32Array(this.frameCount);
+    this.recycled = spare !== undefined;
+    this.buffer = buf;
     // Frame 0 stays reserved so that a zero PFN is never a valid allocation.
     this.frameFlags[0] = PG.RESERVED;
     this.freeTop = 0;
@@ -77,6 +129,28 @@ export class PhysMem {
     const flags = this.frameFlags;
     for (let pfn = Math.max(first, 0); pfn < end; pfn++) if ((flags[pfn] & mask) !== 0) return true;
     return false;
+  }
+
+  /** Whether `release` gave the memory away. */
+  get released(): boolean {
+    return this.buffer.byteLength === 0;
+  }
+
+  /**
+   * Gives the memory to the next `PhysMem` of the same size (zeroed when it is taken).
+   * The memory moves (a transfer, no copy): every view of it, this object's and any a
+   * caller kept, is detached — reads as empty, cannot reach the next owner's memory.
+   * A second call does nothing. `Machine.dispose` is the way to call it: it also empties
+   * the TLBs, which still name frames of this memory.
+   * @internal
+   */
+  release(): void {
+    const buf = this.buffer;
+    if (buf.byteLength === 0) return;
+    const moved = structuredClone(buf, { transfer: [buf] });
+    if (spareBytes + moved.byteLength > SPARE_LIMIT) return;
+    spares.push(moved);
+    spareBytes += moved.byteLength;
   }
 
   get freeFrames(): number {

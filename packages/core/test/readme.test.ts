@@ -21,5 +21,6 @@ describe('README', () => {
     expect(String((logs[0] as unknown[])[0])).toMatch(/unable to handle page fault/);
     expect(Array.from((logs[1] as Uint8Array[])[0])).toEqual([1, 2, 3]);
     expect((logs[2] as unknown[][])[0]).toEqual([]);
+    expect(logs.at(-1)).toEqual([true, true]);
   });
 });

@@ -28,18 +28,23 @@ export async function runProgram(
   opts: { cpus?: number; memoryMiB?: number } = {},
 ): Promise<Snapshot> {
   const cpus = opts.cpus ?? DEFAULT_CPUS;
-  const w = await createWorld(combo, { cpus, memoryMiB: opts.memoryMiB ?? 16 });
-  const model = newModel(cpus);
-  const steps: StepRecord[] = [];
-  for (const op of [...prelude, ...ops]) {
-    if (!applicable(model, op)) continue;
-    steps.push(execute(model, w, op));
-    checkInvariants(model, w);
+  const w = await createWorld(combo, { cpus, memoryMiB: opts.memoryMiB });
+  try {
+    const model = newModel(cpus);
+    const steps: StepRecord[] = [];
+    for (const op of [...prelude, ...ops]) {
+      if (!applicable(model, op)) continue;
+      steps.push(execute(model, w, op));
+      checkInvariants(model, w);
+    }
+    const allocs = model.allocs.map((a, i) =>
+      model.pools[a.pool].destroyed ? null : w.m.peek(w.allocs[i], a.bytes.length),
+    );
+    return { combo: combo.label, steps, allocs };
+  } finally {
+    // The copies above outlive it; its memory goes to the next program's machine.
+    w.m.dispose();
   }
-  const allocs = model.allocs.map((a, i) =>
-    model.pools[a.pool].destroyed ? null : w.m.peek(w.allocs[i], a.bytes.length),
-  );
-  return { combo: combo.label, steps, allocs };
 }
 
 /** Undefined if every snapshot equals the first, else the first difference. */
@@ -79,7 +84,7 @@ export interface DiffCounters {
 export function differentialProperty(
   combos: readonly Combo[],
   counters: DiffCounters,
-  opts: { maxOps?: number; cpus?: number } = {},
+  opts: { maxOps?: number; cpus?: number; memoryMiB?: number } = {},
 ) {
   const cpus = opts.cpus ?? DEFAULT_CPUS;
   const userMm = combos.every((c) => c.userMm);
@@ -90,7 +95,7 @@ export function differentialProperty(
   return fc.asyncProperty(preludeArb, program, async (prelude, ops) => {
     const snaps: Snapshot[] = [];
     for (const c of combos) {
-      const s = await runProgram(c, prelude, ops, { cpus });
+      const s = await runProgram(c, prelude, ops, { cpus, memoryMiB: opts.memoryMiB });
       counters.ops += s.steps.length;
       snaps.push(s);
     }

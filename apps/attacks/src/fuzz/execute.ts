@@ -3,15 +3,7 @@
  * machine does it; any difference is a FuzzFailure. Used by the fc.commands runner, the
  * differential test and the CLI alike.
  */
-import {
-  type Cpu,
-  drain,
-  type Machine,
-  PAGE_SIZE,
-  PageFault,
-  PrmemError,
-  sessionOf,
-} from '@prmem/core';
+import { type Cpu, drain, PAGE_SIZE, PageFault, PrmemError, sessionOf } from '@prmem/core';
 import { createPool, type Pool, PoolError } from '@prmem/pool';
 import {
   WriteRareViolation,
@@ -22,6 +14,7 @@ import {
   wrMemcpy,
   wrMemset,
 } from '@prmem/wr-ops';
+import { compareFrozen, freeze, freezeMemory } from './frozen.js';
 import * as M from './model.js';
 import { describeOp, type Op, type WrPart } from './ops.js';
 import { diffBytes, type World } from './world.js';
@@ -114,7 +107,8 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
       model.cpu = op.cpu;
       return done(M.OK);
     case 'mm':
-      m.switchMm(cpu, op.user ? w.userMm : m.kernelMm);
+      if (op.user && !w.userMm) throw new FuzzFailure(`${text}: this world has no user mm`);
+      m.switchMm(cpu, op.user && w.userMm ? w.userMm : m.kernelMm);
       return done(M.OK);
     case 'create': {
       const align = 2 ** op.alignLog2;
@@ -258,7 +252,7 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
       // refusal may change nothing at all.
       const strict = op.what !== 'meta-slot';
       const before = freeze(m, w, strict);
-      const bytes = freezeBytes(m);
+      freezeMemory(m);
       let refused: unknown;
       try {
         call();
@@ -267,7 +261,7 @@ export function execute(model: M.Model, w: World, op: Op): StepRecord {
         refused = e;
       }
       if (refused === undefined) throw new FuzzFailure(`${text}: the attacker's call went through`);
-      const d = compareFrozen(m, bytes, before, freeze(m, w, strict));
+      const d = compareFrozen(m, before, freeze(m, w, strict));
       if (d)
         throw new FuzzFailure(
           `${text}: refused (${(refused as PrmemError).code}) but changed ${d}`,
@@ -335,50 +329,6 @@ function lowerCall(
     case 'meta-slot':
       return () => cpu.write32(pool.slotVa + 20, 2);
   }
-}
-
-/**
- * Physical memory before a refused call, kept in one buffer reused by every check: a copy
- * per check (16 MiB, twice per op) was most of the fuzzer's time and garbage.
- */
-let shadow: Uint8Array | undefined;
-
-/** What a refused call must leave as it was (security events aside). */
-function freeze(m: Machine, w: World, strict: boolean) {
-  const cpus = Array.from({ length: m.cpuCount }, (_, i) => m.cpu(i));
-  return {
-    flags: m.phys.frameFlags.slice(),
-    free: m.phys.freeFrames,
-    areas: JSON.stringify(m.liveAreas.map((a) => [a.id, a.level, a.flags])),
-    pools: JSON.stringify(w.pools.map((p) => [p.destroyed, p.areas.length])),
-    cpus: JSON.stringify(
-      cpus.map((c) => [c.mm.id, c.asid, c.irqsDisabled, c.preemptCount, m.windowOpen(c)]),
-    ),
-    stats: strict ? JSON.stringify(m.stats()) : '',
-    tlbs: strict ? JSON.stringify(cpus.map((c) => [...c.tlb.entries()])) : '',
-  };
-}
-
-/** Copies physical memory into the shadow buffer (before the call). */
-function freezeBytes(m: Machine): Uint8Array {
-  const bytes = m.phys.bytes;
-  if (shadow?.length !== bytes.length) shadow = new Uint8Array(bytes.length);
-  shadow.set(bytes);
-  return shadow;
-}
-
-function compareFrozen(
-  m: Machine,
-  bytes: Uint8Array,
-  a: ReturnType<typeof freeze>,
-  b: ReturnType<typeof freeze>,
-): string | undefined {
-  if (Buffer.compare(bytes, m.phys.bytes) !== 0) return 'physical memory';
-  if (Buffer.compare(Buffer.from(a.flags.buffer), Buffer.from(b.flags.buffer)) !== 0)
-    return 'frame flags';
-  for (const k of ['free', 'areas', 'pools', 'cpus', 'stats', 'tlbs'] as const)
-    if (a[k] !== b[k]) return k;
-  return undefined;
 }
 
 function wrPart(cpu: Cpu, w: World, part: WrPart, r: M.Resolved): void {

@@ -3,7 +3,7 @@
  * of protected memory exists anywhere, and frames and areas are accounted for.
  */
 import { PG } from '@prmem/core';
-import { findPool, poolTable, pools } from '@prmem/pool';
+import { findPool, type Pool, poolTable, pools } from '@prmem/pool';
 import type { Model } from './model.js';
 import { FuzzFailure } from './execute.js';
 import { diffBytes, type World } from './world.js';
@@ -51,22 +51,12 @@ export function checkInvariants(model: Model, w: World): void {
 
   // 3. Frames: free + allocated + quarantined + reserved = total; the free list agrees.
   const flags = m.phys.frameFlags;
-  let free = 0;
-  let reserved = 0;
-  let quarantined = 0;
-  let allocated = 0;
-  let vmalloc = 0;
-  let quarantinedAny = 0; // reserved ones included
-  for (let pfn = 0; pfn < flags.length; pfn++) {
-    const f = flags[pfn];
-    if ((f & PG.RESERVED) !== 0) reserved++;
-    else if ((f & PG.QUARANTINED) !== 0) quarantined++;
-    else if ((f & PG.ALLOCATED) !== 0) allocated++;
-    else if (f === 0) free++;
-    else throw new FuzzFailure(`frame ${pfn} has flags 0x${f.toString(16)} but is not allocated`);
-    if ((f & PG.VMALLOC) !== 0) vmalloc++;
-    if ((f & PG.QUARANTINED) !== 0) quarantinedAny++;
-  }
+  const bad = countFrames(flags, frames);
+  if (bad >= 0)
+    throw new FuzzFailure(
+      `frame ${bad} has flags 0x${flags[bad].toString(16)} but is not allocated`,
+    );
+  const { free, reserved, quarantined, allocated, vmalloc, quarantinedAny } = frames;
   if (free + reserved + quarantined + allocated !== m.phys.frameCount)
     throw new FuzzFailure('frame accounting does not add up');
   if (free !== m.phys.freeFrames)
@@ -79,14 +69,17 @@ export function checkInvariants(model: Model, w: World): void {
   const live = m.liveAreas;
   const table = model.pools.length > 0 ? poolTable(m) : undefined;
   const realPools = pools(m);
+  const byOwner = new Map(realPools.map((p) => [p.ownerId, p]));
+  const liveSet = new Set(live);
   let areaPages = 0;
   for (const area of live) {
     areaPages += area.pfns.length;
     for (const pfn of area.pfns)
-      if (m.phys.frameArea[pfn] !== area.id || (flags[pfn] & PG.VMALLOC) === 0)
+      if (m.phys.frameArea[pfn] !== area.id || (flags[pfn] & VMALLOC) === 0)
         throw new FuzzFailure(`frame ${pfn} of ${area.name} does not point back at it`);
     if (area === table) continue;
-    const owner = realPools.find((p) => p.ownerId === area.owner);
+    // The first live pool with that owner id, as a search in order would find.
+    const owner = firstByOwner(byOwner, realPools, area.owner);
     if (owner?.descriptorArea === area) continue;
     if (!owner?.areas.includes(area))
       throw new FuzzFailure(`live area ${area.name} belongs to no live pool`);
@@ -112,7 +105,7 @@ export function checkInvariants(model: Model, w: World): void {
     for (let ai = 0; ai < mp.areas.length; ai++) {
       const ra = rp.areas[ai];
       const ma = mp.areas[ai];
-      if (ra.freed || !live.includes(ra))
+      if (ra.freed || !liveSet.has(ra))
         throw new FuzzFailure(`area #${ai} of live p${pi} is not live`);
       if (ra.pfns.length !== ma.pages)
         throw new FuzzFailure(`${ra.name} has ${ra.pfns.length} pages, model says ${ma.pages}`);
@@ -126,4 +119,81 @@ export function checkInvariants(model: Model, w: World): void {
         );
     }
   }
+}
+
+/** `pools.find((p) => p.ownerId === id)`, by the map when ids are unique. */
+function firstByOwner(byOwner: Map<number, Pool>, all: readonly Pool[], id: number) {
+  return byOwner.size === all.length ? byOwner.get(id) : all.find((p) => p.ownerId === id);
+}
+
+/** Frames by state (a reserved frame counts as reserved, whatever else it is). */
+export interface FrameCounts {
+  free: number;
+  reserved: number;
+  quarantined: number;
+  allocated: number;
+  vmalloc: number;
+  /** Quarantined, reserved ones included. */
+  quarantinedAny: number;
+}
+
+const frames: FrameCounts = {
+  free: 0,
+  reserved: 0,
+  quarantined: 0,
+  allocated: 0,
+  vmalloc: 0,
+  quarantinedAny: 0,
+};
+
+// Bound here: the loop below runs over every frame after every command.
+const { RESERVED, QUARANTINED, ALLOCATED, VMALLOC } = PG;
+
+/** The flags as 32-bit words (two frames each), for the last flags array counted. */
+let words: Uint32Array<ArrayBufferLike> = new Uint32Array(0);
+
+/**
+ * Counts every frame into `out`; returns the first frame that has flags but is neither
+ * allocated, reserved nor quarantined, or -1. Most frames are free: a word of the flags
+ * that is zero counts two free frames at once.
+ */
+export function countFrames(flags: Uint16Array, out: FrameCounts): number {
+  if (
+    words.buffer !== flags.buffer ||
+    words.byteOffset !== flags.byteOffset ||
+    words.length !== flags.length >>> 1
+  )
+    words =
+      flags.byteOffset % 4 === 0
+        ? new Uint32Array(flags.buffer, flags.byteOffset, flags.length >>> 1)
+        : new Uint32Array(0); // a view that is not word-aligned: one frame at a time
+  const pairs = words.length;
+  let free = 0;
+  let reserved = 0;
+  let quarantined = 0;
+  let allocated = 0;
+  let vmalloc = 0;
+  let quarantinedAny = 0;
+  for (let pfn = 0; pfn < flags.length; pfn++) {
+    if ((pfn & 1) === 0 && pfn >>> 1 < pairs && words[pfn >>> 1] === 0) {
+      free += 2;
+      pfn++;
+      continue;
+    }
+    const f = flags[pfn];
+    if ((f & RESERVED) !== 0) reserved++;
+    else if ((f & QUARANTINED) !== 0) quarantined++;
+    else if ((f & ALLOCATED) !== 0) allocated++;
+    else if (f === 0) free++;
+    else return pfn;
+    if ((f & VMALLOC) !== 0) vmalloc++;
+    if ((f & QUARANTINED) !== 0) quarantinedAny++;
+  }
+  out.free = free;
+  out.reserved = reserved;
+  out.quarantined = quarantined;
+  out.allocated = allocated;
+  out.vmalloc = vmalloc;
+  out.quarantinedAny = quarantinedAny;
+  return -1;
 }

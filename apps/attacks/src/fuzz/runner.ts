@@ -10,7 +10,7 @@ import { applicable, execute } from './execute.js';
 import { checkInvariants } from './invariants.js';
 import { type Model, newModel } from './model.js';
 import { describeOp, type Op, opArb, preludeArb } from './ops.js';
-import { createWorld, DEFAULT_CPUS, type World } from './world.js';
+import { createWorld, DEFAULT_CPUS, DEFAULT_MEMORY_MIB, type World } from './world.js';
 
 export const DEFAULT_MAX_COMMANDS = 40;
 
@@ -69,6 +69,8 @@ export interface FuzzReport {
   readonly numRuns: number;
   /** The command bound the programs were generated with (part of what replays them). */
   readonly maxCommands: number;
+  /** Physical memory of the machines, MiB (part of what replays a failure). */
+  readonly memoryMiB: number;
   readonly counters: FuzzCounters;
   readonly interrupted: boolean;
   readonly ms: number;
@@ -86,17 +88,22 @@ export function fuzzProperty(
     { maxCommands: opts.maxCommands ?? DEFAULT_MAX_COMMANDS, size: 'max' },
   );
   return fc.asyncProperty(preludeArb, commands, async (prelude, cmds) => {
-    const world = await createWorld(combo, { cpus, memoryMiB: opts.memoryMiB ?? 16 });
+    const world = await createWorld(combo, { cpus, memoryMiB: opts.memoryMiB });
     counters.runs++;
-    fc.modelRun(() => {
-      const model = newModel(cpus);
-      for (const op of prelude) {
-        execute(model, world, op);
-        checkInvariants(model, world);
-        counters.commands++;
-      }
-      return { model, real: world };
-    }, cmds);
+    try {
+      fc.modelRun(() => {
+        const model = newModel(cpus);
+        for (const op of prelude) {
+          execute(model, world, op);
+          checkInvariants(model, world);
+          counters.commands++;
+        }
+        return { model, real: world };
+      }, cmds);
+    } finally {
+      // The next program's machine gets this one's memory (most of building one).
+      world.m.dispose();
+    }
   });
 }
 
@@ -124,6 +131,7 @@ export async function runFuzz(combo: Combo, opts: FuzzOptions): Promise<FuzzRepo
     error: details.failed ? (err instanceof Error ? err.message : String(err)) : undefined,
     numRuns: details.numRuns,
     maxCommands: opts.maxCommands ?? DEFAULT_MAX_COMMANDS,
+    memoryMiB: opts.memoryMiB ?? DEFAULT_MEMORY_MIB,
     counters,
     interrupted: details.interrupted,
     ms: performance.now() - t0,
@@ -139,6 +147,6 @@ export function formatFailure(r: FuzzReport): string {
     `  seed ${r.seed}, failing run ${r.numRuns}, fast-check path "${r.path}"`,
     // The same seed generates the same programs in the same order: running exactly as
     // many reproduces the failure (then shrinks it again unless --no-shrink).
-    `  replay: pnpm fuzz --backend ${backend} --mechanism ${mechanism} --seed ${r.seed} --runs ${r.numRuns} --max-commands ${r.maxCommands}`,
+    `  replay: pnpm fuzz --backend ${backend} --mechanism ${mechanism} --seed ${r.seed} --runs ${r.numRuns} --max-commands ${r.maxCommands}${r.memoryMiB !== DEFAULT_MEMORY_MIB ? ` --memory ${r.memoryMiB}` : ''}`,
   ].join('\n');
 }

@@ -16,20 +16,32 @@ export interface World {
   readonly pools: Pool[];
   /** Allocation addresses by model index. */
   readonly allocs: number[];
-  /** An ordinary user address space, to switch a CPU away from init_mm. */
-  readonly userMm: Mm;
+  /**
+   * An ordinary user address space, to switch a CPU away from init_mm; none where the
+   * fuzzer never switches to one (`Combo.userMm`: the toy, whose user mm would be a
+   * copy of the kernel half's top level, sharing every table below it, never loaded —
+   * each audit walked those tables a second time for nothing).
+   */
+  readonly userMm: Mm | undefined;
   /** Quarantined frames before the run (boot never quarantines; kept for the balance). */
   readonly quarantinedAtStart: number;
 }
 
 export const DEFAULT_CPUS = 3;
+/**
+ * Physical memory of a fuzz machine. A program of 40 commands uses at most ~100 frames,
+ * all from the bottom of memory (the allocator hands out the lowest PFN first); the rest
+ * is only direct-mapped, and every refused-call check, zeroing and audit paid for it
+ * (docs/decisions.md, "Fuzz machines of 4 MiB").
+ */
+export const DEFAULT_MEMORY_MIB = 4;
 
 export async function createWorld(combo: Combo, opts: WorldOptions = {}): Promise<World> {
   const m = await createMachine({
     arch: combo.backend,
     mechanism: combo.mechanism,
     cpus: opts.cpus ?? DEFAULT_CPUS,
-    memoryMiB: opts.memoryMiB ?? 16,
+    memoryMiB: opts.memoryMiB ?? DEFAULT_MEMORY_MIB,
     seed: opts.seed ?? 1,
     // The model says a pointer into a destroyed pool faults: hold every freed range back
     // (the catalogue's use-after-destroy shows what reuse does instead).
@@ -37,7 +49,7 @@ export async function createWorld(combo: Combo, opts: WorldOptions = {}): Promis
   });
   // Static protections on, so every audit also covers .rodata and friends.
   m.finishBoot();
-  const userMm = m.createMm('user', 'fuzz-user');
+  const userMm = combo.userMm ? m.createMm('user', 'fuzz-user') : undefined;
   return { combo, m, pools: [], allocs: [], userMm, quarantinedAtStart: countQuarantined(m) };
 }
 

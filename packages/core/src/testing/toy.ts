@@ -96,6 +96,11 @@ const idx = (va: number, level: number) => Math.floor(va / 2 ** (12 + 9 * (level
 
 class ToyArch implements ArchImpl {
   readonly pt;
+  /**
+   * The direct map at boot: the entries and tables (allocated in the same order) that
+   * mapping it page by page makes, with one walk per leaf table instead of per page.
+   */
+  readonly mapDirectMap: (mm: Mm, frames: number) => void;
   /** Page → write-rare windows open on it. */
   private readonly openers = new Map<number, number>();
   constructor(
@@ -331,6 +336,18 @@ class ToyArch implements ArchImpl {
         }
         return freed;
       },
+    };
+    this.mapDirectMap = (mm: Mm, frames: number) => {
+      const base = m.layout.directMap;
+      const u32 = phys.u32;
+      let e = -1;
+      for (let pfn = 0; pfn < frames; pfn++) {
+        const va = base + pfn * PAGE_SIZE;
+        e = e < 0 || idx(va, 1) === 0 ? leafEntry(mm, va, true) : e + 8;
+        // encode(pa, { write: true, exec: false, global: true }), as `map` stores it.
+        u32[e >>> 2] = (pfn * PAGE_SIZE + (P | RW | G)) >>> 0;
+        u32[(e >>> 2) + 1] = NX_HI;
+      }
     };
   }
 
