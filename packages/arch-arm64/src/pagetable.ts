@@ -162,22 +162,25 @@ export class Stage1 implements PageTableOps {
     // The VA's u32 halves once: each level's index is then shifts (no float division).
     const vlo = va >>> 0;
     const vhi = (va - vlo) / 4_294_967_296;
-    let table = this.rootFor(mm, va);
+    // Tables as word indices into the u32 view: a descriptor's low word over 4, exactly
+    // what `(table + index * 8) >>> 2` read (the model's memory ends below 4 GiB).
+    let tw = this.rootFor(mm, va) >>> 2;
     for (let level = 0; level < 3; level++) {
-      const e = table + indexOf(vlo, vhi, level) * 8;
-      const w = e >>> 2;
-      if ((u32[w] & S1.VALID) === 0) {
+      const w = tw + indexOf(vlo, vhi, level) * 2;
+      let lo = u32[w];
+      if ((lo & S1.VALID) === 0) {
         if (!alloc) return -1;
         const next = this.roots.allocTable(mm);
-        u32[w] = ((next % 2 ** 32) | VALID_TABLE) >>> 0;
+        lo = ((next % 2 ** 32) | VALID_TABLE) >>> 0;
+        u32[w] = lo;
         u32[w + 1] = paHi(next);
-      } else if ((u32[w] & S1.TABLE) === 0) {
+      } else if ((lo & S1.TABLE) === 0) {
         // A block: no level-3 entry exists. The model never creates blocks.
         return -1;
       }
-      table = outputAddress(u32[w], u32[w + 1]);
+      tw = (lo & OA_LO_MASK) >>> 2;
     }
-    return table + indexOf(vlo, vhi, 3) * 8;
+    return (tw + indexOf(vlo, vhi, 3) * 2) * 4;
   }
 
   map(mm: Mm, va: number, pa: number, prot: PteProt): number {
