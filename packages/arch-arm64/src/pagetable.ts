@@ -102,27 +102,29 @@ function leafLo(pa: number, prot: PteProt): number {
   const user = prot.user === true;
   // `pa >>> 0`: bits 0-31 of a non-negative address (what `% 2 ** 32` gave, without a float modulo).
   return (
-    ((pa >>> 0) & ~0xfff) |
-    VALID_TABLE |
-    (MT_NORMAL << S1.ATTRINDX_SHIFT) |
-    (user ? S1.AP1 : 0) |
-    (prot.write ? 0 : S1.AP2) |
-    (SH_INNER << S1.SH_SHIFT) |
-    S1.AF |
-    (prot.global ? 0 : S1.NG)
-  ) >>> 0;
+    (((pa >>> 0) & ~0xfff) |
+      VALID_TABLE |
+      (MT_NORMAL << S1.ATTRINDX_SHIFT) |
+      (user ? S1.AP1 : 0) |
+      (prot.write ? 0 : S1.AP2) |
+      (SH_INNER << S1.SH_SHIFT) |
+      S1.AF |
+      (prot.global ? 0 : S1.NG)) >>>
+    0
+  );
 }
 
 /** `encodeLeaf`'s high word. */
 function leafHi(pa: number, prot: PteProt): number {
   const user = prot.user === true;
   return (
-    paHi(pa) |
-    // PTE_WRITE is DBM on arm64 Linux: writable entries carry it.
-    (prot.write ? S1_HI.DBM : 0) |
-    (prot.exec && !user ? 0 : S1_HI.PXN) |
-    (prot.exec && user ? 0 : S1_HI.UXN)
-  ) >>> 0;
+    (paHi(pa) |
+      // PTE_WRITE is DBM on arm64 Linux: writable entries carry it.
+      (prot.write ? S1_HI.DBM : 0) |
+      (prot.exec && !user ? 0 : S1_HI.PXN) |
+      (prot.exec && user ? 0 : S1_HI.UXN)) >>>
+    0
+  );
 }
 
 /** Where the arch's walker finds the tables: TTBR1 for the kernel half, TTBR0 otherwise. */

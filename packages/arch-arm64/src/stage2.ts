@@ -154,7 +154,7 @@ export class Stage2 {
     // The block's base and the IPA's offset in it (span <= 2^30 at levels 1-3) by int32
     // masks on the low words; the high word adds bits 32-47 only when it has any.
     const off = SPAN[level] - 1;
-    const base = (((lo & OA_LO_MASK) & ~off) >>> 0) + (ilo & off);
+    const base = ((lo & OA_LO_MASK & ~off) >>> 0) + (ilo & off);
     const oaHi = hi & OA_HI_MASK;
     this.lastPa = oaHi === 0 ? base : base + oaHi * 4_294_967_296;
     const xn = (hi & XN_MASK) >>> XN_SHIFT;
