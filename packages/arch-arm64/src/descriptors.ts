@@ -75,7 +75,8 @@ export function outputAddress(lo: number, hi: number): number {
 
 /** Bits 32–47 of a physical address, for the descriptor's high word. */
 export function paHi(pa: number): number {
-  return Math.floor(pa / 2 ** 32) & OA_HI_MASK;
+  // Every address of the model's memory is below 2^32: no float division for those.
+  return pa >= 0 && pa < 4_294_967_296 ? 0 : Math.floor(pa / 2 ** 32) & OA_HI_MASK;
 }
 
 /**

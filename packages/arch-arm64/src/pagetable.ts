@@ -96,23 +96,37 @@ export function combineFlags(lo: number, hi: number, s2: number): number {
 
 /** The stage-1 leaf descriptor halves Linux would write for `prot` (PAGE_KERNEL & co). */
 export function encodeLeaf(pa: number, prot: PteProt): [number, number] {
+  return [leafLo(pa, prot), leafHi(pa, prot)];
+}
+
+/** `encodeLeaf`'s low word (no tuple: a map on the write-rare path allocates nothing). */
+function leafLo(pa: number, prot: PteProt): number {
   const user = prot.user === true;
-  const lo =
-    ((pa % 2 ** 32) & ~0xfff) |
-    VALID_TABLE |
-    (MT_NORMAL << S1.ATTRINDX_SHIFT) |
-    (user ? S1.AP1 : 0) |
-    (prot.write ? 0 : S1.AP2) |
-    (SH_INNER << S1.SH_SHIFT) |
-    S1.AF |
-    (prot.global ? 0 : S1.NG);
-  const hi =
-    paHi(pa) |
-    // PTE_WRITE is DBM on arm64 Linux: writable entries carry it.
-    (prot.write ? S1_HI.DBM : 0) |
-    (prot.exec && !user ? 0 : S1_HI.PXN) |
-    (prot.exec && user ? 0 : S1_HI.UXN);
-  return [lo >>> 0, hi >>> 0];
+  // `pa >>> 0`: bits 0-31 of a non-negative address (what `% 2 ** 32` gave, without a float modulo).
+  return (
+    (((pa >>> 0) & ~0xfff) |
+      VALID_TABLE |
+      (MT_NORMAL << S1.ATTRINDX_SHIFT) |
+      (user ? S1.AP1 : 0) |
+      (prot.write ? 0 : S1.AP2) |
+      (SH_INNER << S1.SH_SHIFT) |
+      S1.AF |
+      (prot.global ? 0 : S1.NG)) >>>
+    0
+  );
+}
+
+/** `encodeLeaf`'s high word. */
+function leafHi(pa: number, prot: PteProt): number {
+  const user = prot.user === true;
+  return (
+    (paHi(pa) |
+      // PTE_WRITE is DBM on arm64 Linux: writable entries carry it.
+      (prot.write ? S1_HI.DBM : 0) |
+      (prot.exec && !user ? 0 : S1_HI.PXN) |
+      (prot.exec && user ? 0 : S1_HI.UXN)) >>>
+    0
+  );
 }
 
 /** Where the arch's walker finds the tables: TTBR1 for the kernel half, TTBR0 otherwise. */
@@ -149,30 +163,52 @@ export class Stage1 implements PageTableOps {
   /** The level-3 descriptor's PA for `va`, allocating tables if asked; -1 if absent. */
   private leafEntry(mm: Mm, va: number, alloc: boolean): number {
     const u32 = this.u32;
-    let table = this.rootFor(mm, va);
+    // The VA's u32 halves once: each level's index is then shifts (no float division).
+    const vlo = va >>> 0;
+    const vhi = (va - vlo) / 4_294_967_296;
+    // Tables as word indices into the u32 view: a descriptor's low word over 4, exactly
+    // what `(table + index * 8) >>> 2` read (the model's memory ends below 4 GiB).
+    let tw = this.rootFor(mm, va) >>> 2;
     for (let level = 0; level < 3; level++) {
-      const e = table + tableIndex(va, level) * 8;
-      const w = e >>> 2;
-      if ((u32[w] & S1.VALID) === 0) {
+      const w = tw + indexOf(vlo, vhi, level) * 2;
+      let lo = u32[w];
+      if ((lo & S1.VALID) === 0) {
         if (!alloc) return -1;
         const next = this.roots.allocTable(mm);
-        u32[w] = ((next % 2 ** 32) | VALID_TABLE) >>> 0;
+        lo = ((next % 2 ** 32) | VALID_TABLE) >>> 0;
+        u32[w] = lo;
         u32[w + 1] = paHi(next);
-      } else if ((u32[w] & S1.TABLE) === 0) {
+      } else if ((lo & S1.TABLE) === 0) {
         // A block: no level-3 entry exists. The model never creates blocks.
         return -1;
       }
-      table = outputAddress(u32[w], u32[w + 1]);
+      tw = (lo & OA_LO_MASK) >>> 2;
     }
-    return table + tableIndex(va, 3) * 8;
+    return (tw + indexOf(vlo, vhi, 3) * 2) * 4;
   }
 
   map(mm: Mm, va: number, pa: number, prot: PteProt): number {
-    const e = this.leafEntry(mm, va, true);
-    const [lo, hi] = encodeLeaf(pa, prot);
-    this.u32[e >>> 2] = lo;
-    this.u32[(e >>> 2) + 1] = hi;
+    this.mapPte(mm, va, pa, prot);
     return 1;
+  }
+
+  /**
+   * `map`, returning the PA of the leaf descriptor it wrote: the pte pointer text_poke
+   * keeps (get_locked_pte) to clear the alias with `clearPte`, without a second walk.
+   */
+  mapPte(mm: Mm, va: number, pa: number, prot: PteProt): number {
+    const e = this.leafEntry(mm, va, true);
+    const w = e >>> 2;
+    this.u32[w] = leafLo(pa, prot);
+    this.u32[w + 1] = leafHi(pa, prot);
+    return e;
+  }
+
+  /** pte_clear() of the leaf descriptor at PA `e` (one `mapPte` returned). */
+  clearPte(e: number): void {
+    const w = e >>> 2;
+    this.u32[w] = 0;
+    this.u32[w + 1] = 0;
   }
 
   /**

@@ -59,6 +59,8 @@ export class Stage2 {
   /** What the last `perm` found: S2_FAULT.TRANSLATION, ACCESS_FLAG, or PERMISSION (a leaf). */
   lastKind = 0;
   private readonly u32: Uint32Array;
+  /** rootPa / 4: the level-1 table's first word in the u32 view. */
+  private readonly rootWord: number;
   private readonly el2Frames: Uint8Array;
 
   constructor(phys: PhysMem) {
@@ -73,6 +75,7 @@ export class Stage2 {
       this.el2Frames[pfn] = 1;
     }
     this.rootPa = pfns[0] * PAGE_SIZE;
+    this.rootWord = this.rootPa / 4;
     const l2 = pfns.slice(1, 1 + l2Count);
     const l3 = pfns.slice(1 + l2Count);
     for (let i = 0; i < l2Count; i++) this.setTable(this.rootPa + i * 8, l2[i] * PAGE_SIZE);
@@ -105,58 +108,62 @@ export class Stage2 {
    */
   perm(): number {
     const ipa = this.ipa;
-    // Locals, stored to the diagnostic fields once on the way out: this runs for every
-    // table fetch of every stage-1 walk.
-    let level = S2_START_LEVEL;
-    let kind: number = S2_FAULT.TRANSLATION;
-    let perm = 0;
-    if (ipa >= 0 && ipa < IPA_LIMIT) {
-      const u32 = this.u32;
-      // The IPA as two u32 halves, once (a multiply by 2^-32 is exact): the indices are
-      // then shifts, not a float division per level.
-      const ilo = ipa >>> 0;
-      const ihi = (ipa - ilo) * 2.3283064365386963e-10;
-      let table = this.rootPa;
-      for (; level <= 3; level++) {
-        const index =
-          level === 3
-            ? (ilo >>> 12) & 511
-            : level === 2
-              ? (ilo >>> 21) & 511
-              : ((ilo >>> 30) | (ihi << 2)) & 511;
-        const w = (table + index * 8) >>> 2;
-        const lo = u32[w];
-        const hi = u32[w + 1];
-        if ((lo & VALID) === 0) break;
-        const isTable = (lo & TABLE) !== 0;
-        const oa = ((lo & OA_LO_MASK) >>> 0) + (hi & OA_HI_MASK) * 4_294_967_296;
-        if (level < 3 && isTable) {
-          table = oa;
-          continue;
-        }
-        // Bit 1 clear at level 3 is reserved: a translation fault.
-        if (level === 3 && !isTable) break;
-        if ((lo & AF) === 0) {
-          kind = S2_FAULT.ACCESS_FLAG;
-          break;
-        }
-        // `& (span - 1)`: the offset in the block (span ≤ 2^30 at levels 1–3), exact for
-        // integers below 2^53 and no float modulo (a libm call) on every walk.
-        const off = SPAN[level] - 1;
-        this.lastPa = oa - (oa & off) + (ipa & off);
-        const xn = (hi & XN_MASK) >>> XN_SHIFT;
-        perm =
-          ((lo & S2AP_R) !== 0 ? S2P_R : 0) |
-          ((lo & S2AP_W) !== 0 ? S2P_W : 0) |
-          // EL1 may execute for XN = 0b00 and 0b11 (FEAT_XNX).
-          (xn === 0 || xn === 3 ? S2P_X : 0);
-        kind = S2_FAULT.PERMISSION;
-        break;
-      }
-    }
-    this.lastLevel = Math.min(level, 3);
+    if (!(ipa >= 0 && ipa < IPA_LIMIT)) return this.fault(S2_START_LEVEL, S2_FAULT.TRANSLATION);
+    const u32 = this.u32;
+    // The IPA as two u32 halves, once (a multiply by 2^-32 is exact): the indices are
+    // then shifts. The three levels are written out: this runs for every table fetch of
+    // every stage-1 walk, and a loop over levels paid a dispatch on `level` per lookup.
+    // A table's word index is its address's low word over 4, exactly what the u32 view
+    // read before (the descriptor's high word is not part of a table address here: the
+    // model's memory ends below 4 GiB).
+    const ilo = ipa >>> 0;
+    const ihi = (ipa - ilo) * 2.3283064365386963e-10;
+    let w = this.rootWord + ((((ilo >>> 30) | (ihi << 2)) & 511) << 1);
+    let lo = u32[w];
+    if ((lo & VALID) === 0) return this.fault(1, S2_FAULT.TRANSLATION);
+    if ((lo & TABLE) === 0) return this.leaf(lo, u32[w + 1], ilo, 1);
+    w = ((lo & OA_LO_MASK) >>> 2) + (((ilo >>> 21) & 511) << 1);
+    lo = u32[w];
+    if ((lo & VALID) === 0) return this.fault(2, S2_FAULT.TRANSLATION);
+    if ((lo & TABLE) === 0) return this.leaf(lo, u32[w + 1], ilo, 2);
+    w = ((lo & OA_LO_MASK) >>> 2) + (((ilo >>> 12) & 511) << 1);
+    lo = u32[w];
+    // Bit 1 clear at level 3 is reserved: a translation fault.
+    if ((lo & VALID) === 0 || (lo & TABLE) === 0) return this.fault(3, S2_FAULT.TRANSLATION);
+    return this.leaf(lo, u32[w + 1], ilo, 3);
+  }
+
+  /** A lookup that stopped at `level` with no permissions (translation or access-flag fault). */
+  private fault(level: number, kind: number): number {
+    this.lastLevel = level;
     this.lastKind = kind;
-    return perm;
+    return 0;
+  }
+
+  /**
+   * The leaf (lo, hi) found at `level` for the IPA whose low word is `ilo`: its output
+   * address in `lastPa` and its S2P permissions, or an access-flag fault.
+   */
+  private leaf(lo: number, hi: number, ilo: number, level: number): number {
+    this.lastLevel = level;
+    if ((lo & AF) === 0) {
+      this.lastKind = S2_FAULT.ACCESS_FLAG;
+      return 0;
+    }
+    this.lastKind = S2_FAULT.PERMISSION;
+    // The block's base and the IPA's offset in it (span <= 2^30 at levels 1-3) by int32
+    // masks on the low words; the high word adds bits 32-47 only when it has any.
+    const off = SPAN[level] - 1;
+    const base = ((lo & OA_LO_MASK & ~off) >>> 0) + (ilo & off);
+    const oaHi = hi & OA_HI_MASK;
+    this.lastPa = oaHi === 0 ? base : base + oaHi * 4_294_967_296;
+    const xn = (hi & XN_MASK) >>> XN_SHIFT;
+    return (
+      ((lo & S2AP_R) !== 0 ? S2P_R : 0) |
+      ((lo & S2AP_W) !== 0 ? S2P_W : 0) |
+      // EL1 may execute for XN = 0b00 and 0b11 (FEAT_XNX).
+      (xn === 0 || xn === 3 ? S2P_X : 0)
+    );
   }
 
   /** Physical address of the level-3 descriptor mapping `ipa`, or -1. */

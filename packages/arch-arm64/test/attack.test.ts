@@ -89,6 +89,46 @@ describe('page-table attack', () => {
     expect(m.securityEvents().map((e) => e.kind)).toEqual(['hvc-refused', 'wr-target-refused']);
   });
 
+  for (const mechanism of ['alias-mm', 'hyp-assist'] as const)
+    it(`${mechanism}: a PTE attack that moves a __wr_after_init page does not move the kernel's write-rare writes (__pa_symbol)`, async () => {
+      const m = await arm64Machine({ mechanism });
+      const counter = m.defineStatic('.data..wr_after_init', 8, 'counter');
+      m.finishBoot();
+      const { wrArea } = protectedAreas(m);
+      const off = counter % PAGE_SIZE;
+      const real = m.translate(counter - off);
+      const decoy = m.translate(wrArea.start);
+      // The attacker points the image page's stage-1 PTE at a write-rare frame of its
+      // choosing (output address bits 12-31) and drops the stale translations.
+      const leaf = s1Decode(m.phys.bytes, m.kernelMm.rootPa, counter);
+      if (!leaf) throw new Error('no leaf');
+      const cpu = m.cpu(0);
+      const loVa = m.directMapVa(leaf.descPa);
+      cpu.write32(loVa, ((cpu.read32(loVa) & 0xfff) | decoy) >>> 0);
+      for (let i = 0; i < m.cpuCount; i++) m.arch.flushLocalPage(m.cpu(i), counter);
+      expect(m.translate(counter - off)).toBe(decoy);
+      const before = m.phys.bytes.slice();
+      const data = new Uint8Array(8).fill(0x5a);
+      if (mechanism === 'alias-mm') {
+        // The kernel finds an image page's frame by arithmetic, not through the PTE: the
+        // alias maps the real frame, which takes the write; the decoy is untouched.
+        wr(m, 0, [{ kind: 'write', va: counter, data }]);
+        expect([...m.phys.bytes.subarray(real + off, real + off + 8)]).toEqual([...data]);
+        expect(
+          diffBytes(
+            m.phys.bytes.subarray(decoy, decoy + PAGE_SIZE),
+            before.subarray(decoy, decoy + PAGE_SIZE),
+          ),
+        ).toEqual([]);
+      } else {
+        // EL2 walks stage 1 itself and finds the page remapped: refused, nothing written.
+        expect(() => wr(m, 0, [{ kind: 'write', va: counter, data }])).toThrow(
+          expect.objectContaining({ code: 'EHVC_REMAPPED' }),
+        );
+        expect(diffBytes(m.phys.bytes, before)).toEqual([]);
+      }
+    });
+
   it("the kernel cannot reach EL2's stage-2 tables to undo stage-2 protection", async () => {
     const m = await arm64Machine();
     const { roArea } = protectedAreas(m);

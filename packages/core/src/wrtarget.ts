@@ -3,6 +3,7 @@ import { type WrOp, WalkResult } from './backend.js';
 import type { Cpu } from './cpu.js';
 import { PrmemError } from './errors.js';
 import { PG } from './phys.js';
+import type { Section } from './sections.js';
 import { opLength } from './wrapply.js';
 
 /** Why a mechanism refused a write-rare target. */
@@ -80,7 +81,7 @@ export function checkWrOp(cpu: Cpu, mechanism: string, op: WrOp, kernelStart: nu
 const scratch = new WalkResult();
 
 /**
- * The frames of every page of every op, found through the kernel's tables, each of
+ * The frames of every page of every op (see `wrFrameOf` for how each is found), each of
  * which must be write-rare; a bad op or target is refused (with a security event) before
  * anything changes. Returns the frames in op order, page by page (for pinning).
  */
@@ -94,8 +95,9 @@ export function resolveWrFrames(
   for (const op of ops) {
     const len = checkWrOp(cpu, mechanism, op, kernelStart);
     const first = op.va - (op.va % PAGE_SIZE);
+    const image = cpu.owner.sectionOf(op.va, len);
     for (let p = first; p < op.va + len; p += PAGE_SIZE)
-      out.push(wrFrameOf(cpu, mechanism, op.va, len, p));
+      out.push(wrFrameOf(cpu, mechanism, op.va, len, p, image));
   }
   return out;
 }
@@ -114,15 +116,31 @@ export function resolveOneWrFrame(
   const len = checkWrOp(cpu, mechanism, op, kernelStart);
   const first = op.va - (op.va % PAGE_SIZE);
   if (op.va + len > first + PAGE_SIZE) return -1;
-  return wrFrameOf(cpu, mechanism, op.va, len, first);
+  return wrFrameOf(cpu, mechanism, op.va, len, first, cpu.owner.sectionOf(op.va, len));
 }
 
-/** The frame of page `p` of the op at `va`, which must be mapped and write-rare. */
-function wrFrameOf(cpu: Cpu, mechanism: string, va: number, len: number, p: number): number {
+/**
+ * The frame of page `p` of the op at `va`, which must be write-rare, found as the kernel
+ * finds it: a kernel-image symbol (the op lies in section `image`) by arithmetic
+ * (`__pa_symbol`: the image is physically fixed, so its PTEs are not consulted), anything
+ * else by a software walk of the kernel's tables (`vmalloc_to_page`), where it must be mapped.
+ */
+function wrFrameOf(
+  cpu: Cpu,
+  mechanism: string,
+  va: number,
+  len: number,
+  p: number,
+  image: Section | undefined,
+): number {
   const m = cpu.owner;
-  if (!m.arch.pt.lookup(m.kernelMm, p, scratch) || scratch.fault !== 0)
-    refuseWrTarget(cpu, mechanism, va, len, 'unmapped', `${canonical(p)} is not mapped`);
-  const pfn = scratch.pa / PAGE_SIZE;
+  let pfn: number;
+  if (image !== undefined) pfn = image.pfns[(p - image.start) / PAGE_SIZE];
+  else {
+    if (!m.arch.pt.lookup(m.kernelMm, p, scratch) || scratch.fault !== 0)
+      refuseWrTarget(cpu, mechanism, va, len, 'unmapped', `${canonical(p)} is not mapped`);
+    pfn = scratch.pa / PAGE_SIZE;
+  }
   if (!isWrFrame(cpu, pfn)) {
     const ro = (m.phys.frameFlags[pfn] & PG.PROT_RO) !== 0;
     refuseWrTarget(

@@ -64,12 +64,13 @@ function windowArch(arch: Arm64MechanismContext): AliasWindowArch {
       switchOut: 'alias-mm: TTBR0 <- previous mm',
       irqOn: 'alias-mm: closed',
     },
+    // The pte pointer is kept from the set to the clear, as text_poke keeps it: the clear
+    // writes the very descriptor the set wrote, with no second walk of wr_mm.
     mapAlias(mm: Mm, va: number, pa: number): number {
-      arch.pt.map(mm, va, pa, ALIAS_PROT);
-      return 0;
+      return arch.pt.mapPte(mm, va, pa, ALIAS_PROT);
     },
-    clearAlias(mm: Mm, va: number): void {
-      arch.pt.unmap(mm, va);
+    clearAlias(_mm: Mm, _va: number, pte: number): void {
+      arch.pt.clearPte(pte);
     },
     flushAlias(cpu: Cpu, mm: Mm, va: number): void {
       cpu.tlb.flushPage(va, mm.asid);

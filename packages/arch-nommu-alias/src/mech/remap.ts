@@ -7,18 +7,24 @@ import {
   isWrFrame,
   OpWriter,
   opsSpan,
+  PAGE_MASK,
   PAGE_SIZE,
   pinWrFrames,
   refuseWrTarget,
+  resolveOneWrFrame,
   resolveWrFrames,
   StateError,
   type Step,
   type StepProgram,
   unpinWrFrames,
+  WalkResult,
   type WrOp,
 } from '@prmem/core';
 import { VA32_LIMIT } from '../layout.js';
 import type { NommuMechanismContext } from './plugin.js';
+
+/** Reused: every window's pages are looked up here. */
+const scratch = new WalkResult();
 
 /**
  * The pages [s, e) a remap window opens, checked before anything changes: every op's own
@@ -33,15 +39,20 @@ function windowFrames(
   ops: readonly WrOp[],
 ): { s: number; e: number; pfns: number[] } {
   const m = arch.m;
-  resolveWrFrames(cpu, name, ops, m.layout.userEnd);
+  const userEnd = m.layout.userEnd;
+  // One op in one page (every wrAssign) is checked without a frame array.
+  if (ops.length !== 1 || resolveOneWrFrame(cpu, name, ops[0], userEnd) < 0)
+    resolveWrFrames(cpu, name, ops, userEnd);
   const { start, end } = opsSpan(ops);
   if (end > VA32_LIMIT)
     refuseWrTarget(cpu, name, start, end - start, 'bad-address', 'runs past 2^32');
-  const s = start - (start % PAGE_SIZE);
+  // `&`: exact on the integer below 2^32 checked above (no float modulo per window).
+  const s = start - (start & PAGE_MASK);
   const e = Math.ceil(end / PAGE_SIZE) * PAGE_SIZE;
   const pfns: number[] = [];
   for (let va = s; va < e; va += PAGE_SIZE) {
-    const pa = m.translate(va);
+    // The kernel's own tables: the window opens the PTEs, so these are the frames it writes.
+    const pa = m.arch.pt.lookup(m.kernelMm, va, scratch) && scratch.fault === 0 ? scratch.pa : -1;
     if (pa < 0)
       refuseWrTarget(
         cpu,
