@@ -93,7 +93,7 @@ describe('the fuzzer catches an injected bug', () => {
     expect(formatFailure(r)).toContain(`--seed ${r.seed} --runs ${r.numRuns} --max-commands 30`);
     // The default machine size is not repeated; any other is part of the replay.
     expect(formatFailure(r)).not.toContain('--memory');
-    expect(formatFailure({ ...r, memoryMiB: 16 })).toMatch(/--max-commands 30 --memory 16$/);
+    expect(formatFailure({ ...r, memoryMiB: 4 })).toMatch(/--max-commands 30 --memory 4$/);
     // The printed seed and run count replay exactly that failure.
     const again = await runFuzz(bug, {
       seed: r.seed,
