@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { loadCombos } from '../src/fuzz/combos.js';
 import { applicable, execute } from '../src/fuzz/execute.js';
 import { newModel } from '../src/fuzz/model.js';
-import { opArb, preludeArb } from '../src/fuzz/ops.js';
+import { type Op, opArb, preludeArb } from '../src/fuzz/ops.js';
 import { createWorld } from '../src/fuzz/world.js';
 import { referenceAudit } from './reference-audit.js';
 
@@ -19,6 +19,18 @@ function sameAudit(m: Machine): AuditFinding[] {
   const fast = m.auditProtections();
   expect(fast).toEqual(referenceAudit(m, cpusOf(m)));
   return fast;
+}
+
+/** A machine after fuzzer ops, the two audits compared after every one. */
+async function fuzzState(combo: (typeof COMBOS)[number], ops: readonly Op[]): Promise<Machine> {
+  const w = await createWorld(combo, { cpus: 3 });
+  const model = newModel(3);
+  for (const op of ops) {
+    if (!applicable(model, op)) continue;
+    execute(model, w, op);
+    sameAudit(w.m);
+  }
+  return w.m;
 }
 
 /** What an attacker with the lower API does: a writable PTE of a protected frame, anywhere. */
@@ -43,14 +55,7 @@ describe('the audit that skips unprotected leaves agrees with the full audit', (
           fc.array(opArb(3, combo.userMm), { maxLength: 12 }),
           fc.array(plantArb, { minLength: 8, maxLength: 16 }),
           async (prelude, ops, plants) => {
-            const w = await createWorld(combo, { cpus: 3 });
-            const m = w.m;
-            const model = newModel(3);
-            for (const op of [...prelude, ...ops]) {
-              if (!applicable(model, op)) continue;
-              execute(model, w, op);
-              sameAudit(m);
-            }
+            const m = await fuzzState(combo, [...prelude, ...ops]);
             const prot: number[] = [];
             for (let pfn = 0; pfn < m.phys.frameCount; pfn++)
               if ((m.phys.frameFlags[pfn] & PROT) !== 0) prot.push(pfn);
@@ -222,14 +227,7 @@ describe('the audit agrees with the full audit after raw plants in tables, TLBs 
           fc.array(opArb(3, combo.userMm), { maxLength: 8 }),
           fc.array(rawPlantArb, { minLength: 8, maxLength: 20 }),
           async (prelude, ops, plants) => {
-            const w = await createWorld(combo, { cpus: 3 });
-            const m = w.m;
-            const model = newModel(3);
-            for (const op of [...prelude, ...ops]) {
-              if (!applicable(model, op)) continue;
-              execute(model, w, op);
-              sameAudit(m);
-            }
+            const m = await fuzzState(combo, [...prelude, ...ops]);
             for (const p of plants) {
               const prot: number[] = [];
               for (let pfn = 0; pfn < m.phys.frameCount; pfn++)
